@@ -1,0 +1,3 @@
+//! ringside: watches RingCentral conference calls and reports joins and leaves.
+
+pub mod ringcentral;

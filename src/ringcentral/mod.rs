@@ -1,0 +1,3 @@
+//! The RingCentral side: wire model, webhook route (and later auth, REST client, subscription).
+
+pub mod wire;
