@@ -1,0 +1,893 @@
+//! The detector: a pure state machine from RingCentral's telephony events to conference events.
+//!
+//! No I/O and no clock: every input carries its time. Grace periods run on received times;
+//! `eventTime` is used only for what is shown. The whole state is serializable. The rules, one
+//! function each below:
+//!
+//! - **Conference and participant keys.** A conference is keyed by its conference session's
+//!   `telephonySessionId`; a participant by its conference-side party id.
+//! - **Join from an original party** ([`Detector::join_from_original_party`]): a party with
+//!   `Gone`/`Conference` and a `peerId` means the far end of that call joined conference
+//!   `peerId.telephonySessionId` as party `peerId.partyId`; its identity is the remote side of
+//!   the original party (`to` when `Outbound`, `from` when `Inbound`).
+//! - **Join from the conference side** ([`Detector::join_from_conference_side`]): a party of a
+//!   conference session (`origin.type = Conference`) with `conferenceRole = Participant` and any
+//!   status but `Disconnected` (`Gone` there does not mean gone). Its own remote side names it
+//!   only when that differs from the host (RingCentral puts the host's leg in `from` for merged
+//!   callers); otherwise it stays unknown until an original party names it, and the roster is
+//!   updated then ([`participant_identity`]).
+//! - **Host** ([`Detector::host_from_conference_side`], [`Detector::host_from_original_party`]):
+//!   the conference party with `conferenceRole = Host` (identity from `from`); until that is
+//!   seen, the near side of the original party that went `Gone`/`Conference`. The host is not a
+//!   participant.
+//! - **Start** ([`Detector::start`]): `conference_started` when a conference is first seen live,
+//!   before its first join, with the host when known.
+//! - **Leave** ([`Detector::leave`]): the conference-side party reaches `Disconnected`; the
+//!   original party that joined reaches `Disconnected`; a snapshot lists it `Disconnected`; or two
+//!   consecutive snapshots miss a participant who joined more than one reconcile interval before
+//!   ([`Detector::leave_when_missing_from_snapshots`]). Reasons: `removed` when a kick intent is
+//!   recorded, `conference_ended` when the host already left or the conference ends, `vanished`
+//!   when only reconciliation found it gone, else `hung_up`.
+//! - **End** ([`Detector::end_when_all_disconnected`], [`Detector::end`]): `SessionGone`, or every
+//!   known party of the conference session is `Disconnected` and its host party was seen. Remaining
+//!   participants leave with `conference_ended` first. Original parties alone never end a
+//!   conference.
+//! - **Order** ([`Detector::accept_party`]): `sequence` is per session; a per-party high-water mark
+//!   drops older and repeated updates. Sessions are not ordered against each other.
+//! - **Never twice, never back**: a participant joins at most once and leaves at most once; a
+//!   leave needs a join; a participant seen gone before it joined never joins; an ended conference
+//!   takes no more events. Plain calls, transfers and supervision never produce a join.
+//! - **Forgetting** ([`Detector::forget`]): a conference's details are dropped `forget_after`
+//!   after it ended; tombstones (ids and high-water marks) live `tombstone_for` (at least 24 h),
+//!   so a late duplicate can never bring anyone back.
+
+use super::event::{ConferenceEvent, EventKind, LeaveReason, ids};
+use super::ids::{
+    Actor, ConferenceId, Identity, ParticipantId, ParticipantKey, PartyId, SessionId, Timestamp,
+};
+use super::input::{Input, PartyUpdate, SessionUpdate};
+use crate::ringcentral::wire::{ConferenceRole, Direction, OriginType, StatusCode, StatusReason};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Tombstones must outlive any redelivery RingCentral could make.
+pub const MIN_TOMBSTONE_MILLIS: i64 = 24 * 60 * 60 * 1000;
+
+/// The durations the detector's rules depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetectorConfig {
+    /// The reconciler's polling interval; a participant must have been on the call longer than
+    /// this before a missing snapshot entry counts against it.
+    pub reconcile_interval_millis: i64,
+    /// How long an ended conference keeps its details (for late identity lookups and rendering).
+    pub forget_after_millis: i64,
+    /// How long ids and high-water marks are kept after last activity (clamped to ≥ 24 h).
+    pub tombstone_millis: i64,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            reconcile_interval_millis: 20_000,
+            forget_after_millis: 10 * 60 * 1000,
+            tombstone_millis: 25 * 60 * 60 * 1000,
+        }
+    }
+}
+
+/// What the detector remembers of one party (of any session): its high-water mark and status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PartyTrack {
+    session: SessionId,
+    sequence: Option<u64>,
+    code: Option<StatusCode>,
+    seen: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Presence {
+    /// Known (linked) but not joined yet.
+    Pending,
+    Live,
+    Left,
+    /// Seen gone before it ever joined: it never will.
+    GoneBeforeJoin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Kick {
+    by: Actor,
+    reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Participant {
+    presence: Presence,
+    joined_at: Option<Timestamp>,
+    joined_received: Option<Timestamp>,
+    original_party: Option<PartyId>,
+    /// The remote side of the original call's party: the most reliable name.
+    original_identity: Option<Identity>,
+    /// The conference-side party's remote side: trusted only when it is not the host.
+    conference_identity: Option<Identity>,
+    muted: bool,
+    on_hold: bool,
+    kick: Option<Kick>,
+    /// Consecutive snapshots that did not list this participant.
+    misses: u8,
+}
+
+impl Participant {
+    fn new() -> Self {
+        Participant {
+            presence: Presence::Pending,
+            joined_at: None,
+            joined_received: None,
+            original_party: None,
+            original_identity: None,
+            conference_identity: None,
+            muted: false,
+            on_hold: false,
+            kick: None,
+            misses: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Conference {
+    started: bool,
+    started_at: Option<Timestamp>,
+    last_activity: Timestamp,
+    host: Option<Identity>,
+    host_party: Option<PartyId>,
+    /// Every conference-session party seen, with its latest status.
+    parties: BTreeMap<PartyId, Option<StatusCode>>,
+    participants: BTreeMap<ParticipantId, Participant>,
+    joined: u32,
+    peak: u32,
+    ended_at: Option<Timestamp>,
+    /// Details dropped; only the tombstone remains.
+    compacted: bool,
+}
+
+impl Conference {
+    fn new(now: Timestamp) -> Self {
+        Conference {
+            started: false,
+            started_at: None,
+            last_activity: now,
+            host: None,
+            host_party: None,
+            parties: BTreeMap::new(),
+            participants: BTreeMap::new(),
+            joined: 0,
+            peak: 0,
+            ended_at: None,
+            compacted: false,
+        }
+    }
+
+    fn on_call(&self) -> u32 {
+        let live = self
+            .participants
+            .values()
+            .filter(|p| p.presence == Presence::Live)
+            .count();
+        u32::try_from(live).unwrap_or(u32::MAX)
+    }
+
+    fn host_left(&self) -> bool {
+        self.host_party
+            .as_ref()
+            .and_then(|party| self.parties.get(party))
+            .is_some_and(|code| *code == Some(StatusCode::Disconnected))
+    }
+}
+
+/// How a leave was detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeaveCause {
+    Disconnected,
+    Missing,
+    ConferenceEnded,
+}
+
+/// The time context of one input.
+#[derive(Debug, Clone, Copy)]
+struct Ctx {
+    received: Timestamp,
+    at: Timestamp,
+}
+
+/// The conference detector. See the module doc for its rules.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Detector {
+    #[serde(skip)]
+    config: DetectorConfig,
+    parties: BTreeMap<PartyId, PartyTrack>,
+    conferences: BTreeMap<ConferenceId, Conference>,
+    /// Original party id → the participant it became.
+    links: BTreeMap<PartyId, ParticipantKey>,
+    #[serde(skip)]
+    dirty: BTreeSet<ConferenceId>,
+}
+
+/// A read-only view of one conference, for the roster and rendering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConferenceView {
+    pub id: ConferenceId,
+    pub started_at: Option<Timestamp>,
+    pub host: Option<Identity>,
+    pub ended: bool,
+    pub joined: u32,
+    pub peak: u32,
+    /// Live participants first come in join order of their ids; left ones are kept until the
+    /// conference is forgotten, so late renders can still name them.
+    pub participants: Vec<ParticipantView>,
+}
+
+impl ConferenceView {
+    pub fn live(&self) -> impl Iterator<Item = &ParticipantView> {
+        self.participants.iter().filter(|p| p.live)
+    }
+
+    pub fn participant(&self, id: &ParticipantId) -> Option<&ParticipantView> {
+        self.participants.iter().find(|p| &p.id == id)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParticipantView {
+    pub id: ParticipantId,
+    pub identity: Identity,
+    pub joined_at: Option<Timestamp>,
+    pub live: bool,
+    pub muted: bool,
+    pub on_hold: bool,
+    /// The original call's party, for a kick that must fall back to the original ids.
+    pub original_party: Option<PartyId>,
+    pub original_session: Option<SessionId>,
+}
+
+impl Detector {
+    pub fn new(config: DetectorConfig) -> Self {
+        let mut config = config;
+        config.tombstone_millis = config.tombstone_millis.max(MIN_TOMBSTONE_MILLIS);
+        Detector {
+            config,
+            ..Detector::default()
+        }
+    }
+
+    /// Restores a snapshot taken with `serde`, under the current settings.
+    pub fn with_config(mut self, config: DetectorConfig) -> Self {
+        let restored = Detector::new(config);
+        self.config = restored.config;
+        self.dirty = self.conferences.keys().cloned().collect();
+        self
+    }
+
+    /// Applies one input and returns the events it produced, in order.
+    pub fn apply(&mut self, input: Input) -> Vec<ConferenceEvent> {
+        let mut out = Vec::new();
+        match input {
+            Input::Notification {
+                received_at,
+                notification,
+            } => {
+                let ctx = Ctx {
+                    received: received_at,
+                    at: notification.event_time.unwrap_or(received_at),
+                };
+                self.on_session_update(&notification, ctx, false, &mut out);
+            }
+            Input::Snapshot {
+                requested_at,
+                session,
+            } => {
+                let ctx = Ctx {
+                    received: requested_at,
+                    at: requested_at,
+                };
+                self.on_session_update(&session, ctx, true, &mut out);
+            }
+            Input::SessionGone { at, conference_id } => {
+                let ctx = Ctx { received: at, at };
+                self.end_when_session_gone(&conference_id, ctx, &mut out);
+            }
+            Input::KickIntent {
+                participant,
+                by,
+                reason,
+                ..
+            } => self.record_kick(&participant, Some(Kick { by, reason })),
+            Input::KickFailed { participant, .. } => self.record_kick(&participant, None),
+            Input::Tick { now } => self.forget(now),
+        }
+        out
+    }
+
+    /// Conferences whose view changed since the last call (for the roster).
+    pub fn take_dirty(&mut self) -> Vec<ConferenceId> {
+        std::mem::take(&mut self.dirty).into_iter().collect()
+    }
+
+    /// The view of one conference, once it has started.
+    pub fn view(&self, id: &ConferenceId) -> Option<ConferenceView> {
+        let conference = self.conferences.get(id)?;
+        if !conference.started || conference.compacted {
+            return None;
+        }
+        let participants = conference
+            .participants
+            .iter()
+            .filter(|(_, p)| matches!(p.presence, Presence::Live | Presence::Left))
+            .map(|(id, p)| ParticipantView {
+                id: id.clone(),
+                identity: participant_identity(p, conference.host.as_ref()),
+                joined_at: p.joined_at,
+                live: p.presence == Presence::Live,
+                muted: p.muted,
+                on_hold: p.on_hold,
+                original_party: p.original_party.clone(),
+                original_session: p
+                    .original_party
+                    .as_ref()
+                    .and_then(|party| self.parties.get(party))
+                    .map(|track| track.session.clone()),
+            })
+            .collect();
+        Some(ConferenceView {
+            id: id.clone(),
+            started_at: conference.started_at,
+            host: conference.host.clone(),
+            ended: conference.ended_at.is_some(),
+            joined: conference.joined,
+            peak: conference.peak,
+            participants,
+        })
+    }
+
+    /// Every conference with a view.
+    pub fn views(&self) -> Vec<ConferenceView> {
+        self.conferences
+            .keys()
+            .filter_map(|id| self.view(id))
+            .collect()
+    }
+
+    /// Conferences that have started and not ended (what the reconciler polls).
+    pub fn live_conferences(&self) -> Vec<ConferenceId> {
+        self.conferences
+            .iter()
+            .filter(|(_, c)| c.started && c.ended_at.is_none())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    // ----- order -------------------------------------------------------------------------
+
+    /// Order: keeps a per-party high-water mark and drops updates at or below it. Snapshots carry
+    /// no sequence and never move the mark.
+    fn accept_party(&mut self, session: &SessionId, sequence: Option<u64>, party: &PartyUpdate, ctx: Ctx) -> bool {
+        match (self.parties.get_mut(&party.id), sequence) {
+            (Some(track), Some(sequence)) => {
+                if track.sequence.is_some_and(|mark| sequence <= mark) {
+                    return false;
+                }
+                track.sequence = Some(sequence);
+                track.code = party.code.clone();
+                track.seen = ctx.received;
+                true
+            }
+            (Some(track), None) => {
+                track.seen = track.seen.max(ctx.received);
+                true
+            }
+            (None, _) => {
+                self.parties.insert(
+                    party.id.clone(),
+                    PartyTrack {
+                        session: session.clone(),
+                        sequence,
+                        code: party.code.clone(),
+                        seen: ctx.received,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    fn on_session_update(&mut self, update: &SessionUpdate, ctx: Ctx, snapshot: bool, out: &mut Vec<ConferenceEvent>) {
+        let fresh: Vec<&PartyUpdate> = update
+            .parties
+            .iter()
+            .filter(|party| self.accept_party(&update.session_id, update.sequence, party, ctx))
+            .collect();
+        let conference_id = ConferenceId::from(&update.session_id);
+        let is_conference = update.origin == Some(OriginType::Conference)
+            || self.conferences.contains_key(&conference_id)
+            || update.parties.iter().any(|party| party.role.is_some());
+        if is_conference {
+            self.on_conference_session(&conference_id, &fresh, ctx, out);
+            if snapshot {
+                self.leave_when_missing_from_snapshots(&conference_id, update, ctx, out);
+            }
+        } else {
+            for party in fresh {
+                self.on_original_party(&update.session_id, party, ctx, out);
+            }
+        }
+    }
+
+    // ----- conference session ------------------------------------------------------------------
+
+    fn on_conference_session(&mut self, id: &ConferenceId, parties: &[&PartyUpdate], ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+        if parties.is_empty() {
+            return;
+        }
+        let conference = self
+            .conferences
+            .entry(id.clone())
+            .or_insert_with(|| Conference::new(ctx.received));
+        if conference.ended_at.is_some() {
+            return;
+        }
+        conference.last_activity = ctx.received;
+        self.dirty.insert(id.clone());
+        for party in parties {
+            if let Some(conference) = self.conferences.get_mut(id) {
+                conference.parties.insert(party.id.clone(), party.code.clone());
+            }
+            match conference_role(party) {
+                ConferenceRole::Host => self.host_from_conference_side(id, party, ctx, out),
+                _ => self.join_from_conference_side(id, party, ctx, out),
+            }
+        }
+        self.end_when_all_disconnected(id, ctx, out);
+    }
+
+    /// Host: the conference party with `conferenceRole = Host`, identity from its `from`.
+    fn host_from_conference_side(&mut self, id: &ConferenceId, party: &PartyUpdate, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+        let Some(conference) = self.conferences.get_mut(id) else {
+            return;
+        };
+        conference.host_party = Some(party.id.clone());
+        let previous = conference.host.take().unwrap_or_default();
+        conference.host = Some(party.from.clone().or(&previous)).filter(|host| !host.is_unknown());
+        if party.code != Some(StatusCode::Disconnected) {
+            self.start(id, ctx, out);
+        }
+    }
+
+    /// Join (conference side): a `Participant` party in any status but `Disconnected`; a
+    /// `Disconnected` one leaves.
+    fn join_from_conference_side(&mut self, id: &ConferenceId, party: &PartyUpdate, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+        let key = ParticipantKey {
+            conference: id.clone(),
+            participant: ParticipantId::from(&party.id),
+        };
+        let original = party
+            .peer
+            .as_ref()
+            .and_then(|peer| peer.party_id.clone())
+            .filter(|original| *original != party.id);
+        if let Some(original) = &original {
+            self.links.insert(original.clone(), key.clone());
+        }
+        let original_gone = original
+            .as_ref()
+            .and_then(|original| self.parties.get(original))
+            .is_some_and(|track| track.code == Some(StatusCode::Disconnected));
+        let Some(participant) = self.participant_mut(&key) else {
+            return;
+        };
+        if original.is_some() {
+            participant.original_party = original;
+        }
+        let remote = match party.direction {
+            Some(Direction::Outbound) => &party.to,
+            _ => &party.from,
+        };
+        if !remote.is_unknown() {
+            participant.conference_identity = Some(remote.clone());
+        }
+        if let Some(muted) = party.muted {
+            participant.muted = muted;
+        }
+        if let Some(code) = &party.code {
+            participant.on_hold = *code == StatusCode::Hold;
+        }
+        participant.misses = 0;
+        if party.code == Some(StatusCode::Disconnected) || original_gone {
+            self.leave(&key, LeaveCause::Disconnected, ctx, out);
+        } else {
+            self.join(&key, ctx, out);
+        }
+    }
+
+    // ----- original sessions -------------------------------------------------------------------
+
+    fn on_original_party(&mut self, session: &SessionId, party: &PartyUpdate, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+        let merged = party.code == Some(StatusCode::Gone)
+            && party.reason == Some(StatusReason::Conference);
+        if merged {
+            self.join_from_original_party(session, party, ctx, out);
+        } else if party.code == Some(StatusCode::Disconnected) {
+            self.leave_from_original_party(party, ctx, out);
+        }
+    }
+
+    /// Join (original side): `Gone`/`Conference` with a `peerId` naming the conference and party.
+    fn join_from_original_party(&mut self, _session: &SessionId, party: &PartyUpdate, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+        let Some(peer) = &party.peer else { return };
+        let (Some(conference_session), Some(conference_party)) =
+            (&peer.telephony_session_id, &peer.party_id)
+        else {
+            return;
+        };
+        let key = ParticipantKey {
+            conference: ConferenceId::from(conference_session),
+            participant: ParticipantId::from(conference_party),
+        };
+        self.links.insert(party.id.clone(), key.clone());
+        let (remote, near) = match party.direction {
+            Some(Direction::Inbound) => (&party.from, &party.to),
+            _ => (&party.to, &party.from),
+        };
+        self.host_from_original_party(&key.conference, near, ctx);
+        let conference_side_gone = self
+            .parties
+            .get(&PartyId::from(&key.participant))
+            .is_some_and(|track| track.code == Some(StatusCode::Disconnected));
+        let Some(participant) = self.participant_mut(&key) else {
+            return;
+        };
+        participant.original_party = Some(party.id.clone());
+        if !remote.is_unknown() {
+            participant.original_identity = Some(remote.clone());
+        }
+        if conference_side_gone {
+            self.leave(&key, LeaveCause::Disconnected, ctx, out);
+        } else {
+            self.join(&key, ctx, out);
+        }
+    }
+
+    /// Host, until the conference side names it: the near side of the merged original party.
+    fn host_from_original_party(&mut self, id: &ConferenceId, near: &Identity, ctx: Ctx) {
+        let conference = self
+            .conferences
+            .entry(id.clone())
+            .or_insert_with(|| Conference::new(ctx.received));
+        if conference.ended_at.is_some() {
+            return;
+        }
+        conference.last_activity = ctx.received;
+        self.dirty.insert(id.clone());
+        if conference.host.is_none() && !near.is_unknown() {
+            conference.host = Some(near.clone());
+        }
+    }
+
+    /// Leave (original side): the original party that joined reaches `Disconnected`.
+    fn leave_from_original_party(&mut self, party: &PartyUpdate, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+        if let Some(key) = self.links.get(&party.id).cloned() {
+            self.leave(&key, LeaveCause::Disconnected, ctx, out);
+        }
+    }
+
+    // ----- snapshots ---------------------------------------------------------------------------
+
+    /// Leave (reconciliation): two consecutive snapshots that no longer list a participant who
+    /// joined more than one reconcile interval before the snapshot was requested.
+    fn leave_when_missing_from_snapshots(&mut self, id: &ConferenceId, update: &SessionUpdate, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+        let listed: BTreeSet<ParticipantId> = update
+            .parties
+            .iter()
+            .map(|party| ParticipantId::from(&party.id))
+            .collect();
+        let interval = self.config.reconcile_interval_millis;
+        let Some(conference) = self.conferences.get_mut(id) else {
+            return;
+        };
+        if conference.ended_at.is_some() {
+            return;
+        }
+        let mut vanished = Vec::new();
+        for (participant_id, participant) in conference.participants.iter_mut() {
+            if participant.presence != Presence::Live {
+                continue;
+            }
+            if listed.contains(participant_id) {
+                participant.misses = 0;
+                continue;
+            }
+            let settled = participant
+                .joined_received
+                .is_some_and(|joined| joined.plus_millis(interval) < ctx.received);
+            if settled {
+                participant.misses = participant.misses.saturating_add(1);
+                if participant.misses >= 2 {
+                    vanished.push(participant_id.clone());
+                }
+            }
+        }
+        for participant in vanished {
+            let key = ParticipantKey {
+                conference: id.clone(),
+                participant,
+            };
+            self.leave(&key, LeaveCause::Missing, ctx, out);
+        }
+    }
+
+    // ----- the shared transitions --------------------------------------------------------------
+
+    /// The participant's record, created on first sight; `None` once the conference ended.
+    fn participant_mut(&mut self, key: &ParticipantKey) -> Option<&mut Participant> {
+        let conference = self.conferences.get_mut(&key.conference)?;
+        if conference.ended_at.is_some() {
+            return None;
+        }
+        self.dirty.insert(key.conference.clone());
+        Some(
+            conference
+                .participants
+                .entry(key.participant.clone())
+                .or_insert_with(Participant::new),
+        )
+    }
+
+    /// Start: `conference_started` the first time a conference is seen live.
+    fn start(&mut self, id: &ConferenceId, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+        let Some(conference) = self.conferences.get_mut(id) else {
+            return;
+        };
+        if conference.started || conference.ended_at.is_some() {
+            return;
+        }
+        conference.started = true;
+        conference.started_at = Some(ctx.at);
+        self.dirty.insert(id.clone());
+        out.push(ConferenceEvent {
+            id: ids::started(id),
+            conference_id: id.clone(),
+            at: ctx.at,
+            received_at: ctx.received,
+            kind: EventKind::ConferenceStarted {
+                host: conference.host.clone(),
+            },
+        });
+    }
+
+    /// A pending participant joins (once); anyone else is left as they are.
+    fn join(&mut self, key: &ParticipantKey, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+        let pending = self
+            .conferences
+            .get(&key.conference)
+            .filter(|c| c.ended_at.is_none())
+            .and_then(|c| c.participants.get(&key.participant))
+            .is_some_and(|p| p.presence == Presence::Pending);
+        if !pending {
+            return;
+        }
+        self.start(&key.conference, ctx, out);
+        let Some(conference) = self.conferences.get_mut(&key.conference) else {
+            return;
+        };
+        let Some(participant) = conference.participants.get_mut(&key.participant) else {
+            return;
+        };
+        participant.presence = Presence::Live;
+        participant.joined_at = Some(ctx.at);
+        participant.joined_received = Some(ctx.received);
+        let identity = participant_identity(participant, conference.host.as_ref());
+        conference.joined = conference.joined.saturating_add(1);
+        let on_call = conference.on_call();
+        conference.peak = conference.peak.max(on_call);
+        self.dirty.insert(key.conference.clone());
+        out.push(ConferenceEvent {
+            id: ids::joined(&key.conference, &key.participant),
+            conference_id: key.conference.clone(),
+            at: ctx.at,
+            received_at: ctx.received,
+            kind: EventKind::ParticipantJoined {
+                participant_id: key.participant.clone(),
+                identity,
+                on_call,
+            },
+        });
+    }
+
+    /// Leave: a live participant leaves once, with a reason; a pending one is marked gone so it
+    /// can never join.
+    fn leave(&mut self, key: &ParticipantKey, cause: LeaveCause, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+        let Some(conference) = self.conferences.get_mut(&key.conference) else {
+            return;
+        };
+        let host_left = conference.host_left();
+        let host = conference.host.clone();
+        let Some(participant) = conference.participants.get_mut(&key.participant) else {
+            return;
+        };
+        match participant.presence {
+            Presence::Pending => {
+                participant.presence = Presence::GoneBeforeJoin;
+                return;
+            }
+            Presence::Left | Presence::GoneBeforeJoin => return,
+            Presence::Live => {}
+        }
+        participant.presence = Presence::Left;
+        let reason = match (cause, &participant.kick) {
+            (LeaveCause::ConferenceEnded, _) => LeaveReason::ConferenceEnded,
+            (_, Some(_)) => LeaveReason::Removed,
+            (LeaveCause::Missing, None) => LeaveReason::Vanished,
+            (LeaveCause::Disconnected, None) if host_left => LeaveReason::ConferenceEnded,
+            (LeaveCause::Disconnected, None) => LeaveReason::HungUp,
+        };
+        let identity = participant_identity(participant, host.as_ref());
+        let joined_at = participant.joined_at;
+        let kick = participant.kick.clone().filter(|_| reason == LeaveReason::Removed);
+        let on_call = conference.on_call();
+        self.dirty.insert(key.conference.clone());
+        out.push(ConferenceEvent {
+            id: ids::left(&key.conference, &key.participant),
+            conference_id: key.conference.clone(),
+            at: ctx.at,
+            received_at: ctx.received,
+            kind: EventKind::ParticipantLeft {
+                participant_id: key.participant.clone(),
+                identity,
+                reason,
+                joined_at,
+                removed_by: kick.as_ref().map(|kick| kick.by.clone()),
+                removal_reason: kick.and_then(|kick| kick.reason),
+                on_call,
+            },
+        });
+    }
+
+    /// End: every known conference-session party is `Disconnected` and the host party was seen.
+    fn end_when_all_disconnected(&mut self, id: &ConferenceId, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+        let Some(conference) = self.conferences.get(id) else {
+            return;
+        };
+        let all_gone = conference.host_party.is_some()
+            && conference
+                .parties
+                .values()
+                .all(|code| *code == Some(StatusCode::Disconnected));
+        if all_gone {
+            self.end(id, ctx, out);
+        }
+    }
+
+    /// End: the conference session is gone (a session GET answered 404).
+    fn end_when_session_gone(&mut self, id: &ConferenceId, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+        self.conferences
+            .entry(id.clone())
+            .or_insert_with(|| Conference::new(ctx.received));
+        self.end(id, ctx, out);
+    }
+
+    /// Remaining participants leave with `conference_ended`, then `conference_ended` itself
+    /// (only for a conference that was announced as started).
+    fn end(&mut self, id: &ConferenceId, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+        let live: Vec<ParticipantId> = match self.conferences.get(id) {
+            Some(conference) if conference.ended_at.is_none() => conference
+                .participants
+                .iter()
+                .filter(|(_, p)| p.presence == Presence::Live)
+                .map(|(id, _)| id.clone())
+                .collect(),
+            _ => return,
+        };
+        for participant in live {
+            let key = ParticipantKey {
+                conference: id.clone(),
+                participant,
+            };
+            self.leave(&key, LeaveCause::ConferenceEnded, ctx, out);
+        }
+        let Some(conference) = self.conferences.get_mut(id) else {
+            return;
+        };
+        conference.ended_at = Some(ctx.received);
+        conference.last_activity = ctx.received;
+        self.dirty.insert(id.clone());
+        if conference.started {
+            out.push(ConferenceEvent {
+                id: ids::ended(id),
+                conference_id: id.clone(),
+                at: ctx.at,
+                received_at: ctx.received,
+                kind: EventKind::ConferenceEnded {
+                    duration_secs: conference.started_at.map(|start| ctx.at.secs_since(start)),
+                    participants: conference.joined,
+                    peak: conference.peak,
+                },
+            });
+        }
+    }
+
+    fn record_kick(&mut self, key: &ParticipantKey, kick: Option<Kick>) {
+        let Some(conference) = self.conferences.get_mut(&key.conference) else {
+            return;
+        };
+        if let Some(participant) = conference.participants.get_mut(&key.participant)
+            && participant.presence == Presence::Live
+        {
+            participant.kick = kick;
+        }
+    }
+
+    /// Forgetting: ended conferences lose their details after `forget_after`; tombstones and
+    /// high-water marks go after `tombstone_for` of silence. Idle conferences with nobody on the
+    /// call are forgotten after the same tombstone period.
+    fn forget(&mut self, now: Timestamp) {
+        let forget_after = self.config.forget_after_millis;
+        let tombstone = self.config.tombstone_millis;
+        let mut removed = Vec::new();
+        for (id, conference) in self.conferences.iter_mut() {
+            match conference.ended_at {
+                Some(ended) if ended.plus_millis(tombstone) < now => removed.push(id.clone()),
+                Some(ended) if !conference.compacted && ended.plus_millis(forget_after) < now => {
+                    conference.compacted = true;
+                    conference.participants.clear();
+                    conference.parties.clear();
+                    self.dirty.insert(id.clone());
+                }
+                None if conference.on_call() == 0
+                    && conference.last_activity.plus_millis(tombstone) < now =>
+                {
+                    removed.push(id.clone());
+                }
+                _ => {}
+            }
+        }
+        for id in &removed {
+            self.conferences.remove(id);
+            self.dirty.insert(id.clone());
+        }
+        let conferences = &self.conferences;
+        self.links.retain(|_, key| {
+            conferences
+                .get(&key.conference)
+                .is_some_and(|c| !c.compacted)
+        });
+        let links = &self.links;
+        self.parties
+            .retain(|id, track| track.seen.plus_millis(tombstone) >= now || links.contains_key(id));
+    }
+}
+
+/// The conference role of a conference-session party; when RingCentral leaves it out, the host's
+/// leg is the outbound one towards `conference`.
+fn conference_role(party: &PartyUpdate) -> ConferenceRole {
+    match &party.role {
+        Some(role) => role.clone(),
+        None if party.direction == Some(Direction::Outbound) && party.to_conference => {
+            ConferenceRole::Host
+        }
+        None => ConferenceRole::Participant,
+    }
+}
+
+/// Identity: the original party's remote side when known; else the conference-side remote side
+/// when it is not the host's line; else unknown.
+fn participant_identity(participant: &Participant, host: Option<&Identity>) -> Identity {
+    let conference_side = participant
+        .conference_identity
+        .as_ref()
+        .filter(|identity| host.is_some_and(|host| !identity.same_line(host)));
+    match (&participant.original_identity, conference_side) {
+        (Some(original), Some(side)) => original.clone().or(side),
+        (Some(original), None) => original.clone(),
+        (None, Some(side)) => side.clone(),
+        (None, None) => Identity::default(),
+    }
+}

@@ -1,0 +1,15 @@
+//! Conferences: ids, participants, the detector's inputs and outputs, the detector, the roster.
+//!
+//! This module does no I/O and reads no clock: everything, time included, comes in as input.
+
+pub mod detector;
+pub mod event;
+pub mod ids;
+pub mod input;
+pub mod roster;
+
+pub use detector::{ConferenceView, Detector, DetectorConfig, ParticipantView};
+pub use event::{ConferenceEvent, EventKind, LeaveReason};
+pub use ids::{Actor, ConferenceId, Identity, ParticipantId, ParticipantKey, PartyId, SessionId, Timestamp};
+pub use input::{Input, SessionUpdate, Unusable};
+pub use roster::Roster;
