@@ -198,6 +198,8 @@ enum LeaveCause {
 struct Ctx {
     received: Timestamp,
     at: Timestamp,
+    /// The input is a reconciliation snapshot: what it shows gone, only reconciliation saw.
+    snapshot: bool,
 }
 
 /// The conference detector. See the module doc for its rules.
@@ -279,8 +281,9 @@ impl Detector {
                 let ctx = Ctx {
                     received: received_at,
                     at: notification.event_time.unwrap_or(received_at),
+                    snapshot: false,
                 };
-                self.on_session_update(&notification, ctx, false, &mut out);
+                self.on_session_update(&notification, ctx, &mut out);
             }
             Input::Snapshot {
                 requested_at,
@@ -289,11 +292,16 @@ impl Detector {
                 let ctx = Ctx {
                     received: requested_at,
                     at: requested_at,
+                    snapshot: true,
                 };
-                self.on_session_update(&session, ctx, true, &mut out);
+                self.on_session_update(&session, ctx, &mut out);
             }
             Input::SessionGone { at, conference_id } => {
-                let ctx = Ctx { received: at, at };
+                let ctx = Ctx {
+                    received: at,
+                    at,
+                    snapshot: false,
+                };
                 self.end_when_session_gone(&conference_id, ctx, &mut out);
             }
             Input::KickIntent {
@@ -370,7 +378,13 @@ impl Detector {
 
     /// Order: keeps a per-party high-water mark and drops updates at or below it. Snapshots carry
     /// no sequence and never move the mark.
-    fn accept_party(&mut self, session: &SessionId, sequence: Option<u64>, party: &PartyUpdate, ctx: Ctx) -> bool {
+    fn accept_party(
+        &mut self,
+        session: &SessionId,
+        sequence: Option<u64>,
+        party: &PartyUpdate,
+        ctx: Ctx,
+    ) -> bool {
         match (self.parties.get_mut(&party.id), sequence) {
             (Some(track), Some(sequence)) => {
                 if track.sequence.is_some_and(|mark| sequence <= mark) {
@@ -400,7 +414,12 @@ impl Detector {
         }
     }
 
-    fn on_session_update(&mut self, update: &SessionUpdate, ctx: Ctx, snapshot: bool, out: &mut Vec<ConferenceEvent>) {
+    fn on_session_update(
+        &mut self,
+        update: &SessionUpdate,
+        ctx: Ctx,
+        out: &mut Vec<ConferenceEvent>,
+    ) {
         let fresh: Vec<&PartyUpdate> = update
             .parties
             .iter()
@@ -412,7 +431,7 @@ impl Detector {
             || update.parties.iter().any(|party| party.role.is_some());
         if is_conference {
             self.on_conference_session(&conference_id, &fresh, ctx, out);
-            if snapshot {
+            if ctx.snapshot {
                 self.leave_when_missing_from_snapshots(&conference_id, update, ctx, out);
             }
         } else {
@@ -424,7 +443,13 @@ impl Detector {
 
     // ----- conference session ------------------------------------------------------------------
 
-    fn on_conference_session(&mut self, id: &ConferenceId, parties: &[&PartyUpdate], ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+    fn on_conference_session(
+        &mut self,
+        id: &ConferenceId,
+        parties: &[&PartyUpdate],
+        ctx: Ctx,
+        out: &mut Vec<ConferenceEvent>,
+    ) {
         if parties.is_empty() {
             return;
         }
@@ -439,7 +464,9 @@ impl Detector {
         self.dirty.insert(id.clone());
         for party in parties {
             if let Some(conference) = self.conferences.get_mut(id) {
-                conference.parties.insert(party.id.clone(), party.code.clone());
+                conference
+                    .parties
+                    .insert(party.id.clone(), party.code.clone());
             }
             match conference_role(party) {
                 ConferenceRole::Host => self.host_from_conference_side(id, party, ctx, out),
@@ -450,7 +477,13 @@ impl Detector {
     }
 
     /// Host: the conference party with `conferenceRole = Host`, identity from its `from`.
-    fn host_from_conference_side(&mut self, id: &ConferenceId, party: &PartyUpdate, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+    fn host_from_conference_side(
+        &mut self,
+        id: &ConferenceId,
+        party: &PartyUpdate,
+        ctx: Ctx,
+        out: &mut Vec<ConferenceEvent>,
+    ) {
         let Some(conference) = self.conferences.get_mut(id) else {
             return;
         };
@@ -464,7 +497,13 @@ impl Detector {
 
     /// Join (conference side): a `Participant` party in any status but `Disconnected`; a
     /// `Disconnected` one leaves.
-    fn join_from_conference_side(&mut self, id: &ConferenceId, party: &PartyUpdate, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+    fn join_from_conference_side(
+        &mut self,
+        id: &ConferenceId,
+        party: &PartyUpdate,
+        ctx: Ctx,
+        out: &mut Vec<ConferenceEvent>,
+    ) {
         let key = ParticipantKey {
             conference: id.clone(),
             participant: ParticipantId::from(&party.id),
@@ -502,7 +541,12 @@ impl Detector {
         }
         participant.misses = 0;
         if party.code == Some(StatusCode::Disconnected) || original_gone {
-            self.leave(&key, LeaveCause::Disconnected, ctx, out);
+            let cause = if ctx.snapshot {
+                LeaveCause::Missing
+            } else {
+                LeaveCause::Disconnected
+            };
+            self.leave(&key, cause, ctx, out);
         } else {
             self.join(&key, ctx, out);
         }
@@ -510,9 +554,15 @@ impl Detector {
 
     // ----- original sessions -------------------------------------------------------------------
 
-    fn on_original_party(&mut self, session: &SessionId, party: &PartyUpdate, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
-        let merged = party.code == Some(StatusCode::Gone)
-            && party.reason == Some(StatusReason::Conference);
+    fn on_original_party(
+        &mut self,
+        session: &SessionId,
+        party: &PartyUpdate,
+        ctx: Ctx,
+        out: &mut Vec<ConferenceEvent>,
+    ) {
+        let merged =
+            party.code == Some(StatusCode::Gone) && party.reason == Some(StatusReason::Conference);
         if merged {
             self.join_from_original_party(session, party, ctx, out);
         } else if party.code == Some(StatusCode::Disconnected) {
@@ -521,7 +571,13 @@ impl Detector {
     }
 
     /// Join (original side): `Gone`/`Conference` with a `peerId` naming the conference and party.
-    fn join_from_original_party(&mut self, _session: &SessionId, party: &PartyUpdate, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+    fn join_from_original_party(
+        &mut self,
+        _session: &SessionId,
+        party: &PartyUpdate,
+        ctx: Ctx,
+        out: &mut Vec<ConferenceEvent>,
+    ) {
         let Some(peer) = &party.peer else { return };
         let (Some(conference_session), Some(conference_party)) =
             (&peer.telephony_session_id, &peer.party_id)
@@ -573,7 +629,12 @@ impl Detector {
     }
 
     /// Leave (original side): the original party that joined reaches `Disconnected`.
-    fn leave_from_original_party(&mut self, party: &PartyUpdate, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+    fn leave_from_original_party(
+        &mut self,
+        party: &PartyUpdate,
+        ctx: Ctx,
+        out: &mut Vec<ConferenceEvent>,
+    ) {
         if let Some(key) = self.links.get(&party.id).cloned() {
             self.leave(&key, LeaveCause::Disconnected, ctx, out);
         }
@@ -583,7 +644,13 @@ impl Detector {
 
     /// Leave (reconciliation): two consecutive snapshots that no longer list a participant who
     /// joined more than one reconcile interval before the snapshot was requested.
-    fn leave_when_missing_from_snapshots(&mut self, id: &ConferenceId, update: &SessionUpdate, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+    fn leave_when_missing_from_snapshots(
+        &mut self,
+        id: &ConferenceId,
+        update: &SessionUpdate,
+        ctx: Ctx,
+        out: &mut Vec<ConferenceEvent>,
+    ) {
         let listed: BTreeSet<ParticipantId> = update
             .parties
             .iter()
@@ -704,7 +771,13 @@ impl Detector {
 
     /// Leave: a live participant leaves once, with a reason; a pending one is marked gone so it
     /// can never join.
-    fn leave(&mut self, key: &ParticipantKey, cause: LeaveCause, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+    fn leave(
+        &mut self,
+        key: &ParticipantKey,
+        cause: LeaveCause,
+        ctx: Ctx,
+        out: &mut Vec<ConferenceEvent>,
+    ) {
         let Some(conference) = self.conferences.get_mut(&key.conference) else {
             return;
         };
@@ -731,7 +804,10 @@ impl Detector {
         };
         let identity = participant_identity(participant, host.as_ref());
         let joined_at = participant.joined_at;
-        let kick = participant.kick.clone().filter(|_| reason == LeaveReason::Removed);
+        let kick = participant
+            .kick
+            .clone()
+            .filter(|_| reason == LeaveReason::Removed);
         let on_call = conference.on_call();
         self.dirty.insert(key.conference.clone());
         out.push(ConferenceEvent {
@@ -752,7 +828,12 @@ impl Detector {
     }
 
     /// End: every known conference-session party is `Disconnected` and the host party was seen.
-    fn end_when_all_disconnected(&mut self, id: &ConferenceId, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+    fn end_when_all_disconnected(
+        &mut self,
+        id: &ConferenceId,
+        ctx: Ctx,
+        out: &mut Vec<ConferenceEvent>,
+    ) {
         let Some(conference) = self.conferences.get(id) else {
             return;
         };
@@ -767,7 +848,12 @@ impl Detector {
     }
 
     /// End: the conference session is gone (a session GET answered 404).
-    fn end_when_session_gone(&mut self, id: &ConferenceId, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
+    fn end_when_session_gone(
+        &mut self,
+        id: &ConferenceId,
+        ctx: Ctx,
+        out: &mut Vec<ConferenceEvent>,
+    ) {
         self.conferences
             .entry(id.clone())
             .or_insert_with(|| Conference::new(ctx.received));

@@ -170,8 +170,10 @@ impl Identity {
 
     /// Whether two identities name the same line (same number or same extension).
     pub fn same_line(&self, other: &Identity) -> bool {
-        let same = |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a == b);
-        same(&self.phone_number, &other.phone_number) || same(&self.extension_id, &other.extension_id)
+        let same =
+            |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a == b);
+        same(&self.phone_number, &other.phone_number)
+            || same(&self.extension_id, &other.extension_id)
     }
 
     /// `self`, with the parts it lacks taken from `fallback`.

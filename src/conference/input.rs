@@ -17,15 +17,32 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone)]
 pub enum Input {
     /// A telephony-session notification from the webhook (or the inbox, at start).
-    Notification { received_at: Timestamp, notification: SessionUpdate },
+    Notification {
+        received_at: Timestamp,
+        notification: SessionUpdate,
+    },
     /// A `GET /telephony/sessions/{id}` answer from the reconciler.
-    Snapshot { requested_at: Timestamp, session: SessionUpdate },
+    Snapshot {
+        requested_at: Timestamp,
+        session: SessionUpdate,
+    },
     /// The session GET answered 404: the conference is over.
-    SessionGone { at: Timestamp, conference_id: ConferenceId },
+    SessionGone {
+        at: Timestamp,
+        conference_id: ConferenceId,
+    },
     /// Someone asked to remove a participant; recorded before the DELETE is sent.
-    KickIntent { at: Timestamp, participant: ParticipantKey, by: Actor, reason: Option<String> },
+    KickIntent {
+        at: Timestamp,
+        participant: ParticipantKey,
+        by: Actor,
+        reason: Option<String>,
+    },
     /// The DELETE failed: the participant was not removed.
-    KickFailed { at: Timestamp, participant: ParticipantKey },
+    KickFailed {
+        at: Timestamp,
+        participant: ParticipantKey,
+    },
     /// Time passed; lets the detector forget finished sessions.
     Tick { now: Timestamp },
 }
@@ -112,7 +129,10 @@ impl SessionUpdate {
         Ok(SessionUpdate {
             session_id,
             sequence: Some(sequence),
-            event_time: body.event_time.as_deref().and_then(Timestamp::parse_rfc3339),
+            event_time: body
+                .event_time
+                .as_deref()
+                .and_then(Timestamp::parse_rfc3339),
             origin: body.origin.as_ref().and_then(|origin| origin.kind.clone()),
             parties: parties(&body.parties)?,
         })
@@ -128,7 +148,10 @@ impl SessionUpdate {
             session_id,
             sequence: None,
             event_time: None,
-            origin: session.origin.as_ref().and_then(|origin| origin.kind.clone()),
+            origin: session
+                .origin
+                .as_ref()
+                .and_then(|origin| origin.kind.clone()),
             parties: parties(&session.parties)?,
         })
     }
@@ -160,7 +183,10 @@ fn parties(parties: &[Party]) -> Result<Vec<PartyUpdate>, Unusable> {
                     .telephony_session_id
                     .as_deref()
                     .and_then(|id| SessionId::parse(id).ok()),
-                party_id: peer.party_id.as_deref().and_then(|id| PartyId::parse(id).ok()),
+                party_id: peer
+                    .party_id
+                    .as_deref()
+                    .and_then(|id| PartyId::parse(id).ok()),
             });
             Ok(PartyUpdate {
                 id,

@@ -10,6 +10,11 @@ pub mod roster;
 
 pub use detector::{ConferenceView, Detector, DetectorConfig, ParticipantView};
 pub use event::{ConferenceEvent, EventKind, LeaveReason};
-pub use ids::{Actor, ConferenceId, Identity, ParticipantId, ParticipantKey, PartyId, SessionId, Timestamp};
+pub use ids::{
+    Actor, ConferenceId, Identity, ParticipantId, ParticipantKey, PartyId, SessionId, Timestamp,
+};
 pub use input::{Input, SessionUpdate, Unusable};
 pub use roster::Roster;
+
+#[cfg(test)]
+mod tests;
