@@ -1,0 +1,231 @@
+//! Rendering: how an announcement reads. One module for every sink — standard output in local
+//! mode, `replay`, and (with the Discord integration) channel messages.
+//!
+//! Announcements are rendered when they are sent, not when the event happened: names come from
+//! the roster at that moment, so an identity learned within the coalescing window is the one
+//! shown. The event's own copy is the fallback once the roster has forgotten the conference.
+
+use crate::conference::{
+    ConferenceEvent, EventKind, Identity, LeaveReason, ParticipantKey, Roster, Timestamp,
+};
+use crate::config::PhoneNumbers;
+use serde_json::{Value, json};
+
+/// Shown in place of the hidden digits of a phone number.
+const MASK: &str = "•••";
+/// How many trailing digits a masked number keeps.
+const MASK_KEEP_DIGITS: usize = 4;
+
+/// A phone number as `privacy.phone_numbers` allows it to be shown.
+pub fn phone_number(number: &str, style: PhoneNumbers) -> Option<String> {
+    match style {
+        PhoneNumbers::Hidden => None,
+        PhoneNumbers::Full => Some(number.to_owned()),
+        PhoneNumbers::Masked => {
+            let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+            let keep = digits.len().min(MASK_KEEP_DIGITS);
+            let tail: String = digits[digits.len() - keep..].iter().collect();
+            Some(format!("{MASK}{tail}"))
+        }
+    }
+}
+
+/// A caller or host as one phrase: `Paco Vu (•••1119)`, `•••1119`, or `an unknown caller`.
+pub fn caller(identity: &Identity, style: PhoneNumbers) -> String {
+    let number = identity
+        .phone_number
+        .as_deref()
+        .and_then(|number| phone_number(number, style));
+    match (&identity.name, number) {
+        (Some(name), Some(number)) => format!("{name} ({number})"),
+        (Some(name), None) => name.clone(),
+        (None, Some(number)) => number,
+        (None, None) => "An unknown caller".to_owned(),
+    }
+}
+
+/// A host by name when there is one, else by number.
+fn host(identity: &Identity, style: PhoneNumbers) -> Option<String> {
+    match (&identity.name, &identity.phone_number) {
+        (Some(name), _) => Some(name.clone()),
+        (None, Some(number)) => phone_number(number, style),
+        (None, None) => None,
+    }
+}
+
+/// `45s`, `1m 21s`, `4m`, `1h 2m`.
+pub fn duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (hours, minutes, seconds) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (hours, minutes, seconds) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m {s}s"),
+        (h, 0, _) => format!("{h}h"),
+        (h, m, _) => format!("{h}h {m}m"),
+    }
+}
+
+fn on_call(count: u32) -> String {
+    format!("{count} on the call")
+}
+
+/// The identity to show for a participant event: the roster's, if it knows better.
+fn participant_identity(event: &ConferenceEvent, fallback: &Identity, roster: &Roster) -> Identity {
+    event
+        .kind
+        .participant_id()
+        .and_then(|participant| {
+            roster.participant(&ParticipantKey {
+                conference: event.conference_id.clone(),
+                participant: participant.clone(),
+            })
+        })
+        .map(|view| view.identity)
+        .filter(|identity| !identity.is_unknown())
+        .unwrap_or_else(|| fallback.clone())
+}
+
+/// The conference's host as known now, else as the event knew it.
+fn conference_host(event: &ConferenceEvent, fallback: Option<&Identity>, roster: &Roster) -> Option<Identity> {
+    roster
+        .conference(&event.conference_id)
+        .and_then(|view| view.host)
+        .or_else(|| fallback.cloned())
+}
+
+/// One readable line per announcement (local mode and plain `replay`).
+pub fn line(event: &ConferenceEvent, roster: &Roster, style: PhoneNumbers) -> String {
+    let hosted_by = |fallback: Option<&Identity>| {
+        conference_host(event, fallback, roster).and_then(|identity| host(&identity, style))
+    };
+    match &event.kind {
+        EventKind::ConferenceStarted { host } => match hosted_by(host.as_ref()) {
+            Some(host) => format!("Conference hosted by {host} started"),
+            None => "A conference started".to_owned(),
+        },
+        EventKind::ParticipantJoined {
+            identity, on_call: count, ..
+        } => {
+            let who = caller(&participant_identity(event, identity, roster), style);
+            match hosted_by(None) {
+                Some(host) => format!(
+                    "{who} joined the conference hosted by {host} — {}",
+                    on_call(*count)
+                ),
+                None => format!("{who} joined a conference — {}", on_call(*count)),
+            }
+        }
+        EventKind::ParticipantLeft {
+            identity,
+            reason,
+            joined_at,
+            removed_by,
+            removal_reason,
+            ..
+        } => {
+            let who = caller(&participant_identity(event, identity, roster), style);
+            let stayed = joined_at
+                .map(|joined| format!(" after {}", duration(event.at.secs_since(joined))))
+                .unwrap_or_default();
+            match reason {
+                LeaveReason::HungUp => format!("{who} left{stayed}"),
+                LeaveReason::Removed => {
+                    let by = removed_by
+                        .as_ref()
+                        .map(|actor| format!(" by {}", actor.display))
+                        .unwrap_or_default();
+                    let why = removal_reason
+                        .as_ref()
+                        .map(|reason| format!(" — {reason}"))
+                        .unwrap_or_default();
+                    format!("{who} was removed{by}{stayed}{why}")
+                }
+                LeaveReason::ConferenceEnded => {
+                    format!("{who} left{stayed} when the conference ended")
+                }
+                LeaveReason::Vanished => format!("{who} dropped off the call{stayed}"),
+            }
+        }
+        EventKind::ConferenceEnded {
+            duration_secs,
+            participants,
+            peak,
+        } => {
+            let lasted = duration_secs
+                .map(|secs| format!(" after {}", duration(secs)))
+                .unwrap_or_default();
+            let callers = match participants {
+                1 => "1 caller".to_owned(),
+                n => format!("{n} callers"),
+            };
+            let subject = match hosted_by(None) {
+                Some(host) => format!("Conference hosted by {host}"),
+                None => "The conference".to_owned(),
+            };
+            format!("{subject} ended{lasted} — {callers}, at most {peak} at once")
+        }
+    }
+}
+
+fn identity_json(identity: &Identity) -> Value {
+    json!({ "name": identity.name, "phone_number": identity.phone_number })
+}
+
+fn time_json(at: Timestamp) -> Value {
+    Value::String(at.to_rfc3339())
+}
+
+/// The `replay --json` object of an event: full numbers, unknown values `null`.
+pub fn replay_json(event: &ConferenceEvent, roster: &Roster) -> Value {
+    let mut object = json!({
+        "type": event.kind.type_name(),
+        "at": time_json(event.at),
+        "conference_id": event.conference_id.as_str(),
+    });
+    let extra = match &event.kind {
+        EventKind::ConferenceStarted { host } => {
+            let host = conference_host(event, host.as_ref(), roster);
+            json!({ "host": host.as_ref().map(identity_json) })
+        }
+        EventKind::ParticipantJoined {
+            participant_id,
+            identity,
+            ..
+        } => {
+            let identity = participant_identity(event, identity, roster);
+            json!({
+                "participant_id": participant_id.as_str(),
+                "name": identity.name,
+                "phone_number": identity.phone_number,
+            })
+        }
+        EventKind::ParticipantLeft {
+            participant_id,
+            identity,
+            reason,
+            ..
+        } => {
+            let identity = participant_identity(event, identity, roster);
+            json!({
+                "participant_id": participant_id.as_str(),
+                "name": identity.name,
+                "phone_number": identity.phone_number,
+                "reason": reason.as_str(),
+            })
+        }
+        EventKind::ConferenceEnded {
+            duration_secs,
+            participants,
+            peak,
+        } => json!({
+            "duration_secs": duration_secs,
+            "participants": participants,
+            "peak": peak,
+        }),
+    };
+    if let (Some(object), Value::Object(extra)) = (object.as_object_mut(), extra) {
+        object.extend(extra);
+    }
+    object
+}
