@@ -2,3 +2,5 @@
 
 pub mod conference;
 pub mod ringcentral;
+#[cfg(feature = "simulator")]
+pub mod simulator;
