@@ -4,3 +4,4 @@ pub mod conference;
 pub mod ringcentral;
 #[cfg(feature = "simulator")]
 pub mod simulator;
+pub mod store;

@@ -1,0 +1,685 @@
+//! Durable state: the SQLite file and the one thread that touches it.
+//!
+//! This module owns everything ringside keeps across restarts (today the webhook inbox, the
+//! quarantine and a small key/value table; later detector state, outbox, audit and
+//! credentials). The file is opened in WAL mode with `synchronous = NORMAL` and used from a
+//! single dedicated OS thread, `ringside-store`. Nothing in this module may run SQLite on an
+//! async worker thread: [`Store`] methods only send a command over a bounded
+//! [`tokio::sync::mpsc`] channel and await a [`tokio::sync::oneshot`] answer. (Only
+//! [`Store::open`] touches the file from its caller's thread, once, at start-up.)
+//!
+//! The thread commits in groups: it waits for one command, takes every command already queued
+//! (up to [`MAX_BATCH`]), runs all their writes in one `BEGIN IMMEDIATE … COMMIT` transaction
+//! and answers them only after the commit, so an answer means "durable". Each write runs in
+//! its own savepoint: a write whose statement fails is rolled back and gets its own error
+//! without spoiling the rest of its batch; if the transaction itself fails, every write in the
+//! batch gets [`StoreError::Transaction`]. Reads run after the commit, outside any write
+//! transaction.
+//!
+//! A command is sent before it is awaited to completion: dropping a `Store` future after it
+//! was first polled may still let its write happen.
+//!
+//! Values of the meta table may be secrets: they are never logged.
+
+mod inbox;
+mod meta;
+mod quarantine;
+mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+pub use inbox::{InboxCounts, InboxInsert, InboxRow, NewInboxRow};
+pub use quarantine::{NewQuarantineRow, QuarantineRow};
+pub use schema::MIGRATIONS;
+
+/// The most commands one group commit takes.
+pub const MAX_BATCH: usize = 512;
+/// How many commands may wait for the thread before senders wait (asynchronously) too.
+const QUEUE_CAPACITY: usize = 1024;
+/// How long SQLite waits for a lock held by another connection.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+const THREAD_NAME: &str = "ringside-store";
+
+/// What can go wrong with the store.
+///
+/// Display messages are one line and do not repeat their source; print the error chain (e.g.
+/// `{:#}` with anyhow) for the cause.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be created, opened or configured.
+    #[error("cannot open the store at {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: OpenCause,
+    },
+    /// A schema migration failed; the file is left at its previous version.
+    #[error("cannot migrate the store schema to version {version}")]
+    Migration {
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer ringside.
+    #[error("the store schema is at version {found}, newer than this build's {known}")]
+    SchemaTooNew { found: i64, known: i64 },
+    /// The store thread could not be started.
+    #[error("cannot start the store thread")]
+    Spawn(#[source] std::io::Error),
+    /// This command's statement failed (its writes were rolled back, the batch's were not).
+    #[error("a store statement failed")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The group-commit transaction failed: none of the batch's writes happened.
+    #[error("the store write transaction failed")]
+    Transaction(#[source] Arc<rusqlite::Error>),
+    /// The store thread is gone (closed, or it stopped).
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Why [`StoreError::Open`] happened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenCause {
+    #[error("cannot create its directory")]
+    CreateDir(#[source] std::io::Error),
+    #[error("SQLite cannot open or configure it")]
+    Sqlite(#[source] rusqlite::Error),
+}
+
+/// Group-commit counters since open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Write transactions committed.
+    pub transactions: u64,
+    /// Write commands those transactions carried.
+    pub commands: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    transactions: AtomicU64,
+    commands: AtomicU64,
+}
+
+/// Handle to the store thread; cheap to clone, every clone talks to the same thread.
+///
+/// The thread stops when [`Store::close`] is called or when every clone is dropped (in both
+/// cases after finishing the commands already queued).
+#[derive(Clone)]
+pub struct Store {
+    commands: mpsc::Sender<Command>,
+    counters: Arc<Counters>,
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating it and its directory if needed) the file at `path`, brings its schema up
+    /// to date and starts the store thread. Blocking: call it at start-up, not from a task.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let failed = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| failed(OpenCause::CreateDir(e)))?;
+        }
+        let conn = Connection::open(path)
+            .and_then(|conn| configure(&conn).map(|()| conn))
+            .map_err(|e| failed(OpenCause::Sqlite(e)))?;
+        schema::migrate(&conn)?;
+
+        let (commands, queue) = mpsc::channel(QUEUE_CAPACITY);
+        let counters = Arc::new(Counters::default());
+        let thread = std::thread::Builder::new()
+            .name(THREAD_NAME.to_owned())
+            .spawn({
+                let counters = Arc::clone(&counters);
+                move || run(conn, queue, &counters)
+            })
+            .map_err(StoreError::Spawn)?;
+        tracing::info!(
+            path = %path.display(),
+            schema_version = schema::current_version(),
+            "store open"
+        );
+        Ok(Store {
+            commands,
+            counters,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
+    }
+
+    /// Stores a notification unless its uuid is already stored; answered after the commit.
+    pub async fn insert_inbox(&self, row: NewInboxRow) -> Result<InboxInsert, StoreError> {
+        self.write(move |conn| inbox::insert(conn, &row)).await
+    }
+
+    /// Marks inbox rows processed (now); unknown or already processed ids are ignored.
+    pub async fn mark_processed(&self, ids: Vec<i64>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| inbox::mark_processed(conn, &ids, now_ms()))
+            .await
+    }
+
+    /// Every unprocessed inbox row, by id: what to replay at start.
+    pub async fn unprocessed(&self) -> Result<Vec<InboxRow>, StoreError> {
+        self.read(inbox::unprocessed).await
+    }
+
+    /// Quarantines an unusable body; answers the row id.
+    pub async fn quarantine(&self, row: NewQuarantineRow) -> Result<i64, StoreError> {
+        self.write(move |conn| quarantine::insert(conn, &row)).await
+    }
+
+    /// At most `limit` quarantined rows, newest first.
+    pub async fn quarantined(&self, limit: usize) -> Result<Vec<QuarantineRow>, StoreError> {
+        self.read(move |conn| quarantine::newest(conn, limit)).await
+    }
+
+    /// Deletes processed inbox rows and quarantine rows received before `before_ms` (never an
+    /// unprocessed row); answers how many rows went.
+    pub async fn prune(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let deleted = self
+            .write(move |conn| {
+                let inbox = inbox::prune(conn, before_ms)?;
+                let quarantine = quarantine::prune(conn, before_ms)?;
+                Ok(inbox.saturating_add(quarantine))
+            })
+            .await?;
+        tracing::debug!(deleted, before_ms, "store pruned");
+        Ok(deleted)
+    }
+
+    /// The meta value under `key`, if any.
+    pub async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |conn| meta::get(conn, &key)).await
+    }
+
+    /// Stores `value` under `key`, replacing any previous value.
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |conn| meta::set(conn, &key, &value)).await
+    }
+
+    /// Commits a one-row write: `Ok` means the file is writable right now (readiness probe).
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO probe (id, at_ms) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms",
+            )?
+            .execute([now_ms()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Inbox and quarantine row counts.
+    pub async fn counts(&self) -> Result<InboxCounts, StoreError> {
+        self.read(inbox::counts).await
+    }
+
+    /// Group-commit counters since open.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            transactions: self.counters.transactions.load(Ordering::Relaxed),
+            commands: self.counters.commands.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops the thread after it has finished every command queued so far, closes the file
+    /// cleanly and joins the thread. Other clones get [`StoreError::Closed`] afterwards.
+    pub async fn close(self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Close(reply)).await?;
+        let closed = answer.await.map_err(|_| StoreError::Closed)?;
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let joined = match thread {
+            Some(thread) => matches!(
+                tokio::task::spawn_blocking(move || thread.join()).await,
+                Ok(Ok(()))
+            ),
+            None => true,
+        };
+        closed?;
+        if joined {
+            tracing::info!("store closed");
+            Ok(())
+        } else {
+            Err(StoreError::Closed)
+        }
+    }
+
+    async fn send(&self, command: Command) -> Result<(), StoreError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs `work` inside the next group-commit transaction; answers after the commit.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            work: Some(work),
+            outcome: None,
+            reply,
+        };
+        self.send(Command::Write(Box::new(job))).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `work` on the store thread outside any write transaction.
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = move |conn: &Connection| {
+            // The asker may have given up; nothing to do then.
+            let _ = reply.send(work(conn).map_err(StoreError::Sqlite));
+        };
+        self.send(Command::Read(Box::new(job))).await?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Per-connection settings. `busy_timeout` comes first so the switch to WAL waits for other
+/// connections instead of failing.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(%mode, "SQLite kept another journal mode than WAL");
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// What the store thread is asked to do. No `Debug`: commands may carry secrets.
+enum Command {
+    Write(Box<dyn WriteJob>),
+    Read(Box<dyn FnOnce(&Connection) + Send>),
+    Close(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// A write waiting for its batch's commit.
+trait WriteJob: Send {
+    /// Runs the work inside the open transaction; `true` when it succeeded.
+    fn apply(&mut self, conn: &Connection) -> bool;
+    /// Answers: the batch's failure if there was one, else the work's own outcome.
+    fn answer(self: Box<Self>, batch_failure: Option<&Arc<rusqlite::Error>>);
+}
+
+struct Job<T, F> {
+    work: Option<F>,
+    outcome: Option<rusqlite::Result<T>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> WriteJob for Job<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> rusqlite::Result<T> + Send,
+{
+    fn apply(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let outcome = work(conn);
+        let succeeded = outcome.is_ok();
+        self.outcome = Some(outcome);
+        succeeded
+    }
+
+    fn answer(self: Box<Self>, batch_failure: Option<&Arc<rusqlite::Error>>) {
+        let answer = match (batch_failure, self.outcome) {
+            (Some(failure), _) => Err(StoreError::Transaction(Arc::clone(failure))),
+            (None, Some(outcome)) => outcome.map_err(StoreError::Sqlite),
+            // Not reachable: a committed batch applied every job.
+            (None, None) => Err(StoreError::Closed),
+        };
+        // The asker may have given up; the write stands regardless.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The store thread: group commits until closed or every sender is gone.
+fn run(conn: Connection, mut queue: mpsc::Receiver<Command>, counters: &Counters) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut writes: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
+    let mut reads = Vec::new();
+    let mut closers = Vec::new();
+
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
+        for command in batch.drain(..) {
+            match command {
+                Command::Write(job) => writes.push(job),
+                Command::Read(job) => reads.push(job),
+                Command::Close(reply) => {
+                    // Refuse new commands; those already queued are still served.
+                    queue.close();
+                    closers.push(reply);
+                }
+            }
+        }
+        commit(&conn, &mut writes, counters);
+        for read in reads.drain(..) {
+            read(&conn);
+        }
+    }
+
+    if let Err(error) = conn.execute_batch("PRAGMA optimize") {
+        tracing::warn!(%error, "store: PRAGMA optimize failed");
+    }
+    let mut closed = conn.close().map_err(|(_, error)| StoreError::Sqlite(error));
+    if let Err(error) = &closed {
+        tracing::error!(%error, "store: closing the database failed");
+    }
+    for reply in closers {
+        let answer = std::mem::replace(&mut closed, Ok(()));
+        let _ = reply.send(answer);
+    }
+}
+
+/// Runs `jobs` in one transaction and answers each of them; leaves `jobs` empty.
+fn commit(conn: &Connection, jobs: &mut Vec<Box<dyn WriteJob>>, counters: &Counters) {
+    if jobs.is_empty() {
+        return;
+    }
+    let failure = transaction(conn, jobs).err().map(Arc::new);
+    match &failure {
+        None => {
+            counters.transactions.fetch_add(1, Ordering::Relaxed);
+            let commands = u64::try_from(jobs.len()).unwrap_or(u64::MAX);
+            counters.commands.fetch_add(commands, Ordering::Relaxed);
+        }
+        Some(error) => {
+            tracing::error!(%error, commands = jobs.len(), "store write transaction failed");
+            if !conn.is_autocommit() {
+                if let Err(error) = conn.execute_batch("ROLLBACK") {
+                    tracing::error!(%error, "store: rolling back a failed transaction failed");
+                }
+            }
+        }
+    }
+    for job in jobs.drain(..) {
+        job.answer(failure.as_ref());
+    }
+}
+
+fn transaction(conn: &Connection, jobs: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    for job in jobs.iter_mut() {
+        conn.execute_batch("SAVEPOINT job")?;
+        if job.apply(conn) {
+            conn.execute_batch("RELEASE job")?;
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+        }
+    }
+    conn.execute_batch("COMMIT")
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Store;
+
+    /// A store on a fresh file in a temporary directory (kept alive by the returned guard).
+    pub(crate) fn open_temp() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ringside.db")).unwrap();
+        (dir, store)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::test_support::open_temp;
+    use super::*;
+
+    fn row(uuid: &str) -> NewInboxRow {
+        NewInboxRow {
+            uuid: uuid.to_owned(),
+            kind: "telephony".to_owned(),
+            received_at_ms: 1,
+            body: uuid.as_bytes().to_vec(),
+        }
+    }
+
+    /// Parks the store thread in a read until the returned sender is dropped or sent to.
+    async fn hold_thread(store: &Store) -> std::sync::mpsc::Sender<()> {
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (entered, inside) = oneshot::channel();
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .read(move |_| {
+                    let _ = entered.send(());
+                    let _ = gate.recv();
+                    Ok(())
+                })
+                .await
+        });
+        inside.await.unwrap();
+        release
+    }
+
+    /// Waits until `n` commands wait in the queue.
+    async fn wait_queued(store: &Store, n: usize) {
+        while store.commands.max_capacity() - store.commands.capacity() < n {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_thousand_concurrent_inserts_get_distinct_ids_in_fewer_transactions() {
+        let (_dir, store) = open_temp();
+        let tasks: Vec<_> = (0..1000)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { store.insert_inbox(row(&format!("u-{i}"))).await })
+            })
+            .collect();
+        let mut ids = HashSet::new();
+        for task in tasks {
+            match task.await.unwrap().unwrap() {
+                InboxInsert::Inserted { id } => assert!(ids.insert(id), "id {id} given twice"),
+                other => panic!("a fresh uuid was answered {other:?}"),
+            }
+        }
+        assert_eq!(ids.len(), 1000);
+        let stats = store.stats();
+        assert_eq!(stats.commands, 1000);
+        assert!(
+            stats.transactions < stats.commands,
+            "no batching happened: {stats:?}"
+        );
+        assert_eq!(store.counts().await.unwrap().unprocessed, 1000);
+    }
+
+    #[tokio::test]
+    async fn a_failing_write_fails_alone_and_its_batch_still_commits_once() {
+        let (_dir, store) = open_temp();
+        let release = hold_thread(&store).await;
+
+        let a = tokio::spawn({
+            let store = store.clone();
+            async move { store.insert_inbox(row("a")).await }
+        });
+        wait_queued(&store, 1).await;
+        let bad = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .write(|conn| conn.execute("INSERT INTO no_such_table VALUES (1)", []))
+                    .await
+            }
+        });
+        wait_queued(&store, 2).await;
+        let b = tokio::spawn({
+            let store = store.clone();
+            async move { store.insert_inbox(row("b")).await }
+        });
+        wait_queued(&store, 3).await;
+        drop(release);
+
+        assert!(matches!(a.await.unwrap(), Ok(InboxInsert::Inserted { .. })));
+        assert!(matches!(bad.await.unwrap(), Err(StoreError::Sqlite(_))));
+        assert!(matches!(b.await.unwrap(), Ok(InboxInsert::Inserted { .. })));
+        assert_eq!(
+            store.stats(),
+            StoreStats {
+                transactions: 1,
+                commands: 3
+            }
+        );
+        assert_eq!(store.counts().await.unwrap().total, 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_transaction_fails_every_write_in_the_batch() {
+        let (_dir, store) = open_temp();
+        let release = hold_thread(&store).await;
+
+        let a = tokio::spawn({
+            let store = store.clone();
+            async move { store.insert_inbox(row("a")).await }
+        });
+        wait_queued(&store, 1).await;
+        // Ends the transaction behind the thread's back, so its own bookkeeping fails.
+        let saboteur = tokio::spawn({
+            let store = store.clone();
+            async move { store.write(|conn| conn.execute_batch("ROLLBACK")).await }
+        });
+        wait_queued(&store, 2).await;
+        let b = tokio::spawn({
+            let store = store.clone();
+            async move { store.set_meta("k", "v").await }
+        });
+        wait_queued(&store, 3).await;
+        drop(release);
+
+        assert!(matches!(a.await.unwrap(), Err(StoreError::Transaction(_))));
+        assert!(matches!(
+            saboteur.await.unwrap(),
+            Err(StoreError::Transaction(_))
+        ));
+        assert!(matches!(b.await.unwrap(), Err(StoreError::Transaction(_))));
+        assert_eq!(store.stats().transactions, 0);
+
+        // Nothing of the batch stayed, and the store carries on.
+        assert_eq!(store.counts().await.unwrap().total, 0);
+        assert_eq!(store.get_meta("k").await.unwrap(), None);
+        store.insert_inbox(row("c")).await.unwrap();
+        assert_eq!(store.counts().await.unwrap().total, 1);
+    }
+
+    #[tokio::test]
+    async fn close_finishes_queued_writes_then_refuses_commands() {
+        let (dir, store) = open_temp();
+        let other = store.clone();
+        let release = hold_thread(&store).await;
+
+        let writes: Vec<_> = (0..10)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { store.insert_inbox(row(&format!("q-{i}"))).await })
+            })
+            .collect();
+        wait_queued(&store, 10).await;
+        let closing = tokio::spawn(store.close());
+        wait_queued(&other, 11).await;
+        drop(release);
+
+        closing.await.unwrap().unwrap();
+        for write in writes {
+            write.await.unwrap().unwrap();
+        }
+        assert!(matches!(
+            other.insert_inbox(row("late")).await,
+            Err(StoreError::Closed)
+        ));
+        assert!(matches!(other.counts().await, Err(StoreError::Closed)));
+
+        let store = Store::open(&dir.path().join("ringside.db")).unwrap();
+        assert_eq!(store.counts().await.unwrap().total, 10);
+    }
+
+    #[tokio::test]
+    async fn check_writable_commits_a_write() {
+        let (_dir, store) = open_temp();
+        store.check_writable().await.unwrap();
+        store.check_writable().await.unwrap();
+        assert_eq!(store.stats().transactions, 2);
+    }
+
+    #[tokio::test]
+    async fn opening_under_a_regular_file_fails_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let path = file.join("sub").join("ringside.db");
+
+        match Store::open(&path) {
+            Err(error @ StoreError::Open { .. }) => {
+                assert!(
+                    error.to_string().contains(&path.display().to_string()),
+                    "{error}"
+                );
+                let StoreError::Open { path: named, .. } = error else {
+                    unreachable!()
+                };
+                assert_eq!(named, path);
+            }
+            Err(other) => panic!("unexpected error: {other}"),
+            Ok(_) => panic!("opened a store under a regular file"),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The schema, versioned in code.
+//!
+//! `PRAGMA user_version` holds how many entries of [`MIGRATIONS`] the file has had applied. At
+//! open the missing ones run, in order, in one `BEGIN IMMEDIATE` transaction, so a file is
+//! either fully at the new version or untouched. Adding a migration is appending one string to
+//! [`MIGRATIONS`]; an applied entry is never edited.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Every migration, oldest first; entry `i` takes the file from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: webhook inbox, quarantine, key/value meta and the readiness probe row.
+    "CREATE TABLE inbox (
+         id              INTEGER PRIMARY KEY AUTOINCREMENT,
+         uuid            TEXT    NOT NULL UNIQUE,
+         kind            TEXT    NOT NULL,
+         received_at_ms  INTEGER NOT NULL,
+         body            BLOB    NOT NULL,
+         processed_at_ms INTEGER
+     );
+     CREATE INDEX inbox_unprocessed ON inbox (id) WHERE processed_at_ms IS NULL;
+     CREATE INDEX inbox_processed_received ON inbox (received_at_ms)
+         WHERE processed_at_ms IS NOT NULL;
+     CREATE TABLE quarantine (
+         id             INTEGER PRIMARY KEY AUTOINCREMENT,
+         uuid           TEXT,
+         received_at_ms INTEGER NOT NULL,
+         reason         TEXT    NOT NULL,
+         body           BLOB    NOT NULL
+     );
+     CREATE INDEX quarantine_received ON quarantine (received_at_ms);
+     CREATE TABLE meta (
+         key   TEXT PRIMARY KEY,
+         value TEXT NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE probe (
+         id    INTEGER PRIMARY KEY CHECK (id = 1),
+         at_ms INTEGER NOT NULL
+     );",
+];
+
+/// The schema version this build writes: the number of migrations.
+pub fn current_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// Reads `PRAGMA user_version`.
+pub fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Brings the file up to [`current_version`]; does nothing when it already is there.
+///
+/// Refuses a file written by a newer build ([`StoreError::SchemaTooNew`]) instead of guessing.
+pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let known = current_version();
+    // Cheap check outside a transaction: the usual case is "nothing to do".
+    let found = user_version(conn).map_err(StoreError::Sqlite)?;
+    if found == known {
+        return Ok(());
+    }
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(StoreError::Sqlite)?;
+    let result = apply_missing(conn, known);
+    let result = result.and_then(|()| conn.execute_batch("COMMIT").map_err(StoreError::Sqlite));
+    if result.is_err() && !conn.is_autocommit() {
+        if let Err(error) = conn.execute_batch("ROLLBACK") {
+            tracing::error!(%error, "rolling back a failed migration failed");
+        }
+    }
+    result
+}
+
+/// Inside the migration transaction: re-reads the version (another process may have migrated
+/// meanwhile) and applies what is missing.
+fn apply_missing(conn: &Connection, known: i64) -> Result<(), StoreError> {
+    let found = user_version(conn).map_err(StoreError::Sqlite)?;
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    let first = usize::try_from(found).unwrap_or(0);
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(first) {
+        let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
+        conn.execute_batch(sql)
+            .and_then(|()| conn.pragma_update(None, "user_version", version))
+            .map_err(|source| StoreError::Migration { version, source })?;
+        tracing::info!(version, "store schema migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn migrations_are_idempotent_and_user_version_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ringside.db");
+
+        let store = Store::open(&path).unwrap();
+        store.set_meta("kept", "yes").await.unwrap();
+        store.close().await.unwrap();
+
+        // A second open finds nothing to do and keeps the data.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            store.get_meta("kept").await.unwrap().as_deref(),
+            Some("yes")
+        );
+        store.close().await.unwrap();
+
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), MIGRATIONS.len() as i64);
+        // Running the migrator again directly is a no-op too.
+        migrate(&conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), MIGRATIONS.len() as i64);
+    }
+
+    #[tokio::test]
+    async fn a_file_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ringside.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", current_version() + 1)
+                .unwrap();
+        }
+        match Store::open(&path) {
+            Err(StoreError::SchemaTooNew { found, known }) => {
+                assert_eq!(found, current_version() + 1);
+                assert_eq!(known, current_version());
+            }
+            Err(other) => panic!("unexpected error: {other}"),
+            Ok(_) => panic!("a newer schema was accepted"),
+        }
+    }
+
+    #[test]
+    fn a_fresh_file_gets_every_table() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let mut tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        tables.sort();
+        assert_eq!(tables, ["inbox", "meta", "probe", "quarantine"]);
+    }
+}
