@@ -1,0 +1,71 @@
+//! The operator listener's routes: `GET /api/conferences` behind the bearer token.
+
+use crate::conference::{ConferenceView, Identity, Roster, Timestamp};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router, routing::get};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+#[derive(Clone)]
+struct ApiState {
+    roster: Roster,
+    token: Arc<SecretString>,
+}
+
+/// `/api/*`, present only when `server.api_token` is set.
+pub fn api_router(roster: Roster, token: SecretString) -> Router {
+    Router::new()
+        .route("/api/conferences", get(conferences))
+        .with_state(ApiState {
+            roster,
+            token: Arc::new(token),
+        })
+}
+
+fn authorized(headers: &HeaderMap, token: &SecretString) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.expose_secret().as_bytes())))
+}
+
+async fn conferences(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+    if !authorized(&headers, &state.token) {
+        metrics::counter!("ringside_api_unauthorized_total").increment(1);
+        tracing::warn!("GET /api/conferences without a valid bearer token");
+        return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n").into_response();
+    }
+    let conferences: Vec<Value> = state.roster.live().iter().map(conference_json).collect();
+    Json(json!({ "conferences": conferences })).into_response()
+}
+
+fn time(at: Option<Timestamp>) -> Value {
+    at.map(|at| Value::String(at.to_rfc3339()))
+        .unwrap_or(Value::Null)
+}
+
+fn person(identity: &Identity) -> Value {
+    json!({ "name": identity.name, "phone_number": identity.phone_number })
+}
+
+/// The shape of DESIGN §7: full numbers (an operator endpoint), `null` for what is unknown.
+pub fn conference_json(view: &ConferenceView) -> Value {
+    json!({
+        "conference_id": view.id.as_str(),
+        "started_at": time(view.started_at),
+        "host": view.host.as_ref().map(person),
+        "participants": view.live().map(|p| json!({
+            "participant_id": p.id.as_str(),
+            "name": p.identity.name,
+            "phone_number": p.identity.phone_number,
+            "joined_at": time(p.joined_at),
+            "muted": p.muted,
+            "on_hold": p.on_hold,
+        })).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,102 @@
+//! The detector task: the one owner of the detector. It applies accepted notifications in the
+//! order they were committed, updates the roster, hands events to the announcer and marks the
+//! inbox rows processed.
+
+use crate::conference::{ConferenceEvent, Detector, Input, Roster, SessionUpdate, Timestamp};
+use crate::ringcentral::webhook::{Accepted, Clock, Payload};
+use crate::ringcentral::wire::{EventKind, TelephonyNotification};
+use crate::store::{InboxRow, Store};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How often the detector is told that time passed (so it can forget finished sessions).
+pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
+/// Most accepted notifications applied before the roster and the inbox marks are updated.
+const MAX_BATCH: usize = 256;
+
+pub struct Pipeline {
+    pub detector: Detector,
+    pub roster: Roster,
+    pub store: Store,
+    pub events: mpsc::UnboundedSender<ConferenceEvent>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Pipeline {
+    /// Runs until every sender of `accepted` is gone, then returns the detector.
+    pub async fn run(mut self, mut accepted: mpsc::UnboundedReceiver<Accepted>) -> Detector {
+        let mut tick = tokio::time::interval(TICK_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            tokio::select! {
+                count = accepted.recv_many(&mut batch, MAX_BATCH) => {
+                    if count == 0 {
+                        return self.detector;
+                    }
+                    self.apply_batch(std::mem::take(&mut batch)).await;
+                }
+                _ = tick.tick() => {
+                    let now = self.clock.now();
+                    self.apply(Input::Tick { now });
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, input: Input) {
+        for event in self.detector.apply(input) {
+            metrics::counter!("ringside_detector_events_total", "type" => event.kind.type_name())
+                .increment(1);
+            tracing::info!(
+                conference_id = %event.conference_id,
+                event = event.kind.type_name(),
+                participant_id = event.kind.participant_id().map(|p| p.as_str()).unwrap_or(""),
+                "conference event"
+            );
+            // The announcer outlives this task; if it is gone we are shutting down anyway.
+            let _ = self.events.send(event);
+        }
+    }
+
+    async fn apply_batch(&mut self, batch: Vec<Accepted>) {
+        let mut processed = Vec::with_capacity(batch.len());
+        for accepted in batch {
+            processed.push(accepted.inbox_id);
+            match accepted.payload {
+                Payload::Telephony(notification) => self.apply(Input::Notification {
+                    received_at: accepted.received_at,
+                    notification,
+                }),
+                Payload::Reminder => {
+                    tracing::info!("subscription renewal reminder received");
+                }
+            }
+        }
+        let changed = self.detector.take_dirty();
+        self.roster.sync(&self.detector, &changed);
+        if let Err(error) = self.store.mark_processed(processed).await {
+            tracing::error!(%error, "could not mark notifications processed; they will be replayed at the next start");
+        }
+    }
+}
+
+/// Turns a stored inbox row back into what the webhook accepted (for the replay at start).
+pub fn accepted_from_row(row: &InboxRow) -> Option<Accepted> {
+    let payload = match row.kind.as_str() {
+        "reminder" => Payload::Reminder,
+        _ => {
+            let notification: TelephonyNotification = serde_json::from_slice(&row.body).ok()?;
+            if EventKind::of(&notification.event) != EventKind::TelephonySessions {
+                return None;
+            }
+            Payload::Telephony(SessionUpdate::from_notification(&notification.body).ok()?)
+        }
+    };
+    Some(Accepted {
+        inbox_id: row.id,
+        received_at: Timestamp(row.received_at_ms),
+        payload,
+    })
+}
