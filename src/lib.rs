@@ -1,3 +1,4 @@
 //! ringside: watches RingCentral conference calls and reports joins and leaves.
 
+pub mod config;
 pub mod ringcentral;
