@@ -1,0 +1,190 @@
+//! The validated settings handed to the rest of ringside.
+//!
+//! Everything here has already been checked: addresses parse, numbers are in
+//! range, ids are real snowflakes and credential groups are complete. Secrets
+//! are [`SecretString`]s, so `Debug` shows `[REDACTED]` instead of them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+/// All of ringside's settings, one field per `[section]` of the settings file.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `[server]`: the HTTP listeners.
+    pub server: Server,
+    /// `[ringcentral]`: the telephony side.
+    pub ringcentral: RingCentral,
+    /// `[discord]`: the chat side.
+    pub discord: Discord,
+    /// `[announce]`: how joins and leaves are posted.
+    pub announce: Announce,
+    /// `[privacy]`: what is shown about callers.
+    pub privacy: Privacy,
+    /// `[access]`: who may use the Discord commands.
+    pub access: Access,
+    /// `[store]`: the local database.
+    pub store: StoreSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// `server.listen`: public listener for webhooks and Discord interactions.
+    pub listen: SocketAddr,
+    /// `server.admin_listen`: listener for health and metrics.
+    pub admin_listen: SocketAddr,
+    /// `server.public_url`: the absolute http(s) URL RingCentral and Discord
+    /// reach `listen` at, without a trailing `/`. `None`: not reachable from
+    /// outside (no webhook subscription).
+    pub public_url: Option<String>,
+    /// `server.max_body_bytes`: largest request body accepted (at least 1024).
+    pub max_body_bytes: usize,
+    /// `server.api_token`: bearer token for the admin API; `None` disables it.
+    pub api_token: Option<SecretString>,
+}
+
+/// `[ringcentral]`
+#[derive(Debug, Clone)]
+pub struct RingCentral {
+    /// `ringcentral.server_url`: the platform, absolute http(s) URL without a trailing `/`.
+    pub server_url: String,
+    /// `ringcentral.client_id`, `client_secret` and `jwt`, all or none.
+    /// `None`: no RingCentral account (local mode for this side).
+    pub credentials: Option<RingCentralCredentials>,
+    /// `ringcentral.verification_token`: 1 to 64 visible ASCII characters
+    /// that RingCentral sends back with every webhook.
+    pub verification_token: Option<SecretString>,
+    /// `ringcentral.event_filters`: empty means the built-in default
+    /// (account telephony sessions and the subscription reminder).
+    pub event_filters: Vec<String>,
+    /// `ringcentral.host_extensions`: extensions whose conferences are watched;
+    /// empty means all.
+    pub host_extensions: Vec<String>,
+    /// `ringcentral.subscription_expires_in`: requested webhook lifetime, seconds (at least 60).
+    pub subscription_expires_in: u32,
+    /// `ringcentral.reconcile_interval_secs`: how often live calls are re-read (at least 1).
+    pub reconcile_interval_secs: u64,
+    /// `ringcentral.watchdog_interval_secs`: how often the subscription is checked (at least 1).
+    pub watchdog_interval_secs: u64,
+    /// `ringcentral.kick_confirm_secs`: how long to wait for a kicked party to leave (at least 1).
+    pub kick_confirm_secs: u64,
+    /// `ringcentral.token_refresh_margin_secs`: refresh the access token this long before it expires.
+    pub token_refresh_margin_secs: u64,
+}
+
+/// The RingCentral JWT-flow credentials (`client_id`, `client_secret`, `jwt`).
+#[derive(Debug, Clone)]
+pub struct RingCentralCredentials {
+    /// The app's client id, exactly as written.
+    pub client_id: String,
+    /// The app's client secret.
+    pub client_secret: SecretString,
+    /// The user's JWT credential.
+    pub jwt: SecretString,
+}
+
+/// `[discord]`
+#[derive(Debug, Clone)]
+pub struct Discord {
+    /// `discord.token`, `application_id`, `guild_id` and `channel_id`, all or
+    /// none. `None`: no Discord bot (local mode for this side).
+    pub bot: Option<DiscordBot>,
+    /// `discord.public_key`: the application's Ed25519 public key, 64 hex
+    /// characters, for verifying interactions.
+    pub public_key: Option<String>,
+    /// `discord.api_url`: absolute http(s) URL without a trailing `/`.
+    pub api_url: String,
+    /// `discord.confirm_secs`: how long a confirmation button stays valid (at least 1).
+    pub confirm_secs: u64,
+}
+
+/// The Discord bot identity and where it posts.
+#[derive(Debug, Clone)]
+pub struct DiscordBot {
+    /// The bot token.
+    pub token: SecretString,
+    /// The application (snowflake) id.
+    pub application_id: u64,
+    /// The server (guild) id.
+    pub guild_id: u64,
+    /// The channel announcements go to.
+    pub channel_id: u64,
+}
+
+/// `[announce]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announce {
+    /// `announce.coalesce_ms`: joins and leaves this close together are posted as one message.
+    pub coalesce_ms: u64,
+    /// `announce.stale_after_secs`: a conference with no news for this long is considered over.
+    pub stale_after_secs: u64,
+    /// `announce.thread_per_conference`: post each conference in its own thread.
+    pub thread_per_conference: bool,
+}
+
+/// `[privacy]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Privacy {
+    /// `privacy.phone_numbers`: how callers' numbers are shown.
+    pub phone_numbers: PhoneNumbers,
+}
+
+/// How phone numbers appear in Discord (`masked`, `full` or `hidden`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PhoneNumbers {
+    /// Only the last digits are shown.
+    #[default]
+    Masked,
+    /// The whole number is shown.
+    Full,
+    /// No number is shown.
+    Hidden,
+}
+
+impl PhoneNumbers {
+    /// Every choice, in the order documented.
+    pub const ALL: [PhoneNumbers; 3] = [
+        PhoneNumbers::Masked,
+        PhoneNumbers::Full,
+        PhoneNumbers::Hidden,
+    ];
+
+    /// The name used in the settings file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhoneNumbers::Masked => "masked",
+            PhoneNumbers::Full => "full",
+            PhoneNumbers::Hidden => "hidden",
+        }
+    }
+}
+
+/// `[access]`: Discord role and user ids allowed to use the commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// `access.list_roles`: roles that may list conference participants.
+    pub list_roles: Vec<u64>,
+    /// `access.list_users`: users that may list conference participants.
+    pub list_users: Vec<u64>,
+    /// `access.kick_roles`: roles that may remove a participant.
+    pub kick_roles: Vec<u64>,
+    /// `access.kick_users`: users that may remove a participant.
+    pub kick_users: Vec<u64>,
+    /// `access.kick_enabled`: whether removing participants is offered at all.
+    pub kick_enabled: bool,
+    /// `access.kick_limit_per_minute`: removals allowed per minute (at least 1).
+    pub kick_limit_per_minute: u32,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// `store.path`: the SQLite database file.
+    pub path: PathBuf,
+    /// `store.retention_days`: how long conference history is kept (at least 1).
+    pub retention_days: u32,
+    /// `store.audit_retention_days`: how long the audit log is kept (at least 1).
+    pub audit_retention_days: u32,
+}

@@ -1,0 +1,457 @@
+//! From raw text to checked [`Settings`]: defaults, types, ranges and groups.
+//!
+//! Each check names its key in the error. A key whose value is an empty string
+//! counts as not set: it gets its default, or stays `None`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+use super::error::ConfigError;
+use super::lenient::{List, Scalar};
+use super::raw::{
+    RawAccess, RawAnnounce, RawDiscord, RawPrivacy, RawRingCentral, RawServer, RawSettings,
+    RawStore,
+};
+use super::settings::{
+    Access, Announce, Discord, DiscordBot, PhoneNumbers, Privacy, RingCentral,
+    RingCentralCredentials, Server, Settings, StoreSettings,
+};
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+/// Built-in defaults, for the keys that have one.
+pub(super) mod defaults {
+    pub const LISTEN: &str = "127.0.0.1:8080";
+    pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";
+    pub const MAX_BODY_BYTES: u64 = 65_536;
+    pub const RINGCENTRAL_SERVER_URL: &str = "https://platform.ringcentral.com";
+    pub const SUBSCRIPTION_EXPIRES_IN: u64 = 604_800;
+    pub const RECONCILE_INTERVAL_SECS: u64 = 20;
+    pub const WATCHDOG_INTERVAL_SECS: u64 = 300;
+    pub const KICK_CONFIRM_SECS: u64 = 15;
+    pub const TOKEN_REFRESH_MARGIN_SECS: u64 = 60;
+    pub const DISCORD_API_URL: &str = "https://discord.com";
+    pub const DISCORD_CONFIRM_SECS: u64 = 60;
+    pub const COALESCE_MS: u64 = 1_500;
+    pub const STALE_AFTER_SECS: u64 = 600;
+    pub const THREAD_PER_CONFERENCE: bool = false;
+    pub const KICK_ENABLED: bool = true;
+    pub const KICK_LIMIT_PER_MINUTE: u64 = 5;
+    pub const STORE_PATH: &str = "data/ringside.sqlite3";
+    pub const RETENTION_DAYS: u64 = 30;
+    pub const AUDIT_RETENTION_DAYS: u64 = 365;
+}
+
+/// RingCentral's limit on a webhook verification token, in characters.
+pub(super) const VERIFICATION_TOKEN_MAX: usize = 64;
+
+const RINGCENTRAL_GROUP: &str = "ringcentral.client_id, client_secret and jwt go together";
+const DISCORD_GROUP: &str = "discord.token, application_id, guild_id and channel_id go together";
+
+pub(super) fn settings(raw: RawSettings) -> Result<Settings> {
+    Ok(Settings {
+        server: server(raw.server)?,
+        ringcentral: ringcentral(raw.ringcentral)?,
+        discord: discord(raw.discord)?,
+        announce: announce(raw.announce)?,
+        privacy: privacy(raw.privacy)?,
+        access: access(raw.access)?,
+        store: store(raw.store)?,
+    })
+}
+
+fn server(raw: RawServer) -> Result<Server> {
+    Ok(Server {
+        listen: socket_addr("server.listen", raw.listen, defaults::LISTEN)?,
+        admin_listen: socket_addr(
+            "server.admin_listen",
+            raw.admin_listen,
+            defaults::ADMIN_LISTEN,
+        )?,
+        public_url: text(raw.public_url)
+            .map(|url| http_url("server.public_url", url))
+            .transpose()?,
+        max_body_bytes: to_usize(
+            "server.max_body_bytes",
+            whole(
+                "server.max_body_bytes",
+                raw.max_body_bytes,
+                defaults::MAX_BODY_BYTES,
+                1024,
+                u64::MAX,
+            )?,
+        )?,
+        api_token: text(raw.api_token).map(SecretString::from),
+    })
+}
+
+fn ringcentral(raw: RawRingCentral) -> Result<RingCentral> {
+    let credentials = match (text(raw.client_id), text(raw.client_secret), text(raw.jwt)) {
+        (None, None, None) => None,
+        (Some(client_id), Some(client_secret), Some(jwt)) => Some(RingCentralCredentials {
+            client_id,
+            client_secret: client_secret.into(),
+            jwt: jwt.into(),
+        }),
+        (client_id, client_secret, _) => {
+            let key = if client_id.is_none() {
+                "ringcentral.client_id"
+            } else if client_secret.is_none() {
+                "ringcentral.client_secret"
+            } else {
+                "ringcentral.jwt"
+            };
+            return Err(ConfigError::Missing {
+                key,
+                group: RINGCENTRAL_GROUP,
+            });
+        }
+    };
+
+    Ok(RingCentral {
+        server_url: http_url(
+            "ringcentral.server_url",
+            text(raw.server_url).unwrap_or_else(|| defaults::RINGCENTRAL_SERVER_URL.into()),
+        )?,
+        credentials,
+        verification_token: text(raw.verification_token)
+            .map(verification_token)
+            .transpose()?,
+        event_filters: strings(raw.event_filters),
+        host_extensions: strings(raw.host_extensions),
+        subscription_expires_in: to_u32(whole(
+            "ringcentral.subscription_expires_in",
+            raw.subscription_expires_in,
+            defaults::SUBSCRIPTION_EXPIRES_IN,
+            60,
+            u32::MAX.into(),
+        )?),
+        reconcile_interval_secs: whole(
+            "ringcentral.reconcile_interval_secs",
+            raw.reconcile_interval_secs,
+            defaults::RECONCILE_INTERVAL_SECS,
+            1,
+            u64::MAX,
+        )?,
+        watchdog_interval_secs: whole(
+            "ringcentral.watchdog_interval_secs",
+            raw.watchdog_interval_secs,
+            defaults::WATCHDOG_INTERVAL_SECS,
+            1,
+            u64::MAX,
+        )?,
+        kick_confirm_secs: whole(
+            "ringcentral.kick_confirm_secs",
+            raw.kick_confirm_secs,
+            defaults::KICK_CONFIRM_SECS,
+            1,
+            u64::MAX,
+        )?,
+        token_refresh_margin_secs: whole(
+            "ringcentral.token_refresh_margin_secs",
+            raw.token_refresh_margin_secs,
+            defaults::TOKEN_REFRESH_MARGIN_SECS,
+            0,
+            u64::MAX,
+        )?,
+    })
+}
+
+fn discord(raw: RawDiscord) -> Result<Discord> {
+    let bot = match (
+        text(raw.token),
+        text(raw.application_id),
+        text(raw.guild_id),
+        text(raw.channel_id),
+    ) {
+        (None, None, None, None) => None,
+        (Some(token), Some(application_id), Some(guild_id), Some(channel_id)) => Some(DiscordBot {
+            token: token.into(),
+            application_id: snowflake("discord.application_id", &application_id)?,
+            guild_id: snowflake("discord.guild_id", &guild_id)?,
+            channel_id: snowflake("discord.channel_id", &channel_id)?,
+        }),
+        (token, application_id, guild_id, _) => {
+            let key = if token.is_none() {
+                "discord.token"
+            } else if application_id.is_none() {
+                "discord.application_id"
+            } else if guild_id.is_none() {
+                "discord.guild_id"
+            } else {
+                "discord.channel_id"
+            };
+            return Err(ConfigError::Missing {
+                key,
+                group: DISCORD_GROUP,
+            });
+        }
+    };
+
+    Ok(Discord {
+        bot,
+        public_key: text(raw.public_key).map(public_key).transpose()?,
+        api_url: http_url(
+            "discord.api_url",
+            text(raw.api_url).unwrap_or_else(|| defaults::DISCORD_API_URL.into()),
+        )?,
+        confirm_secs: whole(
+            "discord.confirm_secs",
+            raw.confirm_secs,
+            defaults::DISCORD_CONFIRM_SECS,
+            1,
+            u64::MAX,
+        )?,
+    })
+}
+
+fn announce(raw: RawAnnounce) -> Result<Announce> {
+    Ok(Announce {
+        coalesce_ms: whole(
+            "announce.coalesce_ms",
+            raw.coalesce_ms,
+            defaults::COALESCE_MS,
+            0,
+            u64::MAX,
+        )?,
+        stale_after_secs: whole(
+            "announce.stale_after_secs",
+            raw.stale_after_secs,
+            defaults::STALE_AFTER_SECS,
+            1,
+            u64::MAX,
+        )?,
+        thread_per_conference: boolean(
+            "announce.thread_per_conference",
+            raw.thread_per_conference,
+            defaults::THREAD_PER_CONFERENCE,
+        )?,
+    })
+}
+
+fn privacy(raw: RawPrivacy) -> Result<Privacy> {
+    let phone_numbers = match text(raw.phone_numbers) {
+        None => PhoneNumbers::default(),
+        Some(value) => PhoneNumbers::ALL
+            .into_iter()
+            .find(|choice| choice.as_str() == value)
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "privacy.phone_numbers",
+                    format!("{value:?} is not one of masked, full or hidden"),
+                )
+            })?,
+    };
+    Ok(Privacy { phone_numbers })
+}
+
+fn access(raw: RawAccess) -> Result<Access> {
+    Ok(Access {
+        list_roles: snowflakes("access.list_roles", raw.list_roles)?,
+        list_users: snowflakes("access.list_users", raw.list_users)?,
+        kick_roles: snowflakes("access.kick_roles", raw.kick_roles)?,
+        kick_users: snowflakes("access.kick_users", raw.kick_users)?,
+        kick_enabled: boolean(
+            "access.kick_enabled",
+            raw.kick_enabled,
+            defaults::KICK_ENABLED,
+        )?,
+        kick_limit_per_minute: to_u32(whole(
+            "access.kick_limit_per_minute",
+            raw.kick_limit_per_minute,
+            defaults::KICK_LIMIT_PER_MINUTE,
+            1,
+            u32::MAX.into(),
+        )?),
+    })
+}
+
+fn store(raw: RawStore) -> Result<StoreSettings> {
+    Ok(StoreSettings {
+        path: PathBuf::from(text(raw.path).unwrap_or_else(|| defaults::STORE_PATH.into())),
+        retention_days: to_u32(whole(
+            "store.retention_days",
+            raw.retention_days,
+            defaults::RETENTION_DAYS,
+            1,
+            u32::MAX.into(),
+        )?),
+        audit_retention_days: to_u32(whole(
+            "store.audit_retention_days",
+            raw.audit_retention_days,
+            defaults::AUDIT_RETENTION_DAYS,
+            1,
+            u32::MAX.into(),
+        )?),
+    })
+}
+
+/// The text of a value, or `None` when it is absent or empty.
+fn text(value: Option<Scalar>) -> Option<String> {
+    value.map(|s| s.0).filter(|s| !s.is_empty())
+}
+
+fn strings(value: Option<List>) -> Vec<String> {
+    value
+        .map(|list| list.0.into_iter().map(|s| s.0).collect())
+        .unwrap_or_default()
+}
+
+fn socket_addr(key: &str, value: Option<Scalar>, default: &str) -> Result<SocketAddr> {
+    let value = text(value).unwrap_or_else(|| default.to_owned());
+    value.parse().map_err(|_| {
+        ConfigError::invalid(
+            key,
+            format!("{value:?} is not a socket address (e.g. {default})"),
+        )
+    })
+}
+
+/// A whole number between `min` and `max`, or `default` when not set.
+fn whole(key: &str, value: Option<Scalar>, default: u64, min: u64, max: u64) -> Result<u64> {
+    let Some(value) = text(value) else {
+        return Ok(default);
+    };
+    let number: u64 = match value.parse() {
+        Ok(number) => number,
+        Err(_) if value.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{value:?} is too large (at most {max})"),
+            ));
+        }
+        Err(_) if value.starts_with('-') && value[1..].parse::<u64>().is_ok() => {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{value:?} is negative (at least {min})"),
+            ));
+        }
+        Err(_) => {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{value:?} is not a whole number"),
+            ));
+        }
+    };
+    if number < min {
+        Err(ConfigError::invalid(
+            key,
+            format!("{value:?} is too small (at least {min})"),
+        ))
+    } else if number > max {
+        Err(ConfigError::invalid(
+            key,
+            format!("{value:?} is too large (at most {max})"),
+        ))
+    } else {
+        Ok(number)
+    }
+}
+
+/// Narrows a number `whole` has already bounded by `u32::MAX`.
+fn to_u32(number: u64) -> u32 {
+    u32::try_from(number).unwrap_or(u32::MAX)
+}
+
+fn to_usize(key: &str, number: u64) -> Result<usize> {
+    usize::try_from(number).map_err(|_| {
+        ConfigError::invalid(
+            key,
+            format!(
+                "\"{number}\" is too large for this machine (at most {})",
+                usize::MAX
+            ),
+        )
+    })
+}
+
+fn boolean(key: &str, value: Option<Scalar>, default: bool) -> Result<bool> {
+    match text(value) {
+        None => Ok(default),
+        Some(value) if value.eq_ignore_ascii_case("true") => Ok(true),
+        Some(value) if value.eq_ignore_ascii_case("false") => Ok(false),
+        Some(value) => Err(ConfigError::invalid(
+            key,
+            format!("{value:?} is not true or false"),
+        )),
+    }
+}
+
+/// A Discord id: a positive 64-bit snowflake, written as a number or a string.
+fn snowflake(key: &str, value: &str) -> Result<u64> {
+    match value.parse::<u64>() {
+        Ok(id) if id > 0 && !value.starts_with('+') => Ok(id),
+        _ => Err(ConfigError::invalid(
+            key,
+            format!(
+                "{value:?} is not a Discord id (a positive whole number such as 123456789012345678)"
+            ),
+        )),
+    }
+}
+
+fn snowflakes(key: &str, value: Option<List>) -> Result<Vec<u64>> {
+    strings(value).iter().map(|id| snowflake(key, id)).collect()
+}
+
+/// An absolute http(s) URL without query or fragment, kept as written except
+/// for trailing slashes, which are removed so paths can be appended with `/`.
+fn http_url(key: &str, value: String) -> Result<String> {
+    let bad = |why: &str| {
+        ConfigError::invalid(
+            key,
+            format!("{value:?} is not {why} (e.g. https://ringside.example.com)"),
+        )
+    };
+    if value.trim() != value {
+        return Err(bad("a URL without surrounding spaces"));
+    }
+    let url = reqwest::Url::parse(&value).map_err(|_| bad("an absolute http(s) URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad("an absolute http(s) URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("a URL without ?query or #fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::invalid(
+            key,
+            "must not contain a user name or password",
+        ));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+/// RingCentral echoes this token in an HTTP header; it must be 1 to 64
+/// visible ASCII characters. It is secret, so errors never show it.
+fn verification_token(value: String) -> Result<SecretString> {
+    let key = "ringcentral.verification_token";
+    let length = value.chars().count();
+    if length > VERIFICATION_TOKEN_MAX {
+        return Err(ConfigError::invalid(
+            key,
+            format!("is {length} characters long (at most {VERIFICATION_TOKEN_MAX})"),
+        ));
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::invalid(
+            key,
+            "may contain only visible ASCII characters (no spaces)",
+        ));
+    }
+    Ok(value.into())
+}
+
+/// Discord's application public key: 32 bytes as 64 hex characters.
+fn public_key(value: String) -> Result<String> {
+    if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(value)
+    } else {
+        Err(ConfigError::invalid(
+            "discord.public_key",
+            format!("{value:?} is not 64 hexadecimal characters"),
+        ))
+    }
+}
