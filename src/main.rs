@@ -1,1 +1,133 @@
-fn main() {}
+//! The `ringside` command: parses the command line, runs the chosen part, maps the outcome to
+//! an exit status. Everything else lives in the library.
+
+use clap::{Parser, Subcommand};
+use ringside::app::{self, logging::LogFormat, replay};
+use ringside::config::Settings;
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "ringside",
+    version,
+    about = "Watches RingCentral conference calls and reports who joins and leaves"
+)]
+struct Cli {
+    /// Settings file (default: $RINGSIDE_CONFIG, else config/ringside.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Run,
+    /// Play a scripted conference through the whole pipeline, no accounts needed.
+    Demo,
+    /// Feed recorded notifications through the detector and print the conference events.
+    Replay {
+        /// One JSON object per event instead of readable lines.
+        #[arg(long)]
+        json: bool,
+        /// Files with a notification, an array of them, or JSON lines; `-` for standard input.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+    },
+}
+
+/// Exit status for settings that cannot be used.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Run);
+    let quiet = !matches!(command, Command::Run);
+    app::logging::init(cli.log_format, if quiet { "warn" } else { "info" });
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("ringside: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match command {
+        Command::Replay { json, files } => run_replay(&settings, json, &files),
+        Command::Run => block_on(app::run(settings)),
+        #[cfg(feature = "simulator")]
+        Command::Demo => block_on(async move { app::demo::run(&settings).await }),
+        #[cfg(not(feature = "simulator"))]
+        Command::Demo => {
+            eprintln!(
+                "ringside: this build has no simulator (built without the `simulator` feature)"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn block_on(work: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ringside: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ringside: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_replay(settings: &Settings, json: bool, files: &[String]) -> ExitCode {
+    let mut sources = Vec::new();
+    let mut unreadable = false;
+    for name in files {
+        let text = if name == "-" {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).map(|_| text)
+        } else {
+            std::fs::read_to_string(name)
+        };
+        match text {
+            Ok(text) => sources.push(replay::Source {
+                name: name.clone(),
+                text,
+            }),
+            Err(error) => {
+                eprintln!("ringside: {name}: cannot read: {error}");
+                unreadable = true;
+            }
+        }
+    }
+    let format = if json {
+        replay::Format::Json
+    } else {
+        replay::Format::Text(settings.privacy.phone_numbers)
+    };
+    let output = replay::replay(&sources, format);
+    for line in &output.lines {
+        println!("{line}");
+    }
+    for problem in &output.problems {
+        eprintln!("ringside: {problem}");
+    }
+    if unreadable || !output.problems.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -2,6 +2,7 @@
 //! the listeners, and shuts them down in order. Knows no protocol details.
 
 pub mod admin;
+#[cfg(feature = "simulator")]
 pub mod demo;
 pub mod logging;
 pub mod pipeline;
@@ -78,7 +79,10 @@ impl Running {
             Ok(Err(error)) => tracing::warn!(%error, "detector task failed"),
             Err(_) => tracing::warn!("detector task did not drain in time"),
         }
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.announcer).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.announcer)
+            .await
+            .is_err()
+        {
             tracing::warn!("announcer did not drain in time");
         }
         self.store.close().await.context("closing the store")?;
@@ -109,8 +113,8 @@ pub async fn start_with_clock(
             "RingCentral credentials are configured, but this build manages no subscription: it accepts notifications that carry the configured verification token"
         );
     }
-    let shown_verification_token = (generated && local_ringcentral)
-        .then(|| verification_token.expose_secret().to_owned());
+    let shown_verification_token =
+        (generated && local_ringcentral).then(|| verification_token.expose_secret().to_owned());
 
     let detector = Detector::new(DetectorConfig {
         reconcile_interval_millis: i64::try_from(settings.ringcentral.reconcile_interval_secs)
@@ -140,7 +144,10 @@ pub async fn start_with_clock(
         );
     }
     if !unusable.is_empty() {
-        tracing::warn!(count = unusable.len(), "skipping stored rows that no longer parse");
+        tracing::warn!(
+            count = unusable.len(),
+            "skipping stored rows that no longer parse"
+        );
         store.mark_processed(unusable).await?;
     }
 
@@ -181,7 +188,11 @@ pub async fn start_with_clock(
     let public_listener = bind(settings.server.listen, "server.listen").await?;
     let public_addr = public_listener.local_addr()?;
     let admin_addr = if settings.server.admin_listen == settings.server.listen {
-        servers.push(serve(public_listener, public.merge(operator), shutdown_rx.clone()));
+        servers.push(serve(
+            public_listener,
+            public.merge(operator),
+            shutdown_rx.clone(),
+        ));
         None
     } else {
         let admin_listener = bind(settings.server.admin_listen, "server.admin_listen").await?;
@@ -233,7 +244,10 @@ fn serve(
 
 /// The webhook secret: configured, else the one generated earlier, else a new one (stored so
 /// that restarts keep it). The flag says whether ringside generated it.
-async fn verification_token(settings: &Settings, store: &Store) -> anyhow::Result<(SecretString, bool)> {
+async fn verification_token(
+    settings: &Settings,
+    store: &Store,
+) -> anyhow::Result<(SecretString, bool)> {
     if let Some(token) = &settings.ringcentral.verification_token {
         return Ok((token.clone(), false));
     }
@@ -241,7 +255,8 @@ async fn verification_token(settings: &Settings, store: &Store) -> anyhow::Resul
         return Ok((SecretString::from(token), true));
     }
     let mut bytes = [0u8; GENERATED_TOKEN_BYTES];
-    getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("no randomness for a verification token: {error}"))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|error| anyhow::anyhow!("no randomness for a verification token: {error}"))?;
     let token: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
     store.set_meta(VERIFICATION_TOKEN_KEY, &token).await?;
     Ok((SecretString::from(token), true))
@@ -279,7 +294,10 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}

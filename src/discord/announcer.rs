@@ -63,7 +63,10 @@ impl MemorySink {
     }
 
     pub fn lines(&self) -> Vec<String> {
-        self.lines.lock().map(|lines| lines.clone()).unwrap_or_default()
+        self.lines
+            .lock()
+            .map(|lines| lines.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -100,7 +103,9 @@ pub async fn run(
     let mut pending: VecDeque<(Instant, ConferenceEvent)> = VecDeque::new();
     let mut closing = false;
     loop {
-        let due = pending.front().map(|(arrived, _)| *arrived + settings.coalesce);
+        let due = pending
+            .front()
+            .map(|(arrived, _)| *arrived + settings.coalesce);
         tokio::select! {
             received = events.recv(), if !closing => match received {
                 Some(event) => pending.push_back((Instant::now(), event)),
@@ -141,7 +146,12 @@ async fn sleep_until(due: Option<Instant>) {
     }
 }
 
-async fn send(events: &[ConferenceEvent], roster: &Roster, sink: &dyn Sink, settings: AnnouncerSettings) {
+async fn send(
+    events: &[ConferenceEvent],
+    roster: &Roster,
+    sink: &dyn Sink,
+    settings: AnnouncerSettings,
+) {
     if events.is_empty() {
         return;
     }

@@ -6,7 +6,8 @@
 //! shown. The event's own copy is the fallback once the roster has forgotten the conference.
 
 use crate::conference::{
-    ConferenceEvent, EventKind, Identity, LeaveReason, ParticipantKey, Roster, Timestamp,
+    ConferenceEvent, ConferenceView, EventKind, Identity, LeaveReason, ParticipantKey, Roster,
+    Timestamp,
 };
 use crate::config::PhoneNumbers;
 use serde_json::{Value, json};
@@ -87,7 +88,11 @@ fn participant_identity(event: &ConferenceEvent, fallback: &Identity, roster: &R
 }
 
 /// The conference's host as known now, else as the event knew it.
-fn conference_host(event: &ConferenceEvent, fallback: Option<&Identity>, roster: &Roster) -> Option<Identity> {
+fn conference_host(
+    event: &ConferenceEvent,
+    fallback: Option<&Identity>,
+    roster: &Roster,
+) -> Option<Identity> {
     roster
         .conference(&event.conference_id)
         .and_then(|view| view.host)
@@ -105,7 +110,9 @@ pub fn line(event: &ConferenceEvent, roster: &Roster, style: PhoneNumbers) -> St
             None => "A conference started".to_owned(),
         },
         EventKind::ParticipantJoined {
-            identity, on_call: count, ..
+            identity,
+            on_call: count,
+            ..
         } => {
             let who = caller(&participant_identity(event, identity, roster), style);
             match hosted_by(None) {
@@ -228,4 +235,44 @@ pub fn replay_json(event: &ConferenceEvent, roster: &Roster) -> Value {
         object.extend(extra);
     }
     object
+}
+
+/// The participants of one live conference, one line each, as `/participants` lists them.
+pub fn participants(view: &ConferenceView, style: PhoneNumbers) -> Vec<String> {
+    let host = view
+        .host
+        .as_ref()
+        .and_then(|identity| host(identity, style))
+        .unwrap_or_else(|| "an unknown host".to_owned());
+    let live: Vec<_> = view.live().collect();
+    let mut lines = vec![format!(
+        "Conference hosted by {host}{} — {}",
+        view.started_at
+            .map(|at| format!(", started {}", clock_time(at)))
+            .unwrap_or_default(),
+        on_call(u32::try_from(live.len()).unwrap_or(u32::MAX))
+    )];
+    for participant in live {
+        let mut line = format!("  • {}", caller(&participant.identity, style));
+        if let Some(joined) = participant.joined_at {
+            line.push_str(&format!(", joined {}", clock_time(joined)));
+        }
+        if participant.muted {
+            line.push_str(", muted");
+        }
+        if participant.on_hold {
+            line.push_str(", on hold");
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+/// `16:04:52 UTC`.
+fn clock_time(at: Timestamp) -> String {
+    let rfc = at.to_rfc3339();
+    match rfc.get(11..19) {
+        Some(time) => format!("{time} UTC"),
+        None => rfc,
+    }
 }

@@ -9,8 +9,8 @@ use crate::conference::{SessionUpdate, Timestamp, Unusable};
 use crate::ringcentral::wire::{Envelope, EventKind, TelephonyNotification};
 use crate::store::{InboxInsert, NewInboxRow, NewQuarantineRow, Store};
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::State;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
@@ -148,12 +148,28 @@ pub async fn receive(
             Ok(ok())
         }
         EventKind::SubscriptionReminder => {
-            commit(&state, &envelope.uuid, "reminder", received_at, &bytes, Payload::Reminder).await
+            commit(
+                &state,
+                &envelope.uuid,
+                "reminder",
+                received_at,
+                &bytes,
+                Payload::Reminder,
+            )
+            .await
         }
         EventKind::TelephonySessions => match usable(&envelope, &bytes) {
             Ok(update) => {
                 tracing::debug!(telephony_session_id = %update.session_id, uuid = %envelope.uuid, "telephony notification received");
-                commit(&state, &envelope.uuid, "telephony", received_at, &bytes, Payload::Telephony(update)).await
+                commit(
+                    &state,
+                    &envelope.uuid,
+                    "telephony",
+                    received_at,
+                    &bytes,
+                    Payload::Telephony(update),
+                )
+                .await
             }
             Err(reason) => quarantine(&state, &envelope.uuid, received_at, &bytes, reason).await,
         },
@@ -182,7 +198,10 @@ fn handshake(token: &HeaderValue) -> Result<Response, WebhookError> {
     let mut response = StatusCode::OK.into_response();
     let headers = response.headers_mut();
     headers.insert("Validation-Token", token.clone());
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(response)
 }
 
@@ -249,7 +268,8 @@ async fn commit(
             Ok(ok())
         }
         Ok(InboxInsert::Duplicate { .. }) => {
-            metrics::counter!("ringside_notifications_total", "outcome" => "duplicate").increment(1);
+            metrics::counter!("ringside_notifications_total", "outcome" => "duplicate")
+                .increment(1);
             tracing::debug!(%uuid, "duplicate notification dropped");
             Ok(ok())
         }
