@@ -143,9 +143,13 @@ impl Timestamp {
         Self(self.0.saturating_add(millis))
     }
 
-    /// Whole seconds from `earlier` to `self` (0 if `earlier` is later).
+    /// Seconds from `earlier` to `self`, rounded to the nearest second (0 if `earlier` is
+    /// later).
     pub fn secs_since(self, earlier: Timestamp) -> i64 {
-        (self.0.saturating_sub(earlier.0)).max(0) / 1000
+        (self.0.saturating_sub(earlier.0))
+            .max(0)
+            .saturating_add(500)
+            / 1000
     }
 }
 

@@ -223,7 +223,7 @@ fn seed_events_start_the_conference_join_and_leave_paco_vu() {
             reason, joined_at, ..
         } => {
             assert_eq!(*reason, LeaveReason::HungUp);
-            assert_eq!(events[2].at.secs_since(joined_at.unwrap()), 80);
+            assert_eq!(events[2].at.secs_since(joined_at.unwrap()), 81);
         }
         other => panic!("{other:?}"),
     }

@@ -118,7 +118,8 @@ pub struct DiscordBot {
 pub struct Announce {
     /// `announce.coalesce_ms`: joins and leaves this close together are posted as one message.
     pub coalesce_ms: u64,
-    /// `announce.stale_after_secs`: a conference with no news for this long is considered over.
+    /// `announce.stale_after_secs`: events received longer ago than this are summarised, not
+    /// replayed, after an outage.
     pub stale_after_secs: u64,
     /// `announce.thread_per_conference`: post each conference in its own thread.
     pub thread_per_conference: bool,
