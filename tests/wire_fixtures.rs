@@ -913,11 +913,11 @@ fn guide_spellings_of_voicemail_codes_are_normalized() {
         Some(StatusCode::VoiceMailScreening)
     );
     assert_eq!(
-        StatusCode::normalized("VMScreening"),
+        StatusCode::parse("VMScreening"),
         StatusCode::VoiceMailScreening
     );
-    assert_eq!(StatusCode::normalized("Voicemail"), StatusCode::VoiceMail);
-    assert_eq!(StatusCode::normalized("Tds"), StatusCode::Tds);
+    assert_eq!(StatusCode::parse("Voicemail"), StatusCode::VoiceMail);
+    assert_eq!(StatusCode::parse("Tds"), StatusCode::Tds);
 }
 
 #[test]

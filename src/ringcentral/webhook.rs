@@ -141,24 +141,18 @@ pub async fn receive(
     }
     authenticate(&headers, state.verification_token.expose_secret())?;
     let envelope: Envelope = serde_json::from_slice(&bytes).map_err(refusal)?;
-    match EventKind::of(&envelope.event) {
-        EventKind::Other => {
-            metrics::counter!("ringside_notifications_total", "outcome" => "ignored").increment(1);
-            tracing::debug!(uuid = %envelope.uuid, event = %envelope.event, "notification of another kind ignored");
-            Ok(ok())
-        }
-        EventKind::SubscriptionReminder => {
-            commit(
-                &state,
-                &envelope.uuid,
-                "reminder",
-                received_at,
-                &bytes,
-                Payload::Reminder,
-            )
-            .await
-        }
-        EventKind::TelephonySessions => match usable(&envelope, &bytes) {
+    let kind = EventKind::of(&envelope.event);
+    if kind == EventKind::Other {
+        metrics::counter!("ringside_notifications_total", "outcome" => "ignored").increment(1);
+        tracing::debug!(uuid = %envelope.uuid, event = %envelope.event, "notification of another kind ignored");
+        return Ok(ok());
+    }
+    if envelope.uuid.is_empty() || envelope.uuid.len() > MAX_UUID_LEN {
+        let reason = Unusable::Shape(format!("uuid must be 1 to {MAX_UUID_LEN} characters"));
+        return quarantine(&state, &envelope.uuid, received_at, &bytes, reason).await;
+    }
+    match kind {
+        EventKind::TelephonySessions => match usable(&bytes) {
             Ok(update) => {
                 tracing::debug!(telephony_session_id = %update.session_id, uuid = %envelope.uuid, "telephony notification received");
                 commit(
@@ -173,6 +167,17 @@ pub async fn receive(
             }
             Err(reason) => quarantine(&state, &envelope.uuid, received_at, &bytes, reason).await,
         },
+        _ => {
+            commit(
+                &state,
+                &envelope.uuid,
+                "reminder",
+                received_at,
+                &bytes,
+                Payload::Reminder,
+            )
+            .await
+        }
     }
 }
 
@@ -230,12 +235,7 @@ fn refusal(error: serde_json::Error) -> WebhookError {
 }
 
 /// The checks a telephony notification must pass to reach the detector.
-fn usable(envelope: &Envelope, bytes: &[u8]) -> Result<SessionUpdate, Unusable> {
-    if envelope.uuid.is_empty() || envelope.uuid.len() > MAX_UUID_LEN {
-        return Err(Unusable::Shape(format!(
-            "uuid must be 1 to {MAX_UUID_LEN} characters"
-        )));
-    }
+fn usable(bytes: &[u8]) -> Result<SessionUpdate, Unusable> {
     let notification: TelephonyNotification =
         serde_json::from_slice(bytes).map_err(|error| Unusable::Shape(error.to_string()))?;
     SessionUpdate::from_notification(&notification.body)

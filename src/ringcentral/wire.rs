@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Declares an open enum: known variants matched case-insensitively, anything else kept verbatim.
 macro_rules! open_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal $(| $alias:literal)*),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub enum $name {
@@ -22,7 +22,11 @@ macro_rules! open_enum {
         impl $name {
             /// Parses a wire value; never fails.
             pub fn parse(value: &str) -> Self {
-                $(if value.eq_ignore_ascii_case($text) { return Self::$variant; })+
+                $(
+                    if value.eq_ignore_ascii_case($text) $(|| value.eq_ignore_ascii_case($alias))* {
+                        return Self::$variant;
+                    }
+                )+
                 Self::Other(value.to_owned())
             }
 
@@ -58,7 +62,7 @@ macro_rules! open_enum {
 
 open_enum!(
     /// `status.code` of a party (reference §1.5). The guide spells two codes differently from
-    /// the spec; both spellings are accepted.
+    /// the spec (`Voicemail`, `VMScreening`); both spellings are accepted.
     StatusCode {
         Setup => "Setup",
         Proceeding => "Proceeding",
@@ -67,10 +71,10 @@ open_enum!(
         Gone => "Gone",
         Parked => "Parked",
         Hold => "Hold",
-        VoiceMail => "VoiceMail",
+        VoiceMail => "VoiceMail" | "Voicemail",
         FaxReceive => "FaxReceive",
         Tds => "Tds",
-        VoiceMailScreening => "VoiceMailScreening",
+        VoiceMailScreening => "VoiceMailScreening" | "VMScreening",
     }
 );
 
@@ -117,17 +121,6 @@ open_enum!(
         Participant => "Participant",
     }
 );
-
-impl StatusCode {
-    /// The guide's spellings of two spec codes (reference §1.5).
-    pub fn normalized(value: &str) -> Self {
-        match value.to_ascii_lowercase().as_str() {
-            "voicemail" => Self::VoiceMail,
-            "vmscreening" => Self::VoiceMailScreening,
-            _ => Self::parse(value),
-        }
-    }
-}
 
 /// The webhook envelope (reference §1.2). `body` stays raw until the kind is known.
 #[derive(Debug, Clone, Deserialize)]
@@ -249,7 +242,7 @@ pub struct Owner {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
-    #[serde(default, deserialize_with = "status_code")]
+    #[serde(default)]
     pub code: Option<StatusCode>,
     #[serde(default)]
     pub reason: Option<StatusReason>,
@@ -261,10 +254,6 @@ pub struct Status {
     pub rcc: Option<bool>,
     #[serde(default)]
     pub mobile_pickup_data: Option<MobilePickupData>,
-}
-
-fn status_code<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<StatusCode>, D::Error> {
-    Ok(Option::<String>::deserialize(deserializer)?.map(|value| StatusCode::normalized(&value)))
 }
 
 /// `status.peerId`: the linked session and party.
