@@ -110,7 +110,7 @@ pub async fn start_with_clock(
     let local_ringcentral = settings.ringcentral.credentials.is_none();
     if !local_ringcentral {
         tracing::warn!(
-            "RingCentral credentials are configured, but this build manages no subscription: it accepts notifications that carry the configured verification token"
+            "RingCentral credentials are configured, but this build manages no subscription yet: it accepts notifications that carry the verification token (ringcentral.verification_token, or the one generated and kept in the store)"
         );
     }
     let shown_verification_token =

@@ -74,50 +74,114 @@ pub fn replay(sources: &[Source], format: Format) -> Output {
     output
 }
 
-/// The records of one file. A file whose first line is a complete JSON value is read as JSON
-/// lines (a bad line is reported and the rest still read); otherwise as one JSON document.
+/// The records of one file: one JSON document (an object or an array of them) when the whole
+/// text parses; otherwise JSON lines, each bad line reported and the rest still read — unless no
+/// line at all is a JSON object, in which case the file is one broken document, reported once.
 fn records(source: &Source, problems: &mut Vec<String>) -> Vec<Record> {
-    let first_line = source.text.lines().find(|line| !line.trim().is_empty());
-    let Some(first_line) = first_line else {
+    if source.text.trim().is_empty() {
         return Vec::new();
-    };
-    let json_lines = serde_json::from_str::<Value>(first_line).is_ok()
-        && serde_json::from_str::<Value>(&source.text).is_err();
-    if json_lines {
-        let mut records = Vec::new();
-        for (index, line) in source.text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let place = format!("{}:{}", source.name, index + 1);
-            match serde_json::from_str::<Value>(line) {
-                Ok(value) => records.push(Record { place, value }),
-                Err(error) => problems.push(format!("{place}: not JSON: {error}")),
-            }
-        }
-        return records;
     }
-    match serde_json::from_str::<Value>(&source.text) {
-        Ok(Value::Array(values)) => values
-            .into_iter()
-            .enumerate()
-            .map(|(index, value)| Record {
-                place: format!("{}: record {}", source.name, index + 1),
-                value,
-            })
-            .collect(),
-        Ok(value) => vec![Record {
-            place: format!("{}:1", source.name),
-            value,
-        }],
-        Err(error) => {
-            problems.push(format!(
-                "{}:{}: not JSON: {error}",
-                source.name,
-                error.line()
-            ));
-            Vec::new()
+    let whole = match serde_json::from_str::<Value>(&source.text) {
+        Ok(Value::Array(values)) => {
+            let lines = array_element_lines(&source.text);
+            return values
+                .into_iter()
+                .enumerate()
+                .map(|(index, value)| Record {
+                    place: format!("{}:{}", source.name, lines.get(index).copied().unwrap_or(1)),
+                    value,
+                })
+                .collect();
         }
+        Ok(value) => {
+            let line = source
+                .text
+                .lines()
+                .position(|line| !line.trim().is_empty())
+                .unwrap_or(0);
+            return vec![Record {
+                place: format!("{}:{}", source.name, line + 1),
+                value,
+            }];
+        }
+        Err(error) => error,
+    };
+    let any_object_line = source
+        .text
+        .lines()
+        .any(|line| matches!(serde_json::from_str::<Value>(line), Ok(Value::Object(_))));
+    if !any_object_line {
+        problems.push(format!(
+            "{}:{}: not JSON: {whole}",
+            source.name,
+            whole.line()
+        ));
+        return Vec::new();
+    }
+    let mut records = Vec::new();
+    for (index, line) in source.text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let place = format!("{}:{}", source.name, index + 1);
+        match serde_json::from_str::<Value>(line) {
+            Ok(value) => records.push(Record { place, value }),
+            Err(error) => problems.push(format!("{place}: not JSON: {error}")),
+        }
+    }
+    records
+}
+
+/// The line on which each element of a top-level JSON array starts (the text is known to be a
+/// valid JSON array).
+fn array_element_lines(text: &str) -> Vec<usize> {
+    let mut lines = Vec::new();
+    let (mut line, mut depth, mut in_string, mut escaped) = (1, 0usize, false, false);
+    let mut expecting_element = false;
+    for byte in text.bytes() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            if byte == b'\n' {
+                line += 1;
+            }
+            continue;
+        }
+        if expecting_element && depth == 1 && !byte.is_ascii_whitespace() && byte != b']' {
+            lines.push(line);
+            expecting_element = false;
+        }
+        match byte {
+            b'\n' => line += 1,
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth == 1 {
+                    expecting_element = true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => expecting_element = true,
+            _ => {}
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::array_element_lines;
+
+    #[test]
+    fn array_elements_are_found_on_their_lines() {
+        let text = "[\n  {\"a\": \"x,]\\\"\"},\n\n  {\"b\": [1,\n 2]},\n  3\n]";
+        assert_eq!(array_element_lines(text), [2, 4, 6]);
+        assert_eq!(array_element_lines("[]"), Vec::<usize>::new());
+        assert_eq!(array_element_lines("[{},{}]"), [1, 1]);
     }
 }
 

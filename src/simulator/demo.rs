@@ -28,7 +28,7 @@ pub struct DemoScript {
 }
 
 /// The demo conference, on a clock starting at `base`: host "Agent 122" starts it; "Paco Vu",
-/// "Dana Whitfield" and "Ravi Anand" join minutes apart; Dana hangs up; Paco is kicked; the
+/// "Dana Whitfield" and "Ravi Anand" join minutes apart; Paco is kicked; Dana hangs up; the
 /// host ends it with Ravi still in it. About a quarter of an hour of event time.
 pub fn demo_script(base: OffsetDateTime) -> DemoScript {
     let host = Person::with_extension("Agent 122", "+16505550122", "62295300122");
@@ -50,12 +50,12 @@ pub fn demo_script(base: OffsetDateTime) -> DemoScript {
     let (paco, dana) = (callers[0].1, callers[1].1);
 
     script.advance(Duration::from_secs(240));
-    script.hang_up(dana, LeaveSignal::Both);
-
-    script.advance(Duration::from_secs(180));
     let kick_start = script.notifications().len();
     script.kick(paco);
     let kick = kick_start..script.notifications().len();
+
+    script.advance(Duration::from_secs(180));
+    script.hang_up(dana, LeaveSignal::Both);
 
     script.advance(Duration::from_secs(120));
     script.end();

@@ -1,0 +1,545 @@
+//! The `ringside` binary from the outside: `replay`, config errors, local mode `run`, `demo`.
+//! Every child runs in a private working directory with no `RINGSIDE_*` variables and under a
+//! deadline.
+
+mod support_cli;
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use support_cli::{Finished, Sandbox, Service, fixture, fixture_line, free_ports, run};
+
+const REPLAY_TIMEOUT: Duration = Duration::from_secs(30);
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// DESIGN §7: SIGTERM → graceful exit 0 within 10 s.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+const CONFERENCE: &str = "s-a0d7bfa2dd198z18deb4fcc72z184536c0000";
+const PACO: &str = "p-a0d7bfa2dd198z18deb4fcc72z184536c0000-2";
+const ADDED: &str = "seed/participant-added.json";
+const REMOVED: &str = "seed/participant-removed.json";
+const MALFORMED: &str = "seed/participant-removed.malformed.json";
+
+const STARTED_LINE: &str = "Conference hosted by Agent 122 started";
+const JOINED_LINE: &str =
+    "Paco Vu (•••1119) joined the conference hosted by Agent 122 — 1 on the call";
+
+fn replay(sandbox: &Sandbox, args: &[&str]) -> Finished {
+    let mut all = vec!["replay"];
+    all.extend_from_slice(args);
+    run(sandbox.command(all), None, REPLAY_TIMEOUT)
+}
+
+/// The three events the two seeds must produce.
+fn seed_events() -> Vec<Value> {
+    vec![
+        json!({
+            "type": "conference_started",
+            "at": "2024-02-27T16:04:52.223Z",
+            "conference_id": CONFERENCE,
+            "host": {"name": "Agent 122", "phone_number": "+1650XXXXXXX"},
+        }),
+        json!({
+            "type": "participant_joined",
+            "at": "2024-02-27T16:04:52.223Z",
+            "conference_id": CONFERENCE,
+            "participant_id": PACO,
+            "name": "Paco Vu",
+            "phone_number": "11119",
+        }),
+        json!({
+            "type": "participant_left",
+            "at": "2024-02-27T16:06:13.166Z",
+            "conference_id": CONFERENCE,
+            "participant_id": PACO,
+            "name": "Paco Vu",
+            "phone_number": "11119",
+            "reason": "hung_up",
+        }),
+    ]
+}
+
+fn json_lines(out: &Finished) -> Vec<Value> {
+    out.stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line:?}\n{out:#?}"))
+        })
+        .collect()
+}
+
+fn assert_seed_events(out: &Finished) {
+    assert_eq!(json_lines(out), seed_events(), "{out:#?}");
+    assert!(
+        !out.stdout.contains("conference_ended"),
+        "nothing says the conference ended: {out:#?}"
+    );
+}
+
+fn assert_quiet_success(out: &Finished) {
+    assert_eq!(out.code(), Some(0), "{out:#?}");
+    assert_eq!(out.stderr, "", "{out:#?}");
+}
+
+// --- replay ---------------------------------------------------------------------------------
+
+#[test]
+fn replay_json_of_the_two_seeds_prints_start_join_and_leave_and_no_end() {
+    let sandbox = Sandbox::new();
+    let (added, removed) = (sandbox.fixture(ADDED), sandbox.fixture(REMOVED));
+    let out = replay(&sandbox, &["--json", &added, &removed]);
+    assert_quiet_success(&out);
+    assert_seed_events(&out);
+}
+
+#[test]
+fn replay_of_the_captured_plain_calls_prints_nothing() {
+    let sandbox = Sandbox::new();
+    let files = [
+        "captured/pstn-to-ringcentral.jsonl",
+        "captured/ringcentral-to-pstn.jsonl",
+        "captured/ringcentral-to-ringcentral.jsonl",
+    ]
+    .map(|file| sandbox.fixture(file));
+    for json in [true, false] {
+        let mut args: Vec<&str> = files.iter().map(String::as_str).collect();
+        if json {
+            args.insert(0, "--json");
+        }
+        let out = replay(&sandbox, &args);
+        assert_quiet_success(&out);
+        assert_eq!(out.stdout, "", "a plain call is no conference: {out:#?}");
+    }
+}
+
+#[test]
+fn replay_of_the_malformed_seed_exits_1_naming_file_and_line() {
+    let sandbox = Sandbox::new();
+    let malformed = sandbox.fixture(MALFORMED);
+    let out = replay(&sandbox, &["--json", &malformed]);
+    assert_eq!(out.code(), Some(1), "{out:#?}");
+    assert_eq!(out.stdout, "", "{out:#?}");
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "one problem, one line: {out:#?}");
+    assert!(
+        lines[0].starts_with("ringside: seed/participant-removed.malformed.json:14: "),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn replay_json_lines_skips_a_garbage_line_reports_it_and_exits_1() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.write(
+        "mixed.jsonl",
+        &format!(
+            "{}\nthis is not json\n{}\n",
+            fixture_line(ADDED),
+            fixture_line(REMOVED)
+        ),
+    );
+    let out = replay(&sandbox, &["--json", &file]);
+    assert_eq!(out.code(), Some(1), "{out:#?}");
+    assert_seed_events(&out);
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "{out:#?}");
+    assert!(
+        lines[0].starts_with("ringside: mixed.jsonl:2: "),
+        "{out:#?}"
+    );
+}
+
+/// DESIGN §7: records that are not JSON are reported and skipped — wherever they are. A JSON
+/// lines file whose first line is bad is currently taken for one broken JSON document, so the
+/// good lines after it are never replayed.
+#[test]
+fn replay_json_lines_with_a_garbage_first_line_still_replays_the_good_lines() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.write(
+        "late-start.jsonl",
+        &format!(
+            "this is not json\n{}\n{}\n",
+            fixture_line(ADDED),
+            fixture_line(REMOVED)
+        ),
+    );
+    let out = replay(&sandbox, &["--json", &file]);
+    assert_eq!(out.code(), Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains("late-start.jsonl:1"),
+        "the bad line is named: {out:#?}"
+    );
+    assert_seed_events(&out);
+}
+
+#[test]
+fn replay_json_array_of_the_two_seeds_works_like_two_files() {
+    let sandbox = Sandbox::new();
+    let array = format!("[\n{},\n{}\n]\n", fixture(ADDED), fixture(REMOVED));
+    let file = sandbox.write("both.json", &array);
+    let out = replay(&sandbox, &["--json", &file]);
+    assert_quiet_success(&out);
+    assert_seed_events(&out);
+}
+
+/// DESIGN §7: unusable records are reported "with file, line and reason". In a JSON array the
+/// record is currently named `file: record 2`, not by its line.
+#[test]
+fn replay_names_the_line_of_an_unusable_record_in_a_json_array() {
+    let sandbox = Sandbox::new();
+    let mut removed: Value = serde_json::from_str(&fixture(REMOVED)).unwrap();
+    removed["body"]
+        .as_object_mut()
+        .unwrap()
+        .remove("sequence")
+        .unwrap();
+    let added: Value = serde_json::from_str(&fixture(ADDED)).unwrap();
+    // One record per line: the second record is on line 3.
+    let file = sandbox.write("both.json", &format!("[\n{added},\n{removed}\n]\n"));
+    let out = replay(&sandbox, &["--json", &file]);
+    assert_eq!(out.code(), Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains("both.json:3"),
+        "the record's line is named: {out:#?}"
+    );
+}
+
+#[test]
+fn replay_dash_reads_standard_input() {
+    let sandbox = Sandbox::new();
+    let input = format!("{}\n{}\n", fixture_line(ADDED), fixture_line(REMOVED));
+    let out = run(
+        sandbox.command(["replay", "--json", "-"]),
+        Some(input.as_bytes()),
+        REPLAY_TIMEOUT,
+    );
+    assert_quiet_success(&out);
+    assert_seed_events(&out);
+}
+
+#[test]
+fn replay_of_a_missing_file_exits_1_naming_it() {
+    let sandbox = Sandbox::new();
+    let out = replay(&sandbox, &["--json", "no-such-recording.json"]);
+    assert_eq!(out.code(), Some(1), "{out:#?}");
+    assert_eq!(out.stdout, "", "{out:#?}");
+    assert!(out.stderr.contains("no-such-recording.json"), "{out:#?}");
+    assert!(!out.stderr.contains("panicked"), "{out:#?}");
+}
+
+#[test]
+fn replay_skips_notifications_of_other_kinds_silently() {
+    let sandbox = Sandbox::new();
+    let presence = json!({
+        "uuid": "5500000000000000001",
+        "event": "/restapi/v1.0/account/~/extension/622953XXXXX/presence?detailedTelephonyState=true",
+        "timestamp": "2024-02-27T16:05:00.000Z",
+        "subscriptionId": "3ca0ec27-a916-4260-82ad-035752e61da2",
+        "ownerId": "6228832XXXX",
+        "body": {"extensionId": "622953XXXXX", "telephonyStatus": "CallConnected", "sequence": 1},
+    });
+    let reminder = json!({
+        "uuid": "5500000000000000002",
+        "event": "/restapi/v1.0/subscription/3ca0ec27-a916-4260-82ad-035752e61da2?threshold=86400&interval=3600",
+        "timestamp": "2024-02-27T16:05:01.000Z",
+        "subscriptionId": "3ca0ec27-a916-4260-82ad-035752e61da2",
+        "ownerId": "6228832XXXX",
+        "body": {"id": "3ca0ec27-a916-4260-82ad-035752e61da2", "expiresIn": 86000},
+    });
+    let file = sandbox.write("others.jsonl", &format!("{presence}\n{reminder}\n"));
+    let out = replay(&sandbox, &["--json", &file]);
+    assert_quiet_success(&out);
+    assert_eq!(out.stdout, "", "{out:#?}");
+}
+
+#[test]
+fn replay_reports_a_telephony_notification_without_sequence_by_file_line_and_field() {
+    let sandbox = Sandbox::new();
+    let mut removed: Value = serde_json::from_str(&fixture(REMOVED)).unwrap();
+    removed["body"]
+        .as_object_mut()
+        .unwrap()
+        .remove("sequence")
+        .unwrap();
+    let file = sandbox.write(
+        "no-sequence.jsonl",
+        &format!("{}\n{removed}\n", fixture_line(ADDED)),
+    );
+    let out = replay(&sandbox, &["--json", &file]);
+    assert_eq!(out.code(), Some(1), "{out:#?}");
+    assert_eq!(
+        json_lines(&out),
+        seed_events()[..2],
+        "the first line is replayed, the second skipped: {out:#?}"
+    );
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 1, "{out:#?}");
+    assert!(
+        lines[0].starts_with("ringside: no-sequence.jsonl:2: "),
+        "{out:#?}"
+    );
+    assert!(lines[0].contains("body.sequence"), "{out:#?}");
+}
+
+#[test]
+fn replay_without_json_prints_the_local_mode_lines() {
+    let sandbox = Sandbox::new();
+    let (added, removed) = (sandbox.fixture(ADDED), sandbox.fixture(REMOVED));
+    let out = replay(&sandbox, &[&added, &removed]);
+    assert_quiet_success(&out);
+    assert_eq!(
+        out.stdout,
+        format!("{STARTED_LINE}\n{JOINED_LINE}\nPaco Vu (•••1119) left after 1m 21s\n"),
+        "{out:#?}"
+    );
+}
+
+// --- config errors --------------------------------------------------------------------------
+
+/// `ringside run` with a bad setting: exit 2, exactly one line `ringside: config: …` naming
+/// `key`, nothing about a panic, and never `secret` (when given).
+fn assert_config_error(out: &Finished, key: &str, secret: Option<&str>) {
+    assert_eq!(out.code(), Some(2), "{out:#?}");
+    assert_eq!(out.stdout, "", "{out:#?}");
+    assert!(
+        out.stderr.ends_with('\n') && out.stderr.lines().count() == 1,
+        "exactly one line on stderr: {out:#?}"
+    );
+    assert!(out.stderr.starts_with("ringside: config:"), "{out:#?}");
+    assert!(out.stderr.contains(key), "names {key}: {out:#?}");
+    for text in ["panicked", "backtrace", "RUST_BACKTRACE"] {
+        assert!(!out.stderr.contains(text), "{out:#?}");
+    }
+    if let Some(secret) = secret {
+        assert!(!out.stderr.contains(secret), "leaks a secret: {out:#?}");
+    }
+}
+
+fn run_with_config(sandbox: &Sandbox, toml: &str) -> Finished {
+    let file = sandbox.write("settings.toml", toml);
+    let mut command = sandbox.command(["--config", &file, "run"]);
+    command.env("RUST_BACKTRACE", "1");
+    run(command, None, START_TIMEOUT)
+}
+
+#[test]
+fn run_with_a_typo_key_in_the_config_file_exits_2_naming_it() {
+    let sandbox = Sandbox::new();
+    let out = run_with_config(&sandbox, "[server]\nlisen = \"127.0.0.1:8080\"\n");
+    assert_config_error(&out, "server.lisen", None);
+}
+
+#[test]
+fn run_with_a_partial_ringcentral_group_exits_2_naming_the_missing_key() {
+    let sandbox = Sandbox::new();
+    let out = run_with_config(
+        &sandbox,
+        "[ringcentral]\nclient_id = \"abc\"\nclient_secret = \"pa55-w0rd-value\"\n",
+    );
+    assert_config_error(&out, "ringcentral.jwt", Some("pa55-w0rd-value"));
+}
+
+#[test]
+fn run_with_a_bad_listen_address_in_the_config_file_exits_2_naming_it() {
+    let sandbox = Sandbox::new();
+    let out = run_with_config(&sandbox, "[server]\nlisten = \"nope\"\n");
+    assert_config_error(&out, "server.listen", None);
+}
+
+#[test]
+fn run_with_a_bad_listen_address_in_the_environment_exits_2_naming_it() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.command(["run"]);
+    command
+        .env("RINGSIDE_SERVER__LISTEN", "nope")
+        .env("RUST_BACKTRACE", "1");
+    let out = run(command, None, START_TIMEOUT);
+    assert_config_error(&out, "server.listen", None);
+}
+
+// --- local mode -----------------------------------------------------------------------------
+
+/// `ringside run` in local mode on fresh ports, with its store in the sandbox; also returns the
+/// public port.
+fn local_run(sandbox: &Sandbox, extra_env: &[(&str, &str)]) -> (Service, u16) {
+    let [public, admin] = free_ports();
+    let store = sandbox.path().join("x.sqlite3");
+    let mut command = sandbox.command(["run"]);
+    command
+        .env("RINGSIDE_SERVER__LISTEN", format!("127.0.0.1:{public}"))
+        .env(
+            "RINGSIDE_SERVER__ADMIN_LISTEN",
+            format!("127.0.0.1:{admin}"),
+        )
+        .env("RINGSIDE_STORE__PATH", &store)
+        .env("RINGSIDE_ANNOUNCE__COALESCE_MS", "50");
+    for (name, value) in extra_env {
+        command.env(name, value);
+    }
+    (Service::start(command), public)
+}
+
+/// True when `text` holds a run of 32 hex digits (a generated token's shape).
+fn has_hex_token(text: &str) -> bool {
+    text.split(|c: char| !c.is_ascii_hexdigit())
+        .any(|word| word.len() >= 32)
+}
+
+#[test]
+fn run_in_local_mode_announces_a_posted_seed_on_stdout_and_stops_on_sigterm() {
+    let sandbox = Sandbox::new();
+    let (mut service, public) = local_run(&sandbox, &[]);
+    let banner = service.banner(START_TIMEOUT);
+    assert_eq!(
+        banner.webhook,
+        format!("http://127.0.0.1:{public}/webhooks/ringcentral"),
+        "{banner:?}"
+    );
+    let token = banner.token.clone().unwrap_or_else(|| {
+        panic!(
+            "no RingCentral group: the generated token is shown\n{}",
+            banner.lines.join("\n")
+        )
+    });
+    assert_eq!(token.len(), 32, "{banner:?}");
+
+    let status = support_cli::post_notification(&banner.webhook, &token, &fixture(ADDED));
+    assert_eq!(status, 200, "{banner:?}");
+    let lines = service.stdout_lines(2, Duration::from_secs(15));
+    assert_eq!(lines, [STARTED_LINE, JOINED_LINE]);
+
+    let exit = service.terminate(STOP_TIMEOUT);
+    assert_eq!(exit.code(), Some(0), "graceful stop: {exit}");
+    assert_eq!(
+        service.stdout_seen,
+        [STARTED_LINE, JOINED_LINE],
+        "nothing else on stdout"
+    );
+    let stderr = service.stderr_seen.join("\n");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn run_never_prints_a_configured_verification_token() {
+    const TOKEN: &str = "s3cr3t-token";
+    let sandbox = Sandbox::new();
+    let (mut service, _) = local_run(
+        &sandbox,
+        &[("RINGSIDE_RINGCENTRAL__VERIFICATION_TOKEN", TOKEN)],
+    );
+    let banner = service.banner(START_TIMEOUT);
+    assert_eq!(banner.token, None, "{banner:?}");
+    // The configured token is the one that works.
+    let status = support_cli::post_notification(&banner.webhook, TOKEN, &fixture(ADDED));
+    assert_eq!(status, 200, "{banner:?}");
+    service.stdout_lines(2, Duration::from_secs(15));
+    let exit = service.terminate(STOP_TIMEOUT);
+    assert_eq!(exit.code(), Some(0), "{exit}");
+    let everything = format!(
+        "{}\n{}",
+        service.stdout_seen.join("\n"),
+        service.stderr_seen.join("\n")
+    );
+    assert!(!everything.contains(TOKEN), "token printed:\n{everything}");
+}
+
+#[test]
+fn run_with_a_ringcentral_group_prints_no_generated_token_and_no_credentials() {
+    const SECRET: &str = "dummy-client-secret-9f2";
+    const JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJkdW1teSI6dHJ1ZX0.c2lnbmF0dXJlLWR1bW15";
+    let sandbox = Sandbox::new();
+    let (mut service, _) = local_run(
+        &sandbox,
+        &[
+            ("RINGSIDE_RINGCENTRAL__CLIENT_ID", "dummy-client-id"),
+            ("RINGSIDE_RINGCENTRAL__CLIENT_SECRET", SECRET),
+            ("RINGSIDE_RINGCENTRAL__JWT", JWT),
+        ],
+    );
+    let banner = service.banner(START_TIMEOUT);
+    assert_eq!(banner.token, None, "{banner:?}");
+    let exit = service.terminate(STOP_TIMEOUT);
+    assert_eq!(exit.code(), Some(0), "{exit}");
+    let everything = format!(
+        "{}\n{}",
+        service.stdout_seen.join("\n"),
+        service.stderr_seen.join("\n")
+    );
+    assert!(
+        !everything.contains("verification token (generated"),
+        "a token is shown:\n{everything}"
+    );
+    assert!(
+        !has_hex_token(&everything),
+        "a token is shown:\n{everything}"
+    );
+    assert!(
+        !everything.contains(SECRET),
+        "secret printed:\n{everything}"
+    );
+    assert!(!everything.contains(JWT), "JWT printed:\n{everything}");
+}
+
+#[test]
+fn run_keeps_its_generated_token_across_a_restart_on_the_same_store() {
+    let sandbox = Sandbox::new();
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let (mut service, _) = local_run(&sandbox, &[]);
+        let banner = service.banner(START_TIMEOUT);
+        tokens.push(banner.token.clone().unwrap_or_else(|| panic!("{banner:?}")));
+        let exit = service.terminate(STOP_TIMEOUT);
+        assert_eq!(exit.code(), Some(0), "{exit}");
+    }
+    assert_eq!(tokens[0], tokens[1]);
+}
+
+// --- demo -----------------------------------------------------------------------------------
+
+#[test]
+fn demo_plays_the_scripted_conference_with_joins_participants_and_summary() {
+    let sandbox = Sandbox::new();
+    let out = run(sandbox.command(["demo"]), None, Duration::from_secs(60));
+    assert_eq!(out.code(), Some(0), "{out:#?}");
+    let lines = out.stdout_lines();
+    let position = |wanted: &dyn Fn(&str) -> bool, what: &str| {
+        lines
+            .iter()
+            .position(|line| wanted(line))
+            .unwrap_or_else(|| panic!("no {what} line on stdout:\n{}", out.stdout))
+    };
+    let started = position(&|line| line == STARTED_LINE, "start");
+    let joins = [
+        JOINED_LINE,
+        "Dana Whitfield (•••0142) joined the conference hosted by Agent 122 — 2 on the call",
+        "Ravi Anand (•••8750) joined the conference hosted by Agent 122 — 3 on the call",
+    ]
+    .map(|join| position(&|line| line == join, join));
+    let participants = position(&|line| line == "/participants", "/participants");
+    assert!(
+        lines[participants + 1].starts_with("Conference hosted by Agent 122, started "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[participants + 2].starts_with("  • "),
+        "{}",
+        out.stdout
+    );
+    let ended = position(
+        &|line| line.starts_with("Conference hosted by Agent 122 ended after "),
+        "ended after",
+    );
+    assert!(started < joins[0] && joins[0] < joins[1] && joins[1] < joins[2]);
+    assert!(
+        joins[2] < participants && participants < ended,
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        lines.iter().rev().find(|line| !line.is_empty()),
+        Some(&lines[ended]),
+        "the summary comes last:\n{}",
+        out.stdout
+    );
+}
