@@ -187,7 +187,10 @@ pub async fn start_with_clock(
     let mut servers = Vec::new();
     let public_listener = bind(settings.server.listen, "server.listen").await?;
     let public_addr = public_listener.local_addr()?;
-    let admin_addr = if settings.server.admin_listen == settings.server.listen {
+    // Port 0 asks for any free port, so two zeros are two listeners, not one.
+    let one_port = settings.server.admin_listen == settings.server.listen
+        && settings.server.listen.port() != 0;
+    let admin_addr = if one_port {
         servers.push(serve(
             public_listener,
             public.merge(operator),

@@ -462,7 +462,12 @@ impl Detector {
         }
         conference.last_activity = ctx.received;
         self.dirty.insert(id.clone());
-        for party in parties {
+        // Within one update the host goes first: callers disconnected in the same notification
+        // as the host left because the conference ended, whatever order the parties are listed.
+        let (hosts, others): (Vec<&&PartyUpdate>, Vec<&&PartyUpdate>) = parties
+            .iter()
+            .partition(|party| conference_role(party) == ConferenceRole::Host);
+        for party in hosts.into_iter().chain(others) {
             if let Some(conference) = self.conferences.get_mut(id) {
                 conference
                     .parties

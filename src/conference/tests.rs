@@ -772,6 +772,8 @@ fn end_when_every_party_disconnected_lets_remaining_callers_leave_first() {
         ]
     );
     assert_eq!(left_reason(&events[3]), LeaveReason::HungUp);
+    // Listed before the host in the same notification, Paco still left because it ended.
+    assert_eq!(left_reason(&events[4]), LeaveReason::ConferenceEnded);
     match &events[5].kind {
         EventKind::ConferenceEnded {
             duration_secs,

@@ -315,8 +315,8 @@ impl ConferenceScript {
         self.emit(Target::Original(index), party);
     }
 
-    /// The host ends the conference: every conference-side party still present goes
-    /// `Disconnected`, then the Host party, then (unless turned off with
+    /// The host ends the conference: the Host party goes `Disconnected`, then every
+    /// conference-side party still present, then (unless turned off with
     /// [`set_original_disconnects_on_end`](Self::set_original_disconnects_on_end)) the original
     /// parties of those callers. Plain calls that were never merged are left alone.
     ///
@@ -328,13 +328,15 @@ impl ConferenceScript {
         let remaining: Vec<usize> = (0..self.callers.len())
             .filter(|&i| self.callers[i].present && self.callers[i].conference_party.is_some())
             .collect();
-        for &index in &remaining {
-            let party = self.participant_party(index, "Disconnected");
-            self.emit(Target::Conference, party);
-            self.step(10, 60);
-        }
+        // The host ends it for everyone: the host's leg goes first, then the bridge drops the
+        // callers still on it (the reference leaves the exact order unconfirmed).
         let host = self.conference_host_party("Disconnected");
         self.emit(Target::Conference, host);
+        for &index in &remaining {
+            self.step(10, 60);
+            let party = self.participant_party(index, "Disconnected");
+            self.emit(Target::Conference, party);
+        }
         for &index in &remaining {
             self.callers[index].present = false;
             if self.original_disconnects_on_end {

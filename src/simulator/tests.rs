@@ -426,7 +426,7 @@ fn each_leave_signal_emits_exactly_its_notifications() {
 }
 
 #[test]
-fn end_disconnects_participants_then_host_then_originals() {
+fn end_disconnects_the_host_then_participants_then_originals() {
     for originals in [true, false] {
         let mut script = ConferenceScript::new(4, host(), BASE);
         script.set_original_disconnects_on_end(originals);
@@ -440,9 +440,9 @@ fn end_disconnects_participants_then_host_then_originals() {
 
         let conference = script.conference_id();
         let mut expected = vec![
+            entry(conference, script.host_party_id(), "Disconnected"),
             entry(conference, script.participant_id(first), "Disconnected"),
             entry(conference, script.participant_id(third), "Disconnected"),
-            entry(conference, script.host_party_id(), "Disconnected"),
         ];
         if originals {
             for caller in [first, third] {

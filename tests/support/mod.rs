@@ -1,0 +1,369 @@
+//! Test support for the integration tests: the real app on 127.0.0.1:0 with a temporary store,
+//! a memory sink to read announcements back, and HTTP helpers.
+//!
+//! Logs are shown only when `TEST_LOG` is set (`RUST_LOG` picks the level, default `debug` for
+//! ringside).
+#![allow(dead_code)]
+
+use ringside::app::{self, Running};
+use ringside::config::Settings;
+use ringside::discord::announcer::MemorySink;
+use ringside::store::{InboxCounts, QuarantineRow};
+use secrecy::{ExposeSecret, SecretString};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+/// The webhook secret every test app is configured with.
+pub const VERIFICATION_TOKEN: &str = "test-verification-token-7f3a";
+/// The operator API bearer token every test app is configured with.
+pub const API_TOKEN: &str = "test-api-token-91c2";
+/// Coalescing window the test apps run with.
+pub const COALESCE_MS: u64 = 50;
+/// How long a test waits for something that should happen before giving up.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+/// How often a wait polls.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The fixtures directory.
+pub fn fixture_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ringcentral")
+        .join(relative)
+}
+
+/// A fixture's bytes, exactly as stored.
+pub fn fixture_bytes(relative: &str) -> Vec<u8> {
+    let path = fixture_path(relative);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// A fixture parsed as JSON.
+pub fn fixture_json(relative: &str) -> serde_json::Value {
+    serde_json::from_slice(&fixture_bytes(relative))
+        .unwrap_or_else(|e| panic!("fixture {relative} is not JSON: {e}"))
+}
+
+/// The notifications of a `.jsonl` fixture, one per non-empty line.
+pub fn fixture_lines(relative: &str) -> Vec<serde_json::Value> {
+    String::from_utf8(fixture_bytes(relative))
+        .expect("fixtures are UTF-8")
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).expect("each fixture line is JSON"))
+        .collect()
+}
+
+fn init_logs() {
+    static LOGS: Once = Once::new();
+    LOGS.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ringside=debug"));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (bound, then released).
+pub fn free_port() -> SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    probe.local_addr().expect("its address")
+}
+
+/// Settings plus the temporary directory that holds the store, before (or between) starts.
+pub struct TestConfig {
+    pub dir: Arc<TempDir>,
+    pub settings: Settings,
+}
+
+impl TestConfig {
+    /// Defaults, a store in a fresh temporary directory, both listeners on `127.0.0.1:0` (two
+    /// ports: port 0 asks for any free port), a short coalescing window, a configured
+    /// verification token and API token.
+    pub fn new() -> TestConfig {
+        init_logs();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut settings = Settings::from_sources(None, &[]).expect("default settings are valid");
+        settings.server.listen = ([127, 0, 0, 1], 0).into();
+        settings.server.admin_listen = ([127, 0, 0, 1], 0).into();
+        settings.server.api_token = Some(SecretString::from(API_TOKEN));
+        settings.ringcentral.verification_token = Some(SecretString::from(VERIFICATION_TOKEN));
+        settings.announce.coalesce_ms = COALESCE_MS;
+        settings.store.path = dir.path().join("ringside.sqlite3");
+        TestConfig {
+            dir: Arc::new(dir),
+            settings,
+        }
+    }
+
+    /// Serves everything on one port: a free port is found, released and used for both.
+    pub fn on_one_port(mut self) -> TestConfig {
+        let addr = free_port();
+        self.settings.server.listen = addr;
+        self.settings.server.admin_listen = addr;
+        self
+    }
+
+    /// Starts ringside with these settings and a fresh memory sink.
+    pub async fn start(self) -> TestApp {
+        let sink = MemorySink::new();
+        let running = app::start(&self.settings, Arc::new(sink.clone()))
+            .await
+            .expect("ringside starts");
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(DEADLINE)
+            .build()
+            .expect("an HTTP client");
+        TestApp {
+            config: self,
+            running,
+            sink,
+            client,
+        }
+    }
+}
+
+/// Starts ringside with the test defaults.
+pub async fn spawn_app() -> TestApp {
+    TestConfig::new().start().await
+}
+
+/// A running ringside.
+pub struct TestApp {
+    pub config: TestConfig,
+    pub running: Running,
+    pub sink: MemorySink,
+    pub client: reqwest::Client,
+}
+
+/// A raw HTTP exchange: everything the server wrote, byte for byte.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub bytes: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
+    pub fn head(&self) -> &str {
+        let text = std::str::from_utf8(&self.bytes).expect("an ASCII response head");
+        text.split("\r\n\r\n").next().unwrap_or_default()
+    }
+
+    /// The status code of the status line.
+    pub fn status(&self) -> u16 {
+        self.head()
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {:?}", self.text()))
+    }
+
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head().lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+
+    pub fn body(&self) -> String {
+        let text = self.text();
+        text.split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub fn public_addr(&self) -> SocketAddr {
+        self.running.public_addr
+    }
+
+    /// The operator listener (the public one when they are shared).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.running.admin_addr.unwrap_or(self.running.public_addr)
+    }
+
+    pub fn webhook_url(&self) -> String {
+        self.running.webhook_url()
+    }
+
+    pub fn token(&self) -> String {
+        self.running.verification_token().expose_secret().to_owned()
+    }
+
+    /// POSTs `body` to the webhook with exactly the given headers (plus what reqwest adds:
+    /// `content-length`, `host`, `accept`).
+    pub async fn post_raw(
+        &self,
+        body: impl Into<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.client.post(self.webhook_url()).body(body.into());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("the webhook answers")
+    }
+
+    /// POSTs a JSON value with the right `Verification-Token`, as RingCentral does.
+    pub async fn notify(&self, notification: &serde_json::Value) -> reqwest::Response {
+        self.notify_bytes(serde_json::to_vec(notification).expect("JSON serializes"))
+            .await
+    }
+
+    /// POSTs bytes with the right `Verification-Token` and a JSON content type.
+    pub async fn notify_bytes(&self, body: impl Into<Vec<u8>>) -> reqwest::Response {
+        let token = self.token();
+        self.post_raw(
+            body,
+            &[
+                ("Content-Type", "application/json; charset=UTF-8"),
+                ("Verification-Token", token.as_str()),
+            ],
+        )
+        .await
+    }
+
+    /// POSTs a JSON notification and asserts a 200.
+    pub async fn notify_ok(&self, notification: &serde_json::Value) {
+        let response = self.notify(notification).await;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "webhook answered {status}: {body:?}");
+    }
+
+    /// Sends `request` (a complete HTTP/1.1 request head and body) on a fresh connection to the
+    /// public listener and reads everything the server answers until it closes.
+    pub async fn raw_exchange(&self, request: &[u8]) -> RawResponse {
+        let mut stream = tokio::net::TcpStream::connect(self.public_addr())
+            .await
+            .expect("connect to the public listener");
+        stream.write_all(request).await.expect("write the request");
+        let mut bytes = Vec::new();
+        let read = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut bytes)).await;
+        match read {
+            Ok(Ok(_)) => {}
+            // A reset after the answer was written still leaves the answer readable.
+            Ok(Err(error)) if !bytes.is_empty() => {
+                eprintln!("connection ended with {error} after the answer");
+            }
+            Ok(Err(error)) => panic!("reading the answer failed: {error}"),
+            Err(_) => panic!("no answer within {DEADLINE:?}; got {bytes:?}"),
+        }
+        RawResponse { bytes }
+    }
+
+    /// GET `path` on the operator listener, with an optional bearer token.
+    pub async fn admin_get(&self, path: &str, bearer: Option<&str>) -> reqwest::Response {
+        let url = format!("http://{}{path}", self.admin_addr());
+        let mut request = self.client.get(url);
+        if let Some(token) = bearer {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        request.send().await.expect("the operator listener answers")
+    }
+
+    /// GET `path` on the public listener.
+    pub async fn public_get(&self, path: &str) -> reqwest::Response {
+        let url = format!("http://{}{path}", self.public_addr());
+        self.client
+            .get(url)
+            .send()
+            .await
+            .expect("the public listener answers")
+    }
+
+    /// Every announcement line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.sink.lines()
+    }
+
+    /// Waits until at least `count` announcement lines were sent; panics with what arrived when
+    /// the deadline passes.
+    pub async fn wait_for_lines(&self, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let lines = self.sink.lines();
+            if lines.len() >= count {
+                return lines;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "expected at least {count} announcement lines within {DEADLINE:?}, got {lines:#?}"
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until every committed inbox row was processed by the detector.
+    pub async fn wait_processed(&self) -> InboxCounts {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let counts = self.counts().await;
+            if counts.unprocessed == 0 {
+                return counts;
+            }
+            if Instant::now() >= deadline {
+                panic!("inbox rows still unprocessed after {DEADLINE:?}: {counts:?}");
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until the detector has processed everything committed, then past the coalescing
+    /// window (so anything it produced was announced), and answers every line announced so far.
+    /// For asserting that something was *not* announced.
+    pub async fn settle(&self) -> Vec<String> {
+        self.wait_processed().await;
+        tokio::time::sleep(Duration::from_millis(
+            self.config.settings.announce.coalesce_ms * 4 + 250,
+        ))
+        .await;
+        self.sink.lines()
+    }
+
+    pub async fn counts(&self) -> InboxCounts {
+        self.running.store.counts().await.expect("store counts")
+    }
+
+    pub async fn quarantined(&self, limit: usize) -> Vec<QuarantineRow> {
+        self.running
+            .store
+            .quarantined(limit)
+            .await
+            .expect("quarantined rows")
+    }
+
+    /// Graceful stop; answers the configuration (to start again on the same store) and every
+    /// line announced, including what the stop flushed.
+    pub async fn stop(self) -> (TestConfig, Vec<String>) {
+        self.running.shutdown().await.expect("graceful shutdown");
+        (self.config, self.sink.lines())
+    }
+}
+
+/// Asserts that a response body is one non-empty line of text (a trailing newline allowed).
+pub fn assert_one_line(body: &str) {
+    let trimmed = body.strip_suffix('\n').unwrap_or(body);
+    assert!(!trimmed.trim().is_empty(), "empty reason body");
+    assert!(
+        !trimmed.contains('\n') && !trimmed.contains('\r'),
+        "reason is not one line: {body:?}"
+    );
+}
