@@ -172,19 +172,6 @@ fn array_element_lines(text: &str) -> Vec<usize> {
     lines
 }
 
-#[cfg(test)]
-mod tests {
-    use super::array_element_lines;
-
-    #[test]
-    fn array_elements_are_found_on_their_lines() {
-        let text = "[\n  {\"a\": \"x,]\\\"\"},\n\n  {\"b\": [1,\n 2]},\n  3\n]";
-        assert_eq!(array_element_lines(text), [2, 4, 6]);
-        assert_eq!(array_element_lines("[]"), Vec::<usize>::new());
-        assert_eq!(array_element_lines("[{},{}]"), [1, 1]);
-    }
-}
-
 /// A telephony notification ready for the detector (with its envelope `timestamp`), `None` for
 /// a notification of another kind, or why the record cannot be used.
 fn notification(value: &Value) -> Result<Option<(SessionUpdate, Option<Timestamp>)>, String> {
@@ -202,4 +189,17 @@ fn notification(value: &Value) -> Result<Option<(SessionUpdate, Option<Timestamp
         .as_deref()
         .and_then(Timestamp::parse_rfc3339);
     Ok(Some((update, timestamp)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::array_element_lines;
+
+    #[test]
+    fn array_elements_are_found_on_their_lines() {
+        let text = "[\n  {\"a\": \"x,]\\\"\"},\n\n  {\"b\": [1,\n 2]},\n  3\n]";
+        assert_eq!(array_element_lines(text), [2, 4, 6]);
+        assert_eq!(array_element_lines("[]"), Vec::<usize>::new());
+        assert_eq!(array_element_lines("[{},{}]"), [1, 1]);
+    }
 }
