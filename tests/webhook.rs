@@ -829,6 +829,50 @@ async fn healthz_answers_200() {
     assert_eq!(response.status(), 200);
 }
 
+#[tokio::test]
+async fn readyz_answers_200_while_the_store_takes_writes() {
+    let app = spawn_app().await;
+    let response = app.admin_get("/readyz", None).await;
+    assert_eq!(response.status(), 200);
+}
+
+/// The value of one counter line (`name{labels} value`) in a Prometheus text page, 0 if absent.
+fn counter(page: &str, series: &str) -> f64 {
+    page.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_count_refused_and_quarantined_notifications() {
+    let app = spawn_app().await;
+    let page = || async { app.admin_get("/metrics", None).await.text().await.unwrap() };
+    let refused = r#"ringside_notifications_rejected_total{reason="unauthorized"}"#;
+    let quarantined = r#"ringside_notifications_total{outcome="quarantined"}"#;
+    let before = page().await;
+    let response = app
+        .post_raw(b"{}".to_vec(), &[("Verification-Token", "wrong")])
+        .await;
+    assert_eq!(response.status(), 401);
+    let mut unusable = fixture_json(ADDED);
+    unusable["uuid"] = serde_json::json!("metrics-quarantine-1");
+    unusable["body"]
+        .as_object_mut()
+        .unwrap()
+        .remove("telephonySessionId");
+    assert_eq!(app.notify(&unusable).await.status(), 200);
+    let after = page().await;
+    // Other tests in this binary share the process-wide recorder: compare, don't pin.
+    assert!(
+        counter(&after, refused) >= counter(&before, refused) + 1.0,
+        "{after}"
+    );
+    assert!(
+        counter(&after, quarantined) >= counter(&before, quarantined) + 1.0,
+        "{after}"
+    );
+}
+
 // ----- 12. the simulator through the real webhook ------------------------------------------
 
 fn simulator_host() -> Person {

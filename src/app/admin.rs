@@ -1,6 +1,8 @@
-//! The operator listener's routes: `GET /api/conferences` behind the bearer token.
+//! The operator listener's routes: `GET /readyz`, `GET /metrics`, and `GET /api/conferences`
+//! behind the bearer token.
 
 use crate::conference::{ConferenceView, Identity, Roster, Timestamp};
+use crate::store::Store;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +16,41 @@ use subtle::ConstantTimeEq;
 struct ApiState {
     roster: Roster,
     token: Arc<SecretString>,
+}
+
+/// `GET /readyz` and `GET /metrics`, always on the operator listener.
+pub fn probes_router(store: Store) -> Router {
+    Router::new()
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(store)
+}
+
+/// Ready when the store takes a write. (In local mode there is no subscription or Discord
+/// connection to wait for.)
+async fn readyz(State(store): State<Store>) -> Response {
+    match store.check_writable().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "readiness: store not writable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: store not writable\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics() -> Response {
+    match super::metrics::handle() {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "metrics unavailable\n").into_response(),
+    }
 }
 
 /// `/api/*`, present only when `server.api_token` is set.

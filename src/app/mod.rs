@@ -5,6 +5,7 @@ pub mod admin;
 #[cfg(feature = "simulator")]
 pub mod demo;
 pub mod logging;
+pub mod metrics;
 pub mod pipeline;
 pub mod replay;
 
@@ -180,10 +181,11 @@ pub async fn start_with_clock(
         clock,
     })
     .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }));
-    let operator = match &settings.server.api_token {
-        Some(token) => admin::api_router(roster.clone(), token.clone()),
-        None => Router::new(),
-    };
+    let _ = metrics::handle();
+    let mut operator = admin::probes_router(store.clone());
+    if let Some(token) = &settings.server.api_token {
+        operator = operator.merge(admin::api_router(roster.clone(), token.clone()));
+    }
     let mut servers = Vec::new();
     let public_listener = bind(settings.server.listen, "server.listen").await?;
     let public_addr = public_listener.local_addr()?;
