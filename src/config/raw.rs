@@ -57,6 +57,9 @@ pub(super) struct RawRingCentral {
     pub watchdog_interval_secs: Option<Scalar>,
     pub kick_confirm_secs: Option<Scalar>,
     pub token_refresh_margin_secs: Option<Scalar>,
+    pub auth_retry_secs: Option<Scalar>,
+    pub request_timeout_secs: Option<Scalar>,
+    pub light_requests_per_minute: Option<Scalar>,
 }
 
 #[derive(Default, Deserialize, Serialize)]

@@ -72,6 +72,14 @@ pub struct RingCentral {
     pub kick_confirm_secs: u64,
     /// `ringcentral.token_refresh_margin_secs`: refresh the access token this long before it expires.
     pub token_refresh_margin_secs: u64,
+    /// `ringcentral.auth_retry_secs`: the first wait after a failed token request; doubles up to
+    /// five minutes (RingCentral's Auth group allows 5 requests a minute).
+    pub auth_retry_secs: u64,
+    /// `ringcentral.request_timeout_secs`: the timeout of every RingCentral request.
+    pub request_timeout_secs: u64,
+    /// `ringcentral.light_requests_per_minute`: the app's Light rate-group budget, which
+    /// reconciliation and kicks share (kicks first).
+    pub light_requests_per_minute: u32,
 }
 
 /// The RingCentral JWT-flow credentials (`client_id`, `client_secret`, `jwt`).

@@ -32,6 +32,9 @@ pub(super) mod defaults {
     pub const WATCHDOG_INTERVAL_SECS: u64 = 300;
     pub const KICK_CONFIRM_SECS: u64 = 15;
     pub const TOKEN_REFRESH_MARGIN_SECS: u64 = 60;
+    pub const AUTH_RETRY_SECS: u64 = 15;
+    pub const REQUEST_TIMEOUT_SECS: u64 = 10;
+    pub const LIGHT_REQUESTS_PER_MINUTE: u64 = 50;
     pub const DISCORD_API_URL: &str = "https://discord.com";
     pub const DISCORD_CONFIRM_SECS: u64 = 60;
     pub const COALESCE_MS: u64 = 1_500;
@@ -156,6 +159,28 @@ fn ringcentral(raw: RawRingCentral) -> Result<RingCentral> {
             0,
             u64::MAX,
         )?,
+        auth_retry_secs: whole(
+            "ringcentral.auth_retry_secs",
+            raw.auth_retry_secs,
+            defaults::AUTH_RETRY_SECS,
+            1,
+            3600,
+        )?,
+        request_timeout_secs: whole(
+            "ringcentral.request_timeout_secs",
+            raw.request_timeout_secs,
+            defaults::REQUEST_TIMEOUT_SECS,
+            1,
+            300,
+        )?,
+        light_requests_per_minute: u32::try_from(whole(
+            "ringcentral.light_requests_per_minute",
+            raw.light_requests_per_minute,
+            defaults::LIGHT_REQUESTS_PER_MINUTE,
+            1,
+            10_000,
+        )?)
+        .unwrap_or(u32::MAX),
     })
 }
 
