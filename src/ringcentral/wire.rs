@@ -332,3 +332,203 @@ impl EventKind {
         }
     }
 }
+
+// ----- REST shapes of the platform API ringside calls (reference §3–§6) -----------------------
+
+open_enum!(
+    /// `status` of a subscription. `Suspended` appears in specs up to early 2024.
+    SubscriptionStatus {
+        Active => "Active",
+        Blacklisted => "Blacklisted",
+        Suspended => "Suspended",
+    }
+);
+
+/// `POST /restapi/oauth/token` answer (`TokenInfo`, reference §4.1).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TokenInfo {
+    pub access_token: String,
+    #[serde(default)]
+    pub token_type: Option<String>,
+    /// Seconds the access token lives; RingCentral's value is used as given.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub refresh_token_expires_in: Option<u64>,
+    /// Space-separated app permissions.
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    #[serde(default)]
+    pub endpoint_id: Option<String>,
+}
+
+/// `deliveryMode` of a webhook subscription.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryMode {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Sent on create only; RingCentral never returns it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_token: Option<String>,
+}
+
+/// `POST /restapi/v1.0/subscription` body.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateSubscription {
+    pub event_filters: Vec<String>,
+    pub delivery_mode: DeliveryMode,
+    pub expires_in: u32,
+}
+
+/// A filter RingCentral did not enable (a missing app permission, usually).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisabledFilter {
+    #[serde(default)]
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlacklistedData {
+    #[serde(default)]
+    pub blacklisted_at: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `SubscriptionInfo` (reference §3.1).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionInfo {
+    pub id: String,
+    #[serde(default)]
+    pub uri: Option<String>,
+    #[serde(default)]
+    pub event_filters: Vec<String>,
+    #[serde(default)]
+    pub disabled_filters: Vec<DisabledFilter>,
+    #[serde(default)]
+    pub expiration_time: Option<String>,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    #[serde(default)]
+    pub status: Option<SubscriptionStatus>,
+    #[serde(default)]
+    pub creation_time: Option<String>,
+    #[serde(default)]
+    pub delivery_mode: Option<DeliveryMode>,
+    #[serde(default)]
+    pub blacklisted_data: Option<BlacklistedData>,
+}
+
+/// `GET /restapi/v1.0/subscription` answer.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SubscriptionList {
+    #[serde(default)]
+    pub records: Vec<SubscriptionInfo>,
+}
+
+/// One call in a presence record's `activeCalls` (reference §5.2).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveCall {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub telephony_session_id: Option<String>,
+    #[serde(default)]
+    pub party_id: Option<String>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub telephony_status: Option<String>,
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub to_name: Option<String>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub from_name: Option<String>,
+}
+
+impl ActiveCall {
+    /// Conference legs show `to: "conference"` (reference §5.2).
+    pub fn is_conference_leg(&self) -> bool {
+        self.to
+            .as_deref()
+            .is_some_and(|to| to.eq_ignore_ascii_case("conference"))
+    }
+}
+
+/// The extension a presence record describes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceExtension {
+    #[serde(default)]
+    pub id: Option<serde_json::Value>,
+    #[serde(default)]
+    pub extension_number: Option<String>,
+}
+
+/// One extension's presence with `detailedTelephonyState=true`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceRecord {
+    #[serde(default)]
+    pub extension: Option<PresenceExtension>,
+    #[serde(default)]
+    pub telephony_status: Option<String>,
+    #[serde(default)]
+    pub active_calls: Vec<ActiveCall>,
+}
+
+/// `GET /restapi/v1.0/account/~/presence` answer.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PresenceList {
+    #[serde(default)]
+    pub records: Vec<PresenceRecord>,
+}
+
+/// A RingCentral error body (reference §5.1, errors guide). OAuth errors use `error` /
+/// `error_description` instead.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub errors: Vec<ErrorItem>,
+    #[serde(default, rename = "error")]
+    pub oauth_error: Option<String>,
+    #[serde(default, rename = "error_description")]
+    pub oauth_error_description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorItem {
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub parameter_name: Option<String>,
+}
