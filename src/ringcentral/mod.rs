@@ -1,4 +1,8 @@
-//! The RingCentral side: wire model, webhook route (and later auth, REST client, subscription).
+//! The RingCentral side: wire model, webhook route, authentication, the REST client and its
+//! rate groups.
 
+pub mod auth;
+pub mod client;
+pub mod rate;
 pub mod webhook;
 pub mod wire;

@@ -1,0 +1,354 @@
+//! The typed RingCentral REST client: the few platform calls ringside makes (reference §3–§6).
+//!
+//! Every call has a timeout; answers become typed values or a [`RcError`] built from
+//! RingCentral's error body; a 401 refreshes the token and retries once; a 429 starts the
+//! group's penalty window (`Retry-After`, 30 s when absent) and no request of that group is sent
+//! until it has passed; `X-Rate-Limit-*` headers feed the group's budget.
+
+use super::auth::{AuthError, TokenOwner};
+use super::rate::{RateGroup, RateLimits};
+use super::wire::{
+    CallSession, CreateSubscription, ErrorBody, PresenceList, PresenceRecord, SubscriptionInfo,
+    SubscriptionList,
+};
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RcError {
+    #[error("RingCentral {group} requests are paused for {}s after a 429", .retry_in.as_secs().max(1))]
+    Penalty {
+        group: &'static str,
+        retry_in: Duration,
+    },
+    #[error("RingCentral answered 429 for a {group} request (retry after {}s)", .retry_after.as_secs())]
+    RateLimited {
+        group: &'static str,
+        retry_after: Duration,
+    },
+    #[error("RingCentral has no such resource ({})", code.as_deref().unwrap_or("404"))]
+    NotFound { code: Option<String> },
+    #[error("RingCentral refused the request: {status} {}: {message}", code.as_deref().unwrap_or("-"))]
+    Api {
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
+    #[error("RingCentral did not answer within {}s", .0.as_secs())]
+    Timeout(Duration),
+    #[error("cannot reach RingCentral: {0}")]
+    Network(String),
+    #[error("unexpected answer from RingCentral: {0}")]
+    Decode(String),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl RcError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            RcError::NotFound { .. } => Some(404),
+            RcError::Api { status, .. } => Some(*status),
+            RcError::RateLimited { .. } => Some(429),
+            _ => None,
+        }
+    }
+}
+
+/// The client. Clone the `Arc` to share it.
+pub struct RcClient {
+    http: reqwest::Client,
+    base: String,
+    auth: Arc<TokenOwner>,
+    limits: Arc<RateLimits>,
+    timeout: Duration,
+}
+
+/// A body for `DELETE …/parties/{id}`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteParty {
+    keep_conference_alive: bool,
+}
+
+impl RcClient {
+    pub fn new(
+        http: reqwest::Client,
+        base: String,
+        auth: Arc<TokenOwner>,
+        limits: Arc<RateLimits>,
+        timeout: Duration,
+    ) -> Self {
+        RcClient {
+            http,
+            base,
+            auth,
+            limits,
+            timeout,
+        }
+    }
+
+    pub fn auth(&self) -> &Arc<TokenOwner> {
+        &self.auth
+    }
+
+    pub fn limits(&self) -> &Arc<RateLimits> {
+        &self.limits
+    }
+
+    /// `GET /restapi/v1.0/subscription`.
+    pub async fn list_subscriptions(&self) -> Result<Vec<SubscriptionInfo>, RcError> {
+        let list: SubscriptionList = self
+            .json(
+                RateGroup::Light,
+                Method::GET,
+                &["restapi", "v1.0", "subscription"],
+                None,
+                None,
+            )
+            .await?;
+        Ok(list.records)
+    }
+
+    /// `POST /restapi/v1.0/subscription`.
+    pub async fn create_subscription(
+        &self,
+        request: &CreateSubscription,
+    ) -> Result<SubscriptionInfo, RcError> {
+        let body = serde_json::to_value(request).map_err(|e| RcError::Decode(e.to_string()))?;
+        self.json(
+            RateGroup::Medium,
+            Method::POST,
+            &["restapi", "v1.0", "subscription"],
+            None,
+            Some(body),
+        )
+        .await
+    }
+
+    /// `GET /restapi/v1.0/subscription/{id}`.
+    pub async fn get_subscription(&self, id: &str) -> Result<SubscriptionInfo, RcError> {
+        self.json(
+            RateGroup::Light,
+            Method::GET,
+            &["restapi", "v1.0", "subscription", id],
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// `POST /restapi/v1.0/subscription/{id}/renew`.
+    pub async fn renew_subscription(&self, id: &str) -> Result<SubscriptionInfo, RcError> {
+        self.json(
+            RateGroup::Light,
+            Method::POST,
+            &["restapi", "v1.0", "subscription", id, "renew"],
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// `DELETE /restapi/v1.0/subscription/{id}`.
+    pub async fn delete_subscription(&self, id: &str) -> Result<(), RcError> {
+        self.send(
+            RateGroup::Medium,
+            Method::DELETE,
+            &["restapi", "v1.0", "subscription", id],
+            None,
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET /restapi/v1.0/account/~/telephony/sessions/{id}`.
+    pub async fn get_session(&self, id: &str) -> Result<CallSession, RcError> {
+        self.json(
+            RateGroup::Light,
+            Method::GET,
+            &[
+                "restapi",
+                "v1.0",
+                "account",
+                "~",
+                "telephony",
+                "sessions",
+                id,
+            ],
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// `DELETE /restapi/v1.0/account/~/telephony/sessions/{session}/parties/{party}`.
+    pub async fn delete_party(
+        &self,
+        session: &str,
+        party: &str,
+        keep_conference_alive: Option<bool>,
+    ) -> Result<(), RcError> {
+        let body = keep_conference_alive.map(|keep| {
+            serde_json::json!(DeleteParty {
+                keep_conference_alive: keep
+            })
+        });
+        self.send(
+            RateGroup::Light,
+            Method::DELETE,
+            &[
+                "restapi",
+                "v1.0",
+                "account",
+                "~",
+                "telephony",
+                "sessions",
+                session,
+                "parties",
+                party,
+            ],
+            None,
+            body,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET /restapi/v1.0/account/~/presence?detailedTelephonyState=true` (Heavy; needs the
+    /// ReadPresence permission).
+    pub async fn account_presence(&self) -> Result<Vec<PresenceRecord>, RcError> {
+        let list: PresenceList = self
+            .json(
+                RateGroup::Heavy,
+                Method::GET,
+                &["restapi", "v1.0", "account", "~", "presence"],
+                Some(&[("detailedTelephonyState", "true"), ("perPage", "1000")]),
+                None,
+            )
+            .await?;
+        Ok(list.records)
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        group: RateGroup,
+        method: Method,
+        path: &[&str],
+        query: Option<&[(&str, &str)]>,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, RcError> {
+        let bytes = self.send(group, method, path, query, body).await?;
+        serde_json::from_slice(&bytes).map_err(|error| RcError::Decode(error.to_string()))
+    }
+
+    fn url(&self, path: &[&str]) -> Result<reqwest::Url, RcError> {
+        let mut url = reqwest::Url::parse(&self.base)
+            .map_err(|error| RcError::Network(format!("bad server_url: {error}")))?;
+        url.path_segments_mut()
+            .map_err(|()| RcError::Network("server_url cannot be a base".into()))?
+            .pop_if_empty()
+            .extend(path);
+        Ok(url)
+    }
+
+    /// One call: penalty check, token, send with a timeout, one retry after a 401.
+    async fn send(
+        &self,
+        group: RateGroup,
+        method: Method,
+        path: &[&str],
+        query: Option<&[(&str, &str)]>,
+        body: Option<serde_json::Value>,
+    ) -> Result<axum::body::Bytes, RcError> {
+        let url = self.url(path)?;
+        for attempt in 0..2 {
+            if let Some(until) = self.limits.penalty(group) {
+                return Err(RcError::Penalty {
+                    group: group.as_str(),
+                    retry_in: until.saturating_duration_since(Instant::now()),
+                });
+            }
+            let token = self.auth.access_token().await?;
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.expose_secret())
+                .timeout(self.timeout);
+            if let Some(query) = query {
+                request = request.query(query);
+            }
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            self.limits.record_sent(group);
+            let started = Instant::now();
+            let response = request.send().await.map_err(|error| {
+                if error.is_timeout() {
+                    RcError::Timeout(self.timeout)
+                } else {
+                    RcError::Network(error.without_url().to_string())
+                }
+            })?;
+            metrics::histogram!("ringside_ringcentral_request_seconds", "group" => group.as_str())
+                .record(started.elapsed().as_secs_f64());
+            self.limits.observe(group, response.headers());
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && attempt == 0 {
+                tracing::info!("RingCentral answered 401; refreshing the token and retrying once");
+                self.auth.invalidate(&token).await;
+                continue;
+            }
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let wait = super::rate::retry_after(response.headers());
+                self.limits.penalize(group, wait);
+                tracing::warn!(
+                    group = group.as_str(),
+                    retry_after_secs = wait.map(|w| w.as_secs()),
+                    "RingCentral rate limit hit"
+                );
+                return Err(RcError::RateLimited {
+                    group: group.as_str(),
+                    retry_after: wait.unwrap_or(super::rate::DEFAULT_PENALTY),
+                });
+            }
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|error| RcError::Network(error.without_url().to_string()))?;
+            if status.is_success() {
+                return Ok(bytes);
+            }
+            let error: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_default();
+            let code = error.error_code.clone().or_else(|| {
+                error
+                    .errors
+                    .first()
+                    .and_then(|item| item.error_code.clone())
+            });
+            if status == StatusCode::NOT_FOUND {
+                return Err(RcError::NotFound { code });
+            }
+            let message = error
+                .message
+                .or_else(|| error.errors.first().and_then(|item| item.message.clone()))
+                .or(error.oauth_error_description)
+                .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+            return Err(RcError::Api {
+                status: status.as_u16(),
+                code,
+                message,
+            });
+        }
+        Err(RcError::Api {
+            status: 401,
+            code: None,
+            message: "unauthorized after a token refresh".into(),
+        })
+    }
+}
