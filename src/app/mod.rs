@@ -125,6 +125,8 @@ pub async fn start_with_clock(
     });
     let roster = Roster::new();
     let (accepted_tx, accepted_rx) = mpsc::unbounded_channel();
+    let (directed_tx, directed_rx) = mpsc::unbounded_channel();
+    let inputs = pipeline::DetectorInputs::new(directed_tx);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (shutdown, shutdown_rx) = watch::channel(false);
 
@@ -159,8 +161,9 @@ pub async fn start_with_clock(
             store: store.clone(),
             events: events_tx,
             clock: clock.clone(),
+            reminders: None,
         }
-        .run(accepted_rx),
+        .run(accepted_rx, directed_rx),
     );
     let announcer = tokio::spawn(announcer::run(
         events_rx,

@@ -8,7 +8,7 @@ use crate::ringcentral::wire::{EventKind, TelephonyNotification};
 use crate::store::{InboxRow, Store};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How often the detector is told that time passed (so it can forget finished sessions).
 pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
@@ -21,11 +21,60 @@ pub struct Pipeline {
     pub store: Store,
     pub events: mpsc::UnboundedSender<ConferenceEvent>,
     pub clock: Arc<dyn Clock>,
+    /// Where renewal reminders go (the subscription manager), when there is one.
+    pub reminders: Option<mpsc::UnboundedSender<()>>,
+}
+
+/// An input that does not come from the webhook: reconciliation snapshots, a session gone,
+/// kick intents and failures. `applied` is answered once the detector has taken it.
+pub struct Directed {
+    pub input: Input,
+    pub applied: Option<oneshot::Sender<()>>,
+}
+
+/// The handle other parts use to feed the detector.
+#[derive(Clone)]
+pub struct DetectorInputs {
+    sender: mpsc::UnboundedSender<Directed>,
+}
+
+impl DetectorInputs {
+    pub fn new(sender: mpsc::UnboundedSender<Directed>) -> Self {
+        DetectorInputs { sender }
+    }
+
+    /// Queues an input without waiting.
+    pub fn send(&self, input: Input) {
+        let _ = self.sender.send(Directed {
+            input,
+            applied: None,
+        });
+    }
+
+    /// Queues an input and waits until the detector has applied it (`false` if it is gone).
+    pub async fn apply(&self, input: Input) -> bool {
+        let (applied, done) = oneshot::channel();
+        if self
+            .sender
+            .send(Directed {
+                input,
+                applied: Some(applied),
+            })
+            .is_err()
+        {
+            return false;
+        }
+        done.await.is_ok()
+    }
 }
 
 impl Pipeline {
     /// Runs until every sender of `accepted` is gone, then returns the detector.
-    pub async fn run(mut self, mut accepted: mpsc::UnboundedReceiver<Accepted>) -> Detector {
+    pub async fn run(
+        mut self,
+        mut accepted: mpsc::UnboundedReceiver<Accepted>,
+        mut directed: mpsc::UnboundedReceiver<Directed>,
+    ) -> Detector {
         let mut tick = tokio::time::interval(TICK_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -37,9 +86,17 @@ impl Pipeline {
                     }
                     self.apply_batch(std::mem::take(&mut batch)).await;
                 }
+                Some(Directed { input, applied }) = directed.recv() => {
+                    self.apply(input);
+                    self.sync_roster();
+                    if let Some(applied) = applied {
+                        let _ = applied.send(());
+                    }
+                }
                 _ = tick.tick() => {
                     let now = self.clock.now();
                     self.apply(Input::Tick { now });
+                    self.sync_roster();
                 }
             }
         }
@@ -60,6 +117,11 @@ impl Pipeline {
         }
     }
 
+    fn sync_roster(&mut self) {
+        let changed = self.detector.take_dirty();
+        self.roster.sync(&self.detector, &changed);
+    }
+
     async fn apply_batch(&mut self, batch: Vec<Accepted>) {
         let mut processed = Vec::with_capacity(batch.len());
         for accepted in batch {
@@ -71,11 +133,13 @@ impl Pipeline {
                 }),
                 Payload::Reminder => {
                     tracing::info!("subscription renewal reminder received");
+                    if let Some(reminders) = &self.reminders {
+                        let _ = reminders.send(());
+                    }
                 }
             }
         }
-        let changed = self.detector.take_dirty();
-        self.roster.sync(&self.detector, &changed);
+        self.sync_roster();
         if let Err(error) = self.store.mark_processed(processed).await {
             tracing::error!(%error, "could not mark notifications processed; they will be replayed at the next start");
         }

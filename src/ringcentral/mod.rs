@@ -4,5 +4,7 @@
 pub mod auth;
 pub mod client;
 pub mod rate;
+pub mod reconciler;
+pub mod subscription;
 pub mod webhook;
 pub mod wire;

@@ -21,6 +21,7 @@
 //!
 //! Values of the meta table may be secrets: they are never logged.
 
+mod audit;
 mod inbox;
 mod meta;
 mod quarantine;
@@ -36,6 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+pub use audit::AuditEntry;
 pub use inbox::{InboxCounts, InboxInsert, InboxRow, NewInboxRow};
 pub use quarantine::{NewQuarantineRow, QuarantineRow};
 pub use schema::MIGRATIONS;
@@ -218,6 +220,16 @@ impl Store {
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.write(move |conn| meta::set(conn, &key, &value)).await
+    }
+
+    /// Appends to the audit log.
+    pub async fn audit(&self, entry: AuditEntry) -> Result<i64, StoreError> {
+        self.write(move |conn| audit::insert(conn, &entry)).await
+    }
+
+    /// Audit entries from `since_ms` on, oldest first.
+    pub async fn audit_since(&self, since_ms: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read(move |conn| audit::since(conn, since_ms)).await
     }
 
     /// Commits a one-row write: `Ok` means the file is writable right now (readiness probe).

@@ -39,6 +39,19 @@ pub const MIGRATIONS: &[&str] = &[
          id    INTEGER PRIMARY KEY CHECK (id = 1),
          at_ms INTEGER NOT NULL
      );",
+    // 2: the audit log of kicks and refusals.
+    "CREATE TABLE audit (
+         id             INTEGER PRIMARY KEY AUTOINCREMENT,
+         at_ms          INTEGER NOT NULL,
+         actor_id       TEXT    NOT NULL,
+         actor_name     TEXT    NOT NULL,
+         action         TEXT    NOT NULL,
+         conference_id  TEXT,
+         participant_id TEXT,
+         outcome        TEXT    NOT NULL,
+         detail         TEXT    NOT NULL
+     );
+     CREATE INDEX audit_at ON audit (at_ms);",
 ];
 
 /// The schema version this build writes: the number of migrations.
@@ -155,6 +168,6 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         tables.sort();
-        assert_eq!(tables, ["inbox", "meta", "probe", "quarantine"]);
+        assert_eq!(tables, ["audit", "inbox", "meta", "probe", "quarantine"]);
     }
 }

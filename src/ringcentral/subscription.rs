@@ -1,0 +1,385 @@
+//! The webhook subscription's lifecycle (DESIGN §4 "Subscription", reference §3).
+//!
+//! At start, reuse the stored subscription only when ringside holds its verification token and
+//! its address is this webhook, and it is `Active`; otherwise delete what cannot be trusted and
+//! create a new one (RingCentral never returns the token and cannot change `deliveryMode`).
+//! Renew on the reminder notification and on a timer before expiry; a watchdog reads the
+//! subscription every `watchdog_interval_secs` and recreates it when it is `Blacklisted` or
+//! gone, then asks for discovery. On shutdown the subscription is kept.
+
+use super::client::{RcClient, RcError};
+use super::wire::{CreateSubscription, DeliveryMode, SubscriptionInfo, SubscriptionStatus};
+use crate::store::Store;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// The account-wide telephony-session filter.
+pub const TELEPHONY_FILTER: &str = "/restapi/v1.0/account/~/telephony/sessions";
+/// Where ringside keeps what it knows of its subscription.
+const SUBSCRIPTION_KEY: &str = "ringcentral.subscription";
+/// Renewal never waits less than this after a failure.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+
+/// `threshold` and `interval` of the renewal reminder for a subscription living `expires_in`
+/// seconds: T = min(86400, expiresIn/2), I = min(3600, T/2).
+pub fn reminder_filter(expires_in: u32) -> String {
+    let threshold = (expires_in / 2).min(86_400);
+    let interval = (threshold / 2).min(3_600);
+    format!("/restapi/v1.0/subscription/~?threshold={threshold}&interval={interval}")
+}
+
+/// The filters ringside subscribes to: configured, or telephony sessions plus the reminder.
+pub fn event_filters(configured: &[String], expires_in: u32) -> Vec<String> {
+    if configured.is_empty() {
+        vec![TELEPHONY_FILTER.to_owned(), reminder_filter(expires_in)]
+    } else {
+        configured.to_vec()
+    }
+}
+
+/// What ringside remembers of the subscription it created.
+#[derive(Clone, Serialize, Deserialize)]
+struct Stored {
+    id: String,
+    address: String,
+    verification_token: String,
+}
+
+/// The subscription as the rest of ringside sees it (readiness, "cannot see calls" notices).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionHealth {
+    Starting,
+    Active { id: String },
+    /// ringside cannot see calls; the reason in plain words.
+    Failing { reason: String },
+}
+
+/// The manager's settings.
+pub struct SubscriptionOptions {
+    /// `{public_url}/webhooks/ringcentral`.
+    pub address: String,
+    pub verification_token: SecretString,
+    pub event_filters: Vec<String>,
+    pub expires_in: u32,
+    pub watchdog_interval: Duration,
+}
+
+pub struct SubscriptionManager {
+    client: Arc<RcClient>,
+    store: Store,
+    options: SubscriptionOptions,
+    health: watch::Sender<SubscriptionHealth>,
+    /// Told after a subscription was (re)created: events may have been missed.
+    discover: mpsc::UnboundedSender<()>,
+}
+
+impl SubscriptionManager {
+    pub fn new(
+        client: Arc<RcClient>,
+        store: Store,
+        options: SubscriptionOptions,
+        discover: mpsc::UnboundedSender<()>,
+    ) -> (Self, watch::Receiver<SubscriptionHealth>) {
+        let (health, receiver) = watch::channel(SubscriptionHealth::Starting);
+        (
+            SubscriptionManager {
+                client,
+                store,
+                options,
+                health,
+                discover,
+            },
+            receiver,
+        )
+    }
+
+    fn set_health(&self, health: SubscriptionHealth) {
+        if *self.health.borrow() != health {
+            match &health {
+                SubscriptionHealth::Active { id } => {
+                    tracing::info!(subscription_id = %id, "RingCentral subscription active")
+                }
+                SubscriptionHealth::Failing { reason } => {
+                    tracing::error!(%reason, "ringside cannot see calls")
+                }
+                SubscriptionHealth::Starting => {}
+            }
+            metrics::gauge!("ringside_subscription_active").set(match health {
+                SubscriptionHealth::Active { .. } => 1.0,
+                _ => 0.0,
+            });
+            let _ = self.health.send(health);
+        }
+    }
+
+    async fn stored(&self) -> Option<Stored> {
+        let text = self.store.get_meta(SUBSCRIPTION_KEY).await.ok()??;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn trusted(&self, stored: &Stored) -> bool {
+        stored.address == self.options.address
+            && stored.verification_token == self.options.verification_token.expose_secret()
+    }
+
+    /// Makes sure an Active subscription delivers to this webhook with a token ringside holds.
+    /// Returns its id.
+    pub async fn ensure(&self) -> Result<String, SubscriptionError> {
+        let stored = self.stored().await.filter(|stored| self.trusted(stored));
+        let mut keep = None;
+        if let Some(stored) = &stored {
+            match self.client.get_subscription(&stored.id).await {
+                Ok(info) if info.status == Some(SubscriptionStatus::Active) => {
+                    self.check_filters(&info)?;
+                    keep = Some(info);
+                }
+                Ok(info) => {
+                    tracing::warn!(subscription_id = %info.id, status = ?info.status, "stored subscription is not active; replacing it");
+                }
+                Err(RcError::NotFound { .. }) => {
+                    tracing::warn!(subscription_id = %stored.id, "stored subscription is gone; creating a new one");
+                }
+                Err(error) => return Err(SubscriptionError::Client(error)),
+            }
+        }
+        // Every other webhook subscription of this app and user is one whose token ringside
+        // does not hold (store lost, token or address changed): it cannot be trusted or fixed.
+        for info in self.client.list_subscriptions().await? {
+            let is_webhook = info
+                .delivery_mode
+                .as_ref()
+                .and_then(|mode| mode.transport_type.as_deref())
+                .is_none_or(|kind| kind.eq_ignore_ascii_case("WebHook"));
+            if keep.as_ref().is_some_and(|kept| kept.id == info.id) || !is_webhook {
+                continue;
+            }
+            tracing::warn!(subscription_id = %info.id, "deleting a subscription whose verification token ringside does not hold");
+            match self.client.delete_subscription(&info.id).await {
+                Ok(()) | Err(RcError::NotFound { .. }) => {}
+                Err(error) => return Err(SubscriptionError::Client(error)),
+            }
+        }
+        let id = match keep {
+            Some(info) => {
+                tracing::info!(subscription_id = %info.id, "reusing the stored subscription");
+                info.id
+            }
+            None => self.create().await?,
+        };
+        self.set_health(SubscriptionHealth::Active { id: id.clone() });
+        Ok(id)
+    }
+
+    async fn create(&self) -> Result<String, SubscriptionError> {
+        let request = CreateSubscription {
+            event_filters: self.options.event_filters.clone(),
+            delivery_mode: DeliveryMode {
+                transport_type: Some("WebHook".into()),
+                address: Some(self.options.address.clone()),
+                verification_token: Some(self.options.verification_token.expose_secret().to_owned()),
+            },
+            expires_in: self.options.expires_in,
+        };
+        let info = self.client.create_subscription(&request).await?;
+        let stored = Stored {
+            id: info.id.clone(),
+            address: self.options.address.clone(),
+            verification_token: self.options.verification_token.expose_secret().to_owned(),
+        };
+        if let Ok(text) = serde_json::to_string(&stored) {
+            self.store
+                .set_meta(SUBSCRIPTION_KEY, &text)
+                .await
+                .map_err(|error| SubscriptionError::Store(error.to_string()))?;
+        }
+        tracing::info!(subscription_id = %info.id, "created the RingCentral subscription");
+        self.check_filters(&info)?;
+        let _ = self.discover.send(());
+        Ok(info.id)
+    }
+
+    /// `disabledFilters` means an app permission is missing: loud, and not healthy.
+    fn check_filters(&self, info: &SubscriptionInfo) -> Result<(), SubscriptionError> {
+        if info.disabled_filters.is_empty() {
+            return Ok(());
+        }
+        let reasons: Vec<String> = info
+            .disabled_filters
+            .iter()
+            .map(|filter| {
+                format!(
+                    "{} ({})",
+                    filter.filter.as_deref().unwrap_or("a filter"),
+                    filter
+                        .message
+                        .as_deref()
+                        .or(filter.reason.as_deref())
+                        .unwrap_or("no reason given")
+                )
+            })
+            .collect();
+        Err(SubscriptionError::DisabledFilters(reasons.join("; ")))
+    }
+
+    /// Renews now (on the reminder, or when the timer says so).
+    pub async fn renew(&self, id: &str) -> Result<SubscriptionInfo, SubscriptionError> {
+        let info = self.client.renew_subscription(id).await?;
+        tracing::info!(subscription_id = %id, expiration = info.expiration_time.as_deref().unwrap_or("?"), "renewed the RingCentral subscription");
+        Ok(info)
+    }
+
+    /// The watchdog's check: recreate when `Blacklisted` or gone.
+    pub async fn watch_once(&self, id: &str) -> Result<String, SubscriptionError> {
+        match self.client.get_subscription(id).await {
+            Ok(info) if info.status == Some(SubscriptionStatus::Active) => {
+                self.check_filters(&info)?;
+                self.set_health(SubscriptionHealth::Active { id: id.to_owned() });
+                Ok(id.to_owned())
+            }
+            Ok(info) => {
+                tracing::warn!(subscription_id = %id, status = ?info.status, reason = info.blacklisted_data.as_ref().and_then(|b| b.reason.as_deref()).unwrap_or(""), "subscription is not active; recreating it");
+                metrics::counter!("ringside_subscription_recreated_total").increment(1);
+                match self.client.delete_subscription(id).await {
+                    Ok(()) | Err(RcError::NotFound { .. }) => {}
+                    Err(error) => return Err(error.into()),
+                }
+                self.ensure().await
+            }
+            Err(RcError::NotFound { .. }) => {
+                tracing::warn!(subscription_id = %id, "subscription is gone; recreating it");
+                metrics::counter!("ringside_subscription_recreated_total").increment(1);
+                self.ensure().await
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Runs the lifecycle until `shutdown` fires: ensure, then renew on reminders and before
+    /// expiry, and watch.
+    pub async fn run(
+        self,
+        mut reminders: mpsc::UnboundedReceiver<()>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut id: Option<String> = None;
+        let mut watchdog = tokio::time::interval(self.options.watchdog_interval);
+        watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let renew_every = Duration::from_secs(u64::from(self.options.expires_in / 2).max(1));
+        let mut renewal = tokio::time::interval_at(
+            tokio::time::Instant::now() + renew_every,
+            renew_every,
+        );
+        renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if id.is_none() {
+                match self.ensure().await {
+                    Ok(ensured) => id = Some(ensured),
+                    Err(error) => {
+                        self.set_health(SubscriptionHealth::Failing {
+                            reason: error.to_string(),
+                        });
+                        if wait_or_stop(&mut shutdown, retry_delay(&error)).await {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+            let current = id.clone().unwrap_or_default();
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = watchdog.tick() => match self.watch_once(&current).await {
+                    Ok(now) => id = Some(now),
+                    Err(error) => self.report(&error, &mut id),
+                },
+                Some(()) = reminders.recv() => {
+                    if let Err(error) = self.renew(&current).await {
+                        self.report(&error, &mut id);
+                    }
+                }
+                _ = renewal.tick() => {
+                    if let Err(error) = self.renew(&current).await {
+                        self.report(&error, &mut id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn report(&self, error: &SubscriptionError, id: &mut Option<String>) {
+        match error {
+            // Transient: keep the subscription and try again at the next tick.
+            SubscriptionError::Client(
+                RcError::Timeout(_)
+                | RcError::Network(_)
+                | RcError::Penalty { .. }
+                | RcError::RateLimited { .. },
+            ) => tracing::warn!(%error, "subscription check failed; will retry"),
+            SubscriptionError::Client(RcError::NotFound { .. }) => *id = None,
+            _ => {
+                self.set_health(SubscriptionHealth::Failing {
+                    reason: error.to_string(),
+                });
+                *id = None;
+            }
+        }
+    }
+}
+
+fn retry_delay(error: &SubscriptionError) -> Duration {
+    match error {
+        SubscriptionError::Client(RcError::Penalty { retry_in, .. }) => *retry_in,
+        SubscriptionError::Client(RcError::RateLimited { retry_after, .. }) => *retry_after,
+        _ => RETRY_AFTER_FAILURE,
+    }
+}
+
+/// Sleeps `delay` unless asked to stop first; `true` when stopping.
+async fn wait_or_stop(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
+    tokio::select! {
+        _ = shutdown.wait_for(|stop| *stop) => true,
+        _ = tokio::time::sleep(delay) => false,
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubscriptionError {
+    #[error("RingCentral did not enable {0}: the app is missing a permission")]
+    DisabledFilters(String),
+    #[error("subscription: {0}")]
+    Client(#[from] RcError),
+    #[error("cannot keep the subscription in the store: {0}")]
+    Store(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reminder_is_derived_from_the_lifetime() {
+        assert_eq!(
+            reminder_filter(604_800),
+            "/restapi/v1.0/subscription/~?threshold=86400&interval=3600"
+        );
+        assert_eq!(
+            reminder_filter(3_600),
+            "/restapi/v1.0/subscription/~?threshold=1800&interval=900"
+        );
+        assert_eq!(
+            reminder_filter(60),
+            "/restapi/v1.0/subscription/~?threshold=30&interval=15"
+        );
+    }
+
+    #[test]
+    fn configured_filters_replace_the_defaults() {
+        assert_eq!(event_filters(&[], 604_800)[0], TELEPHONY_FILTER);
+        assert_eq!(event_filters(&[], 604_800).len(), 2);
+        let own = vec!["/restapi/v1.0/account/~/extension/~/telephony/sessions".to_owned()];
+        assert_eq!(event_filters(&own, 604_800), own);
+    }
+}
