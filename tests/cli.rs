@@ -448,16 +448,26 @@ fn run_with_a_ringcentral_group_prints_no_generated_token_and_no_credentials() {
     const SECRET: &str = "dummy-client-secret-9f2";
     const JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJkdW1teSI6dHJ1ZX0.c2lnbmF0dXJlLWR1bW15";
     let sandbox = Sandbox::new();
+    // A RingCentral that refuses connections: ringside starts, fails to sign in, and says so
+    // without printing a credential.
+    let [dead] = free_ports::<1>();
+    let server_url = format!("http://127.0.0.1:{dead}");
     let (mut service, _) = local_run(
         &sandbox,
         &[
             ("RINGSIDE_RINGCENTRAL__CLIENT_ID", "dummy-client-id"),
             ("RINGSIDE_RINGCENTRAL__CLIENT_SECRET", SECRET),
             ("RINGSIDE_RINGCENTRAL__JWT", JWT),
+            ("RINGSIDE_RINGCENTRAL__SERVER_URL", &server_url),
+            (
+                "RINGSIDE_SERVER__PUBLIC_URL",
+                "https://ringside.example.test",
+            ),
         ],
     );
     let banner = service.banner(START_TIMEOUT);
     assert_eq!(banner.token, None, "{banner:?}");
+    service.stderr_until(START_TIMEOUT, |line| line.contains("cannot see calls"));
     let exit = service.terminate(STOP_TIMEOUT);
     assert_eq!(exit.code(), Some(0), "{exit}");
     let everything = format!(

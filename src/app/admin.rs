@@ -2,6 +2,7 @@
 //! behind the bearer token.
 
 use crate::conference::{ConferenceView, Identity, Roster, Timestamp};
+use crate::ringcentral::subscription::SubscriptionHealth;
 use crate::store::Store;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -11,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use tokio::sync::watch;
 
 #[derive(Clone)]
 struct ApiState {
@@ -19,17 +21,43 @@ struct ApiState {
 }
 
 /// `GET /readyz` and `GET /metrics`, always on the operator listener.
-pub fn probes_router(store: Store) -> Router {
+pub fn probes_router(
+    store: Store,
+    subscription: Option<watch::Receiver<SubscriptionHealth>>,
+) -> Router {
     Router::new()
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(store)
+        .with_state(Probes {
+            store,
+            subscription,
+        })
 }
 
-/// Ready when the store takes a write. (In local mode there is no subscription or Discord
-/// connection to wait for.)
-async fn readyz(State(store): State<Store>) -> Response {
-    match store.check_writable().await {
+#[derive(Clone)]
+struct Probes {
+    store: Store,
+    subscription: Option<watch::Receiver<SubscriptionHealth>>,
+}
+
+/// Ready when the subscription is active (or there is none to manage: local mode) and the
+/// store takes a write; otherwise 503 naming the failing part.
+async fn readyz(State(probes): State<Probes>) -> Response {
+    if let Some(subscription) = &probes.subscription {
+        let health = subscription.borrow().clone();
+        if !matches!(health, SubscriptionHealth::Active { .. }) {
+            let reason = match health {
+                SubscriptionHealth::Failing { reason } => reason,
+                _ => "starting".to_owned(),
+            };
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: RingCentral subscription not active: {reason}\n"),
+            )
+                .into_response();
+        }
+    }
+    match probes.store.check_writable().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(error) => {
             tracing::warn!(%error, "readiness: store not writable");

@@ -12,6 +12,14 @@ pub mod replay;
 use crate::conference::{Detector, DetectorConfig, Roster};
 use crate::config::Settings;
 use crate::discord::announcer::{self, AnnouncerSettings, Sink};
+use crate::ringcentral::auth::{AuthOptions, TokenOwner};
+use crate::ringcentral::client::RcClient;
+use crate::ringcentral::kick::{Kicker, RcKicker};
+use crate::ringcentral::rate::RateLimits;
+use crate::ringcentral::reconciler::{Reconciler, ReconcilerHandle};
+use crate::ringcentral::subscription::{
+    self, SubscriptionHealth, SubscriptionManager, SubscriptionOptions,
+};
 use crate::ringcentral::webhook::{self, Clock, SystemClock, WebhookState};
 use crate::store::Store;
 use anyhow::Context as _;
@@ -47,6 +55,16 @@ pub struct Running {
     /// one case where showing it is safe (it protects nothing real yet).
     pub shown_verification_token: Option<String>,
     verification_token: SecretString,
+    /// The kick port, when RingCentral credentials are configured.
+    pub kicker: Option<Arc<dyn Kicker>>,
+    pub reconciler: Option<ReconcilerHandle>,
+    /// The subscription's health, when RingCentral credentials are configured.
+    pub subscription: Option<watch::Receiver<SubscriptionHealth>>,
+    /// The RingCentral client, when credentials are configured.
+    pub ringcentral: Option<Arc<RcClient>>,
+    /// Feeds the detector (reconciliation, kicks).
+    pub inputs: pipeline::DetectorInputs,
+    background: Vec<JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     servers: Vec<JoinHandle<std::io::Result<()>>>,
     pipeline: JoinHandle<Detector>,
@@ -73,6 +91,11 @@ impl Running {
                 Ok(Ok(Err(error))) => tracing::warn!(%error, "listener stopped with an error"),
                 Ok(Err(error)) => tracing::warn!(%error, "listener task failed"),
                 Err(_) => tracing::warn!("listener did not stop in time"),
+            }
+        }
+        for task in self.background {
+            if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+                tracing::warn!("a RingCentral task did not stop in time");
             }
         }
         match tokio::time::timeout(SHUTDOWN_GRACE, self.pipeline).await {
@@ -109,11 +132,17 @@ pub async fn start_with_clock(
     let store = Store::open(&settings.store.path)?;
     let (verification_token, generated) = verification_token(settings, &store).await?;
     let local_ringcentral = settings.ringcentral.credentials.is_none();
-    if !local_ringcentral {
-        tracing::warn!(
-            "RingCentral credentials are configured, but this build manages no subscription yet: it accepts notifications that carry the verification token (ringcentral.verification_token, or the one generated and kept in the store)"
-        );
-    }
+    let platform = match &settings.ringcentral.credentials {
+        Some(credentials) => Some(platform_client(settings, credentials.clone(), &store)?),
+        None => None,
+    };
+    let webhook_address = match (&platform, &settings.server.public_url) {
+        (Some(_), None) => anyhow::bail!(
+            "config: server.public_url is required with RingCentral credentials (RingCentral must reach {{public_url}}/webhooks/ringcentral)"
+        ),
+        (_, Some(url)) => Some(format!("{url}/webhooks/ringcentral")),
+        (None, None) => None,
+    };
     let shown_verification_token =
         (generated && local_ringcentral).then(|| verification_token.expose_secret().to_owned());
 
@@ -129,6 +158,7 @@ pub async fn start_with_clock(
     let inputs = pipeline::DetectorInputs::new(directed_tx);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let (reminders_tx, reminders_rx) = mpsc::unbounded_channel();
 
     let unprocessed = store.unprocessed().await?;
     let mut unusable = Vec::new();
@@ -161,7 +191,7 @@ pub async fn start_with_clock(
             store: store.clone(),
             events: events_tx,
             clock: clock.clone(),
-            reminders: None,
+            reminders: platform.as_ref().map(|_| reminders_tx),
         }
         .run(accepted_rx, directed_rx),
     );
@@ -181,11 +211,53 @@ pub async fn start_with_clock(
         store: store.clone(),
         accepted: accepted_tx,
         max_body_bytes: settings.server.max_body_bytes,
-        clock,
+        clock: clock.clone(),
     })
     .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }));
+    // The RingCentral side: the reconciler and the kick port now; the subscription once the
+    // webhook listens (creating one runs RingCentral's handshake against it).
+    let mut ringcentral = None;
+    if let (Some(client), Some(address)) = (&platform, &webhook_address) {
+        let (reconciler, reconciler_handle) = Reconciler::new(
+            client.clone(),
+            roster.clone(),
+            inputs.clone(),
+            store.clone(),
+            clock.clone(),
+            Duration::from_secs(settings.ringcentral.reconcile_interval_secs),
+        );
+        let (manager, health) = SubscriptionManager::new(
+            client.clone(),
+            store.clone(),
+            SubscriptionOptions {
+                address: address.clone(),
+                verification_token: verification_token.clone(),
+                event_filters: subscription::event_filters(
+                    &settings.ringcentral.event_filters,
+                    settings.ringcentral.subscription_expires_in,
+                ),
+                expires_in: settings.ringcentral.subscription_expires_in,
+                watchdog_interval: Duration::from_secs(settings.ringcentral.watchdog_interval_secs),
+            },
+            reconciler_handle.discover_sender(),
+        );
+        let kicker: Arc<dyn Kicker> = Arc::new(RcKicker {
+            client: client.clone(),
+            roster: roster.clone(),
+            inputs: inputs.clone(),
+            store: store.clone(),
+            reconciler: reconciler_handle.clone(),
+            clock: clock.clone(),
+            confirm_after: Duration::from_secs(settings.ringcentral.kick_confirm_secs),
+        });
+        ringcentral = Some((reconciler, manager, health, kicker, reconciler_handle));
+    }
+    let subscription_health = ringcentral
+        .as_ref()
+        .map(|(_, _, health, _, _)| health.clone());
+
     let _ = metrics::handle();
-    let mut operator = admin::probes_router(store.clone());
+    let mut operator = admin::probes_router(store.clone(), subscription_health.clone());
     if let Some(token) = &settings.server.api_token {
         operator = operator.merge(admin::api_router(roster.clone(), token.clone()));
     }
@@ -206,9 +278,19 @@ pub async fn start_with_clock(
         let admin_listener = bind(settings.server.admin_listen, "server.admin_listen").await?;
         let admin_addr = admin_listener.local_addr()?;
         servers.push(serve(public_listener, public, shutdown_rx.clone()));
-        servers.push(serve(admin_listener, operator, shutdown_rx));
+        servers.push(serve(admin_listener, operator, shutdown_rx.clone()));
         Some(admin_addr)
     };
+
+    let mut background = Vec::new();
+    let mut kicker = None;
+    let mut reconciler_handle = None;
+    if let Some((reconciler, manager, _, kick, handle)) = ringcentral {
+        background.push(tokio::spawn(manager.run(reminders_rx, shutdown_rx.clone())));
+        background.push(tokio::spawn(reconciler.run(shutdown_rx.clone())));
+        kicker = Some(kick);
+        reconciler_handle = Some(handle);
+    }
 
     Ok(Running {
         public_addr,
@@ -217,11 +299,53 @@ pub async fn start_with_clock(
         store,
         shown_verification_token,
         verification_token,
+        kicker,
+        reconciler: reconciler_handle,
+        subscription: subscription_health,
+        ringcentral: platform,
+        background,
+        inputs,
         shutdown,
         servers,
         pipeline,
         announcer,
     })
+}
+
+/// The RingCentral client with its token owner and rate groups.
+pub fn platform_client(
+    settings: &Settings,
+    credentials: crate::config::RingCentralCredentials,
+    store: &Store,
+) -> anyhow::Result<Arc<RcClient>> {
+    let timeout = Duration::from_secs(settings.ringcentral.request_timeout_secs);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(timeout)
+        .build()
+        .context("building the RingCentral HTTP client")?;
+    let limits = Arc::new(RateLimits::new(
+        settings.ringcentral.light_requests_per_minute,
+    ));
+    let auth = Arc::new(TokenOwner::new(
+        http.clone(),
+        AuthOptions {
+            server_url: settings.ringcentral.server_url.clone(),
+            credentials,
+            margin: Duration::from_secs(settings.ringcentral.token_refresh_margin_secs),
+            retry_base: Duration::from_secs(settings.ringcentral.auth_retry_secs),
+            timeout,
+        },
+        Some(store.clone()),
+        limits.clone(),
+    ));
+    Ok(Arc::new(RcClient::new(
+        http,
+        settings.ringcentral.server_url.clone(),
+        auth,
+        limits,
+        timeout,
+    )))
 }
 
 async fn bind(addr: SocketAddr, key: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -285,6 +409,10 @@ pub fn banner(running: &Running) -> String {
         text.push_str(&format!(
             "  verification token (generated; send it as the Verification-Token header): {token}\n"
         ));
+    }
+    match &running.subscription {
+        Some(_) => text.push_str("  RingCentral: subscription managed for this webhook\n"),
+        None => text.push_str("  RingCentral: local mode (no credentials; no subscription)\n"),
     }
     text
 }

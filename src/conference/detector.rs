@@ -221,6 +221,8 @@ pub struct ConferenceView {
     pub id: ConferenceId,
     pub started_at: Option<Timestamp>,
     pub host: Option<Identity>,
+    /// The host's conference-side party, once seen (never a kick target).
+    pub host_party: Option<PartyId>,
     pub ended: bool,
     pub joined: u32,
     pub peak: u32,
@@ -350,6 +352,7 @@ impl Detector {
             id: id.clone(),
             started_at: conference.started_at,
             host: conference.host.clone(),
+            host_party: conference.host_party.clone(),
             ended: conference.ended_at.is_some(),
             joined: conference.joined,
             peak: conference.peak,

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod kick;
 pub mod rate;
 pub mod reconciler;
 pub mod subscription;

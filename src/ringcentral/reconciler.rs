@@ -110,7 +110,7 @@ impl Reconciler {
         step.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                () = stopped(&mut shutdown) => return,
                 Some(conference) = self.poll_now.recv() => {
                     self.urgent.insert(conference);
                 }
@@ -130,7 +130,9 @@ impl Reconciler {
             return 0;
         }
         let (limit, _) = limits.budget(RateGroup::Light);
-        let reserve = (limit / 5).max(MIN_KICK_RESERVE).min(limit.saturating_sub(1));
+        let reserve = (limit / 5)
+            .max(MIN_KICK_RESERVE)
+            .min(limit.saturating_sub(1));
         limits.available(RateGroup::Light).saturating_sub(reserve)
     }
 
@@ -228,7 +230,9 @@ impl Reconciler {
                     }
                 }
                 Err(RcError::Api { status: 403, .. }) => {
-                    tracing::info!("the app may not read presence (ReadPresence); discovery uses the conferences ringside already knew");
+                    tracing::info!(
+                        "the app may not read presence (ReadPresence); discovery uses the conferences ringside already knew"
+                    );
                     self.presence_permitted = false;
                 }
                 Err(error) => tracing::warn!(%error, "presence read for discovery failed"),
@@ -238,7 +242,10 @@ impl Reconciler {
             self.last_polled.remove(id);
         }
         if !self.discovered.is_empty() {
-            tracing::info!(count = self.discovered.len(), "conferences to reconcile after discovery");
+            tracing::info!(
+                count = self.discovered.len(),
+                "conferences to reconcile after discovery"
+            );
         }
     }
 
@@ -254,4 +261,9 @@ impl Reconciler {
             self.remembered = ids;
         }
     }
+}
+
+/// Resolves once shutdown was asked for (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }

@@ -52,9 +52,13 @@ struct Stored {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubscriptionHealth {
     Starting,
-    Active { id: String },
+    Active {
+        id: String,
+    },
     /// ringside cannot see calls; the reason in plain words.
-    Failing { reason: String },
+    Failing {
+        reason: String,
+    },
 }
 
 /// The manager's settings.
@@ -179,7 +183,9 @@ impl SubscriptionManager {
             delivery_mode: DeliveryMode {
                 transport_type: Some("WebHook".into()),
                 address: Some(self.options.address.clone()),
-                verification_token: Some(self.options.verification_token.expose_secret().to_owned()),
+                verification_token: Some(
+                    self.options.verification_token.expose_secret().to_owned(),
+                ),
             },
             expires_in: self.options.expires_in,
         };
@@ -268,10 +274,8 @@ impl SubscriptionManager {
         let mut watchdog = tokio::time::interval(self.options.watchdog_interval);
         watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let renew_every = Duration::from_secs(u64::from(self.options.expires_in / 2).max(1));
-        let mut renewal = tokio::time::interval_at(
-            tokio::time::Instant::now() + renew_every,
-            renew_every,
-        );
+        let mut renewal =
+            tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
         renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if id.is_none() {
@@ -290,7 +294,7 @@ impl SubscriptionManager {
             }
             let current = id.clone().unwrap_or_default();
             tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return,
+                () = stopped(&mut shutdown) => return,
                 _ = watchdog.tick() => match self.watch_once(&current).await {
                     Ok(now) => id = Some(now),
                     Err(error) => self.report(&error, &mut id),
@@ -340,7 +344,7 @@ fn retry_delay(error: &SubscriptionError) -> Duration {
 /// Sleeps `delay` unless asked to stop first; `true` when stopping.
 async fn wait_or_stop(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
     tokio::select! {
-        _ = shutdown.wait_for(|stop| *stop) => true,
+        () = stopped(shutdown) => true,
         _ = tokio::time::sleep(delay) => false,
     }
 }
@@ -353,6 +357,11 @@ pub enum SubscriptionError {
     Client(#[from] RcError),
     #[error("cannot keep the subscription in the store: {0}")]
     Store(String),
+}
+
+/// Resolves once shutdown was asked for (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 #[cfg(test)]

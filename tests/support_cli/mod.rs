@@ -241,20 +241,16 @@ impl Service {
         }
     }
 
-    /// Reads the start-up banner: the lines from `ringside is listening` through the
-    /// `announcements:` line, plus the token line when one follows in the same write.
+    /// Reads the start-up banner: the lines from `ringside is listening` through its last
+    /// line, `RingCentral: …`.
     pub fn banner(&mut self, timeout: Duration) -> Banner {
         self.stderr_until(timeout, |line| {
             line.starts_with("ringside is listening on ")
         });
         let start = self.stderr_seen.len() - 1;
         self.stderr_until(timeout, |line| {
-            line.trim_start().starts_with("announcements:")
+            line.trim_start().starts_with("RingCentral:")
         });
-        // The banner is one write; the token line, if any, is already in the pipe.
-        if let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(300)) {
-            self.stderr_seen.push(line);
-        }
         let lines = self.stderr_seen[start..].to_vec();
         let webhook = lines
             .iter()
