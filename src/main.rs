@@ -31,6 +31,13 @@ enum Command {
     Run,
     /// Play a scripted conference through the whole pipeline, no accounts needed.
     Demo,
+    /// Check the settings, the RingCentral credentials and permissions, and the subscription.
+    Check,
+    /// List or delete RingCentral webhook subscriptions.
+    Subscriptions {
+        #[command(subcommand)]
+        action: SubscriptionsAction,
+    },
     /// Feed recorded notifications through the detector and print the conference events.
     Replay {
         /// One JSON object per event instead of readable lines.
@@ -39,6 +46,17 @@ enum Command {
         /// Files with a notification, an array of them, or JSON lines; `-` for standard input.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SubscriptionsAction {
+    /// One line per subscription: id, status, address.
+    List,
+    /// Delete a subscription: the given one, or the one ringside created.
+    Delete {
+        #[arg(value_name = "ID")]
+        id: Option<String>,
     },
 }
 
@@ -60,6 +78,33 @@ fn main() -> ExitCode {
     match command {
         Command::Replay { json, files } => run_replay(&settings, json, &files),
         Command::Run => block_on(app::run(settings)),
+        Command::Check => block_on(async move {
+            let lines = app::operator::check(&settings).await?;
+            for line in &lines {
+                println!("{line}");
+            }
+            if lines.iter().all(|line| line.ok) {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("check found problems"))
+            }
+        }),
+        Command::Subscriptions { action } => block_on(async move {
+            match action {
+                SubscriptionsAction::List => {
+                    for line in app::operator::list_subscriptions(&settings).await? {
+                        println!("{line}");
+                    }
+                }
+                SubscriptionsAction::Delete { id } => {
+                    println!(
+                        "{}",
+                        app::operator::delete_subscription(&settings, id).await?
+                    );
+                }
+            }
+            Ok(())
+        }),
         #[cfg(feature = "simulator")]
         Command::Demo => block_on(async move { app::demo::run(&settings).await }),
         #[cfg(not(feature = "simulator"))]

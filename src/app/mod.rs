@@ -6,6 +6,7 @@ pub mod admin;
 pub mod demo;
 pub mod logging;
 pub mod metrics;
+pub mod operator;
 pub mod pipeline;
 pub mod replay;
 
@@ -312,11 +313,21 @@ pub async fn start_with_clock(
     })
 }
 
-/// The RingCentral client with its token owner and rate groups.
+/// The RingCentral client with its token owner (keeping the token pair in `store`) and rate
+/// groups.
 pub fn platform_client(
     settings: &Settings,
     credentials: crate::config::RingCentralCredentials,
     store: &Store,
+) -> anyhow::Result<Arc<RcClient>> {
+    platform_client_with(settings, credentials, Some(store.clone()))
+}
+
+/// The same, with the token pair kept in `store` only when one is given.
+pub fn platform_client_with(
+    settings: &Settings,
+    credentials: crate::config::RingCentralCredentials,
+    store: Option<Store>,
 ) -> anyhow::Result<Arc<RcClient>> {
     let timeout = Duration::from_secs(settings.ringcentral.request_timeout_secs);
     let http = reqwest::Client::builder()
@@ -336,7 +347,7 @@ pub fn platform_client(
             retry_base: Duration::from_secs(settings.ringcentral.auth_retry_secs),
             timeout,
         },
-        Some(store.clone()),
+        store,
         limits.clone(),
     ));
     Ok(Arc::new(RcClient::new(

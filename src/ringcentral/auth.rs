@@ -236,6 +236,28 @@ impl TokenOwner {
         }
     }
 
+    /// The permissions of the current token, once one was obtained.
+    pub async fn scope(&self) -> Option<Vec<String>> {
+        let state = self.state.lock().await;
+        let scope = state.token.as_ref()?.scope.as_deref()?;
+        Some(scope.split_whitespace().map(str::to_owned).collect())
+    }
+
+    /// Revokes the current token pair, if any (command-line tools end their session with it).
+    pub async fn revoke_current(&self) -> Result<(), AuthError> {
+        let token = {
+            let mut state = self.state.lock().await;
+            state
+                .token
+                .take()
+                .map(|token| SecretString::from(token.access_token))
+        };
+        match token {
+            Some(token) => self.revoke(&token).await,
+            None => Ok(()),
+        }
+    }
+
     /// A fresh JWT grant that is neither stored nor shared (for `ringside check`).
     pub async fn fresh_grant(&self) -> Result<Granted, AuthError> {
         let jwt = self.credentials.jwt.expose_secret().to_owned();

@@ -48,6 +48,14 @@ struct Stored {
     verification_token: String,
 }
 
+/// The id of the subscription ringside created, as stored.
+pub async fn stored_id(store: &Store) -> Option<String> {
+    let text = store.get_meta(SUBSCRIPTION_KEY).await.ok()??;
+    serde_json::from_str::<Stored>(&text)
+        .ok()
+        .map(|stored| stored.id)
+}
+
 /// The subscription as the rest of ringside sees it (readiness, "cannot see calls" notices).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubscriptionHealth {

@@ -1,0 +1,296 @@
+//! Operator commands that run beside a service on the same store: `ringside check` and
+//! `ringside subscriptions list|delete`. They sign in with a fresh token (never the service's
+//! stored one, whose refresh token is single-use) and revoke it when done.
+
+use super::platform_client_with;
+use crate::config::Settings;
+use crate::ringcentral::client::{RcClient, RcError};
+use crate::ringcentral::subscription;
+use crate::ringcentral::wire::SubscriptionStatus;
+use crate::store::Store;
+use std::sync::Arc;
+
+/// The permissions ringside needs, and why.
+const REQUIRED_PERMISSIONS: &[(&str, &str)] = &[
+    (
+        "CallControl",
+        "telephony-session events and removing callers",
+    ),
+    ("SubscriptionWebhook", "the webhook subscription"),
+];
+/// Used when present.
+const OPTIONAL_PERMISSIONS: &[(&str, &str)] = &[(
+    "ReadPresence",
+    "discovering conferences already running at start",
+)];
+
+/// One checked item.
+pub struct Line {
+    pub ok: bool,
+    pub text: String,
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mark = if self.ok { "ok     " } else { "PROBLEM" };
+        write!(f, "{mark} {}", self.text)
+    }
+}
+
+fn ok(text: impl Into<String>) -> Line {
+    Line {
+        ok: true,
+        text: text.into(),
+    }
+}
+
+fn problem(text: impl Into<String>) -> Line {
+    Line {
+        ok: false,
+        text: text.into(),
+    }
+}
+
+/// `/account/123/extension/456/…` as `/account/~/extension/~/…`: RingCentral expands `~` in
+/// the filters it stores.
+fn normalized_filter(filter: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut previous = "";
+    for part in filter.split('/') {
+        let numeric = !part.is_empty() && part.chars().all(|c| c.is_ascii_digit());
+        if numeric && (previous == "account" || previous == "extension") {
+            parts.push("~".into());
+        } else {
+            parts.push(part.into());
+        }
+        previous = part;
+    }
+    parts.join("/")
+}
+
+fn client(settings: &Settings) -> anyhow::Result<Option<Arc<RcClient>>> {
+    match &settings.ringcentral.credentials {
+        Some(credentials) => Ok(Some(platform_client_with(
+            settings,
+            credentials.clone(),
+            None,
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// `ringside check` (the RingCentral half; the Discord half reports local mode until the Discord
+/// integration exists).
+pub async fn check(settings: &Settings) -> anyhow::Result<Vec<Line>> {
+    let mut lines = vec![ok("config: valid")];
+    let Some(client) = client(settings)? else {
+        lines.push(ok("ringcentral: local mode (no credentials configured)"));
+        lines.push(ok("discord: local mode (announcements on standard output)"));
+        return Ok(lines);
+    };
+    match client.auth().access_token().await {
+        Err(error) => {
+            lines.push(problem(format!("ringcentral token: {error}")));
+            lines.push(ok("discord: local mode (announcements on standard output)"));
+            return Ok(lines);
+        }
+        Ok(_) => lines.push(ok(
+            "ringcentral token: obtained with the configured credentials",
+        )),
+    }
+    let scope = client.auth().scope().await.unwrap_or_default();
+    for (permission, why) in REQUIRED_PERMISSIONS {
+        if scope
+            .iter()
+            .any(|held| held.eq_ignore_ascii_case(permission))
+        {
+            lines.push(ok(format!("ringcentral permission {permission}: granted")));
+        } else {
+            lines.push(problem(format!(
+                "ringcentral permission {permission}: missing from the app (needed for {why})"
+            )));
+        }
+    }
+    for (permission, why) in OPTIONAL_PERMISSIONS {
+        if scope
+            .iter()
+            .any(|held| held.eq_ignore_ascii_case(permission))
+        {
+            lines.push(ok(format!("ringcentral permission {permission}: granted")));
+        } else {
+            lines.push(ok(format!(
+                "ringcentral permission {permission}: not granted (optional, for {why})"
+            )));
+        }
+    }
+    lines.extend(check_subscription(settings, &client).await);
+    if let Err(error) = client.auth().revoke_current().await {
+        lines.push(problem(format!(
+            "ringcentral token: could not revoke the check's token: {error}"
+        )));
+    }
+    lines.push(ok("discord: local mode (announcements on standard output)"));
+    Ok(lines)
+}
+
+async fn check_subscription(settings: &Settings, client: &RcClient) -> Vec<Line> {
+    let Some(public_url) = &settings.server.public_url else {
+        return vec![problem(
+            "server.public_url: not set (RingCentral must reach {public_url}/webhooks/ringcentral)",
+        )];
+    };
+    let address = format!("{public_url}/webhooks/ringcentral");
+    let expected: Vec<String> = subscription::event_filters(
+        &settings.ringcentral.event_filters,
+        settings.ringcentral.subscription_expires_in,
+    );
+    let records = match client.list_subscriptions().await {
+        Ok(records) => records,
+        Err(error) => return vec![problem(format!("ringcentral subscriptions: {error}"))],
+    };
+    let ours: Vec<_> = records
+        .iter()
+        .filter(|info| {
+            info.delivery_mode
+                .as_ref()
+                .and_then(|mode| mode.address.as_deref())
+                == Some(address.as_str())
+        })
+        .collect();
+    let Some(info) = ours.first() else {
+        return vec![problem(format!(
+            "ringcentral subscription: none delivers to {address} (ringside run creates it)"
+        ))];
+    };
+    let mut lines = Vec::new();
+    let status = info
+        .status
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| "unknown".into());
+    if info.status == Some(SubscriptionStatus::Active) {
+        lines.push(ok(format!(
+            "ringcentral subscription {}: {status}, delivering to {address}",
+            info.id
+        )));
+    } else {
+        lines.push(problem(format!(
+            "ringcentral subscription {}: {status} (ringside run recreates it)",
+            info.id
+        )));
+    }
+    let mut held: Vec<String> = info
+        .event_filters
+        .iter()
+        .map(|f| normalized_filter(f))
+        .collect();
+    held.sort();
+    let mut wanted: Vec<String> = expected.iter().map(|f| normalized_filter(f)).collect();
+    wanted.sort();
+    if held == wanted {
+        lines.push(ok(format!(
+            "ringcentral subscription {}: filters as configured",
+            info.id
+        )));
+    } else {
+        lines.push(problem(format!(
+            "ringcentral subscription {}: filters {held:?} differ from the configured {wanted:?}",
+            info.id
+        )));
+    }
+    for disabled in &info.disabled_filters {
+        lines.push(problem(format!(
+            "ringcentral subscription {}: filter {} disabled: {}",
+            info.id,
+            disabled.filter.as_deref().unwrap_or("?"),
+            disabled
+                .message
+                .as_deref()
+                .or(disabled.reason.as_deref())
+                .unwrap_or("no reason given")
+        )));
+    }
+    if ours.len() > 1 {
+        lines.push(problem(format!(
+            "ringcentral subscriptions: {} deliver to {address}; ringside run keeps one",
+            ours.len()
+        )));
+    }
+    lines
+}
+
+/// `ringside subscriptions list`: one line per subscription: id, status, address.
+pub async fn list_subscriptions(settings: &Settings) -> anyhow::Result<Vec<String>> {
+    let client = require_client(settings)?;
+    let result = client.list_subscriptions().await;
+    let _ = client.auth().revoke_current().await;
+    Ok(result?
+        .into_iter()
+        .map(|info| {
+            format!(
+                "{} {} {}",
+                info.id,
+                info.status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+                info.delivery_mode
+                    .and_then(|mode| mode.address)
+                    .unwrap_or_else(|| "-".into())
+            )
+        })
+        .collect())
+}
+
+/// `ringside subscriptions delete [ID]`: the given one, or the one ringside created.
+pub async fn delete_subscription(
+    settings: &Settings,
+    id: Option<String>,
+) -> anyhow::Result<String> {
+    let id = match id {
+        Some(id) => id,
+        None => {
+            let store = Store::open(&settings.store.path)?;
+            let stored = subscription::stored_id(&store).await;
+            store.close().await?;
+            stored.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no subscription id given and none stored in {}",
+                    settings.store.path.display()
+                )
+            })?
+        }
+    };
+    let client = require_client(settings)?;
+    let result = client.delete_subscription(&id).await;
+    let _ = client.auth().revoke_current().await;
+    match result {
+        Ok(()) => Ok(format!("deleted {id}")),
+        Err(RcError::NotFound { .. }) => Ok(format!("{id} does not exist")),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn require_client(settings: &Settings) -> anyhow::Result<Arc<RcClient>> {
+    client(settings)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "config: ringcentral.client_id, client_secret and jwt are needed to manage subscriptions"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalized_filter;
+
+    #[test]
+    fn expanded_account_and_extension_ids_compare_as_tilde() {
+        assert_eq!(
+            normalized_filter("/restapi/v1.0/account/2460123/extension/2744567/telephony/sessions"),
+            "/restapi/v1.0/account/~/extension/~/telephony/sessions"
+        );
+        assert_eq!(
+            normalized_filter("/restapi/v1.0/subscription/~?threshold=86400&interval=3600"),
+            "/restapi/v1.0/subscription/~?threshold=86400&interval=3600"
+        );
+    }
+}
