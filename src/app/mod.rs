@@ -151,6 +151,12 @@ pub async fn start_with_clock(
         reconcile_interval_millis: i64::try_from(settings.ringcentral.reconcile_interval_secs)
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000),
+        host_extensions: settings
+            .ringcentral
+            .host_extensions
+            .iter()
+            .cloned()
+            .collect(),
         ..DetectorConfig::default()
     });
     let roster = Roster::new();

@@ -54,7 +54,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const MIN_TOMBSTONE_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
 /// The durations the detector's rules depend on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetectorConfig {
     /// The reconciler's polling interval; a participant must have been on the call longer than
     /// this before a missing snapshot entry counts against it.
@@ -63,6 +63,9 @@ pub struct DetectorConfig {
     pub forget_after_millis: i64,
     /// How long ids and high-water marks are kept after last activity (clamped to ≥ 24 h).
     pub tombstone_millis: i64,
+    /// Scope: only conferences hosted by these extension ids are announced and listed (empty:
+    /// all). A conference waits, silently, until its host is known to be in scope.
+    pub host_extensions: BTreeSet<String>,
 }
 
 impl Default for DetectorConfig {
@@ -71,6 +74,7 @@ impl Default for DetectorConfig {
             reconcile_interval_millis: 20_000,
             forget_after_millis: 10 * 60 * 1000,
             tombstone_millis: 25 * 60 * 60 * 1000,
+            host_extensions: BTreeSet::new(),
         }
     }
 }
@@ -88,6 +92,9 @@ struct PartyTrack {
 enum Presence {
     /// Known (linked) but not joined yet.
     Pending,
+    /// On the call, in a conference that has not started because its host is not known to be
+    /// in scope; joins when it starts.
+    Waiting,
     Live,
     Left,
     /// Seen gone before it ever joined: it never will.
@@ -724,6 +731,16 @@ impl Detector {
         if conference.started || conference.ended_at.is_some() {
             return;
         }
+        let scope = &self.config.host_extensions;
+        let in_scope = scope.is_empty()
+            || conference
+                .host
+                .as_ref()
+                .and_then(|host| host.extension_id.as_ref())
+                .is_some_and(|extension| scope.contains(extension));
+        if !in_scope {
+            return;
+        }
         conference.started = true;
         conference.started_at = Some(ctx.at);
         self.dirty.insert(id.clone());
@@ -736,6 +753,19 @@ impl Detector {
                 host: conference.host.clone(),
             },
         });
+        let waiting: Vec<ParticipantId> = conference
+            .participants
+            .iter()
+            .filter(|(_, p)| p.presence == Presence::Waiting)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for participant in waiting {
+            let key = ParticipantKey {
+                conference: id.clone(),
+                participant,
+            };
+            self.join(&key, ctx, out);
+        }
     }
 
     /// A pending participant joins (once); anyone else is left as they are.
@@ -745,7 +775,7 @@ impl Detector {
             .get(&key.conference)
             .filter(|c| c.ended_at.is_none())
             .and_then(|c| c.participants.get(&key.participant))
-            .is_some_and(|p| p.presence == Presence::Pending);
+            .is_some_and(|p| matches!(p.presence, Presence::Pending | Presence::Waiting));
         if !pending {
             return;
         }
@@ -753,12 +783,24 @@ impl Detector {
         let Some(conference) = self.conferences.get_mut(&key.conference) else {
             return;
         };
+        let started = conference.started;
         let Some(participant) = conference.participants.get_mut(&key.participant) else {
             return;
         };
+        if participant.presence == Presence::Live {
+            // Joined while its conference started (a waiting participant).
+            return;
+        }
+        if participant.presence == Presence::Pending {
+            participant.joined_at = Some(ctx.at);
+            participant.joined_received = Some(ctx.received);
+        }
+        if !started {
+            participant.presence = Presence::Waiting;
+            return;
+        }
         participant.presence = Presence::Live;
-        participant.joined_at = Some(ctx.at);
-        participant.joined_received = Some(ctx.received);
+        let at = participant.joined_at.unwrap_or(ctx.at);
         let identity = participant_identity(participant, conference.host.as_ref());
         conference.joined = conference.joined.saturating_add(1);
         let on_call = conference.on_call();
@@ -767,7 +809,7 @@ impl Detector {
         out.push(ConferenceEvent {
             id: ids::joined(&key.conference, &key.participant),
             conference_id: key.conference.clone(),
-            at: ctx.at,
+            at,
             received_at: ctx.received,
             kind: EventKind::ParticipantJoined {
                 participant_id: key.participant.clone(),
@@ -795,7 +837,7 @@ impl Detector {
             return;
         };
         match participant.presence {
-            Presence::Pending => {
+            Presence::Pending | Presence::Waiting => {
                 participant.presence = Presence::GoneBeforeJoin;
                 return;
             }

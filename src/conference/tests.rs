@@ -961,7 +961,7 @@ fn plain_calls_and_transfers_produce_nothing() {
 #[test]
 fn forgetting_keeps_tombstones_so_late_duplicates_never_bring_anyone_back() {
     let config = DetectorConfig::default();
-    let mut detector = Detector::new(config);
+    let mut detector = Detector::new(config.clone());
     let join = || {
         original_update(
             "s-a",
@@ -1081,4 +1081,99 @@ fn mute_and_hold_from_the_conference_side_reach_the_view() {
     let participant = view.live().next().unwrap();
     assert!(participant.muted);
     assert!(participant.on_hold);
+}
+
+fn scoped(extensions: &[&str]) -> Detector {
+    Detector::new(DetectorConfig {
+        host_extensions: extensions.iter().map(|e| (*e).to_owned()).collect(),
+        ..DetectorConfig::default()
+    })
+}
+
+fn host_with_extension(extension: &str, code: StatusCode) -> PartyUpdate {
+    let mut host = host_party(code);
+    host.from.extension_id = Some(extension.to_owned());
+    host
+}
+
+#[test]
+fn scope_keeps_conferences_of_other_hosts_silent_and_unlisted() {
+    let mut detector = scoped(&["101"]);
+    let events = run(
+        &mut detector,
+        vec![
+            conference_update(1, 0, vec![host_with_extension("202", StatusCode::Answered)]),
+            original_update(
+                "s-a",
+                5,
+                1,
+                merged("p-a-1", "p-conf-2", person("Paco Vu", "11119")),
+            ),
+            conference_update(
+                2,
+                9,
+                vec![host_with_extension("202", StatusCode::Disconnected)],
+            ),
+        ],
+    );
+    assert!(events.is_empty(), "{events:?}");
+    assert!(detector.views().is_empty());
+}
+
+#[test]
+fn scope_announces_conferences_of_listed_hosts() {
+    let mut detector = scoped(&["101"]);
+    let events = run(
+        &mut detector,
+        vec![
+            conference_update(1, 0, vec![host_with_extension("101", StatusCode::Answered)]),
+            original_update(
+                "s-a",
+                5,
+                1,
+                merged("p-a-1", "p-conf-2", person("Paco Vu", "11119")),
+            ),
+        ],
+    );
+    assert_eq!(
+        types(&events),
+        ["conference_started", "participant_joined p-conf-2"]
+    );
+}
+
+#[test]
+fn scope_holds_callers_until_the_host_is_known_then_announces_them() {
+    let mut detector = scoped(&["101"]);
+    let mut events = run(
+        &mut detector,
+        vec![
+            conference_update(
+                1,
+                0,
+                vec![conference_party("p-conf-2", StatusCode::Answered, None)],
+            ),
+            conference_update(
+                2,
+                1,
+                vec![conference_party("p-conf-3", StatusCode::Answered, None)],
+            ),
+            conference_update(
+                3,
+                2,
+                vec![conference_party("p-conf-3", StatusCode::Disconnected, None)],
+            ),
+        ],
+    );
+    assert!(events.is_empty(), "{events:?}");
+    events.extend(detector.apply(conference_update(
+        4,
+        3,
+        vec![host_with_extension("101", StatusCode::Answered)],
+    )));
+    assert_eq!(
+        types(&events),
+        ["conference_started", "participant_joined p-conf-2"]
+    );
+    // The caller joined when RingCentral said so, not when the host became known.
+    assert_eq!(events[1].at, at(0));
 }
