@@ -1527,7 +1527,7 @@ async fn going_over_the_limit_answers_429_and_a_request_during_the_penalty_resta
     let options = PlatformOptions::new()
         .limit(RateGroup::Light, 2)
         .penalty(Duration::from_millis(1000))
-        .rate_window(Duration::from_millis(1500));
+        .rate_window(Duration::from_millis(1200));
     let handle = platform(options).await;
     let bearer = bearer(&handle).await;
     let path = "/restapi/v1.0/subscription";
