@@ -9,7 +9,7 @@
 //!   notifications ([`subscriptions`]);
 //! - telephony sessions: `GET …/telephony/sessions/{id}`, `GET`/`DELETE …/parties/{id}` (the
 //!   kick) and `DELETE …/sessions/{id}` ([`telephony`]);
-//! - account presence with `detailedTelephonyState` ([`presence`]);
+//! - account and extension presence with `detailedTelephonyState` ([`presence`]);
 //! - per-group rate limits over a sliding window, with the restarting penalty ([`rate`]);
 //! - a request log ([`log`]).
 //!
@@ -302,6 +302,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/restapi/v1.0/account/{account}/presence",
             get(presence::account_presence),
+        )
+        .route(
+            "/restapi/v1.0/account/{account}/extension/{extension}/presence",
+            get(presence::extension_presence),
         )
         .fallback(state::not_found)
         .layer(axum::middleware::from_fn_with_state(

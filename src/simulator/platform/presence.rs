@@ -1,33 +1,32 @@
-//! Account presence (reference §5.2): hosts of live conferences with their conference legs.
+//! Presence (reference §5.2): hosts of live conferences with their conference legs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::state::{Shared, api_error, form_decode};
+use super::state::{Inner, Shared, api_error, form_decode};
 
-/// `GET /restapi/v1.0/account/{account}/presence[?detailedTelephonyState=true]`.
-pub(crate) async fn account_presence(
-    State(shared): State<Arc<Shared>>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    if !shared.options.presence_permitted {
-        return api_error(
-            StatusCode::FORBIDDEN,
-            "CMN-408",
-            "In order to call this API endpoint, application needs to have [ReadPresence] permission",
-        );
-    }
-    let detailed = form_decode(query.as_deref().unwrap_or(""))
+fn forbidden() -> Response {
+    api_error(
+        StatusCode::FORBIDDEN,
+        "CMN-408",
+        "In order to call this API endpoint, application needs to have [ReadPresence] permission",
+    )
+}
+
+fn detailed(query: Option<&str>) -> bool {
+    form_decode(query.unwrap_or(""))
         .get("detailedTelephonyState")
-        .is_some_and(|value| value.eq_ignore_ascii_case("true"));
+        .is_some_and(|value| value.eq_ignore_ascii_case("true"))
+}
 
-    let inner = shared.lock();
+/// Presence records of every host on a live conference, by extension id.
+fn host_records(inner: &Inner, detailed: bool) -> BTreeMap<String, Value> {
     // Host extension id → (extension number, active calls).
     let mut hosts: BTreeMap<String, (String, Vec<Value>)> = BTreeMap::new();
     for entry in &inner.conferences {
@@ -62,21 +61,48 @@ pub(crate) async fn account_presence(
             "partyId": host_party,
         }));
     }
-    let records: Vec<Value> = hosts
+    hosts
         .into_iter()
         .map(|(extension, (number, calls))| {
-            let mut record = json!({
-                "extension": {"id": extension, "extensionNumber": number},
-                "presenceStatus": "Busy",
-                "telephonyStatus": "CallConnected",
-                "userStatus": "Available",
-                "dndStatus": "TakeAllCalls",
-            });
-            if detailed {
-                record["activeCalls"] = Value::Array(calls);
-            }
-            record
+            let record = presence_record(&extension, Some(&number), calls, detailed);
+            (extension, record)
         })
+        .collect()
+}
+
+fn presence_record(
+    extension: &str,
+    number: Option<&str>,
+    calls: Vec<Value>,
+    detailed: bool,
+) -> Value {
+    let on_call = !calls.is_empty();
+    let mut record = json!({
+        "extension": {"id": extension},
+        "presenceStatus": if on_call { "Busy" } else { "Available" },
+        "telephonyStatus": if on_call { "CallConnected" } else { "NoCall" },
+        "userStatus": "Available",
+        "dndStatus": "TakeAllCalls",
+    });
+    if let Some(number) = number {
+        record["extension"]["extensionNumber"] = json!(number);
+    }
+    if detailed {
+        record["activeCalls"] = Value::Array(calls);
+    }
+    record
+}
+
+/// `GET /restapi/v1.0/account/{account}/presence[?detailedTelephonyState=true]` (Heavy).
+pub(crate) async fn account_presence(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if !shared.options.presence_permitted {
+        return forbidden();
+    }
+    let records: Vec<Value> = host_records(&shared.lock(), detailed(query.as_deref()))
+        .into_values()
         .collect();
     let total = records.len();
     Json(json!({
@@ -84,4 +110,26 @@ pub(crate) async fn account_presence(
         "paging": {"page": 1, "perPage": 100, "pageStart": 0, "pageEnd": total.saturating_sub(1), "totalElements": total},
     }))
     .into_response()
+}
+
+/// `GET /restapi/v1.0/account/{account}/extension/{extension}/presence` (Light): one
+/// extension's presence (`~` is the token's owner); `NoCall` when not hosting a live conference.
+pub(crate) async fn extension_presence(
+    State(shared): State<Arc<Shared>>,
+    Path((_account, extension)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if !shared.options.presence_permitted {
+        return forbidden();
+    }
+    let extension = if extension == "~" {
+        shared.options.owner_id.clone()
+    } else {
+        extension
+    };
+    let detailed = detailed(query.as_deref());
+    let record = host_records(&shared.lock(), detailed)
+        .remove(&extension)
+        .unwrap_or_else(|| presence_record(&extension, None, Vec::new(), detailed));
+    Json(record).into_response()
 }

@@ -91,6 +91,11 @@ impl RateGroup {
             ["restapi", "v1.0", "account", _, "presence"] if method == Method::GET => {
                 Some(Self::Heavy)
             }
+            ["restapi", "v1.0", "account", _, "extension", _, "presence"]
+                if method == Method::GET =>
+            {
+                Some(Self::Light)
+            }
             _ => None,
         }
     }
@@ -279,6 +284,11 @@ mod group_tests {
                 Method::GET,
                 "/restapi/v1.0/account/~/presence",
                 Some(RateGroup::Heavy),
+            ),
+            (
+                Method::GET,
+                "/restapi/v1.0/account/~/extension/~/presence",
+                Some(RateGroup::Light),
             ),
             (Method::GET, "/nowhere", None),
         ];

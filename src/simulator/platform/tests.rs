@@ -1456,6 +1456,33 @@ async fn presence_lists_the_hosts_of_live_conferences() {
 }
 
 #[tokio::test]
+async fn extension_presence_shows_the_owner_hosting_or_not() {
+    let handle = platform(PlatformOptions::new().owner_id("62295300122")).await;
+    let bearer = bearer(&handle).await;
+    let path = "/restapi/v1.0/account/~/extension/~/presence?detailedTelephonyState=true";
+    let idle: Value = call(&handle, Method::GET, path, &bearer, None)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(idle["telephonyStatus"], "NoCall");
+    assert_eq!(idle["activeCalls"], json!([]));
+    let conference = handle.conference(94, host());
+    conference.start().await;
+    let response = call(&handle, Method::GET, path, &bearer, None).await;
+    assert_eq!(
+        header(&response, "x-rate-limit-group").as_deref(),
+        Some("light")
+    );
+    let busy: Value = response.json().await.expect("json");
+    assert_eq!(busy["extension"]["id"], "62295300122");
+    assert_eq!(
+        busy["activeCalls"][0]["telephonySessionId"],
+        conference.conference_id().as_str()
+    );
+}
+
+#[tokio::test]
 async fn presence_is_forbidden_without_the_permission() {
     let handle = platform(PlatformOptions::new().presence_permitted(false)).await;
     let bearer = bearer(&handle).await;
