@@ -22,12 +22,16 @@
 
 mod deliver;
 mod demo;
+pub mod platform;
 mod script;
 #[cfg(test)]
 mod tests;
 
 pub use deliver::{PlayReport, deliver, play};
 pub use demo::{DEMO_SEED, DemoScript, demo_script};
+pub use platform::{
+    ConferenceController, ParticipantView, Platform, PlatformHandle, PlatformOptions, RateGroup,
+};
 pub use script::ConferenceScript;
 
 /// Someone on a call: the conference host or a caller.

@@ -56,6 +56,8 @@ pub struct ConferenceScript {
     phase: Phase,
     callers: Vec<Caller>,
     original_disconnects_on_end: bool,
+    /// The host is still on the conference (see [`ConferenceScript::host_leaves`]).
+    host_present: bool,
     notifications: Vec<Scripted>,
 }
 
@@ -132,6 +134,7 @@ impl ConferenceScript {
             phase: Phase::NotStarted,
             callers: Vec::new(),
             original_disconnects_on_end: true,
+            host_present: true,
             notifications: Vec::new(),
         }
     }
@@ -330,8 +333,11 @@ impl ConferenceScript {
             .collect();
         // The host ends it for everyone: the host's leg goes first, then the bridge drops the
         // callers still on it (the reference leaves the exact order unconfirmed).
-        let host = self.conference_host_party("Disconnected");
-        self.emit(Target::Conference, host);
+        if self.host_present {
+            self.host_present = false;
+            let host = self.conference_host_party("Disconnected");
+            self.emit(Target::Conference, host);
+        }
         for &index in &remaining {
             self.step(10, 60);
             let party = self.participant_party(index, "Disconnected");
@@ -345,6 +351,45 @@ impl ConferenceScript {
                 self.emit(Target::Original(index), party);
             }
         }
+    }
+
+    /// The host leaves a live conference that stays up for the callers
+    /// (`keepConferenceAlive`): the Host party goes `Disconnected`. A later
+    /// [`end`](Self::end) sends nothing more for the host.
+    ///
+    /// # Panics
+    /// If the conference is not live or the host already left.
+    pub fn host_leaves(&mut self) {
+        assert_eq!(self.phase, Phase::Live, "only a live conference has a host");
+        assert!(self.host_present, "the host already left");
+        self.host_present = false;
+        let host = self.conference_host_party("Disconnected");
+        self.emit(Target::Conference, host);
+    }
+
+    /// Whether the conference has started and not ended.
+    pub fn is_live(&self) -> bool {
+        self.phase == Phase::Live
+    }
+
+    /// Whether the host is on a live conference.
+    pub fn host_present(&self) -> bool {
+        self.is_live() && self.host_present
+    }
+
+    /// Every caller added so far, in the order they were called.
+    pub fn callers(&self) -> impl Iterator<Item = CallerRef> + '_ {
+        (0..self.callers.len()).map(CallerRef)
+    }
+
+    /// Whether the caller is still on their call (not hung up, kicked or ended).
+    pub fn is_present(&self, caller: CallerRef) -> bool {
+        self.callers[caller.0].present
+    }
+
+    /// The caller's conference-side party id, if they were merged.
+    pub fn conference_party(&self, caller: CallerRef) -> Option<&str> {
+        self.callers[caller.0].conference_party.as_deref()
     }
 
     /// The caller as scripted.
