@@ -1,34 +1,57 @@
-//! `ringside demo`: the whole pipeline with no accounts. The built-in RingCentral simulator plays
-//! a scripted conference into ringside's own webhook over HTTP; the announcements appear on
-//! standard output exactly as local mode prints them, with the participant list mid-call.
+//! `ringside demo`: the whole pipeline with no accounts. ringside signs in to the built-in
+//! RingCentral platform fake, subscribes its webhook (handshake included), and the fake plays a
+//! conference: a host and three callers join, `/participants` lists them, one caller is removed
+//! through the kick port (the same one `/kick` uses), one hangs up, and the host ends it. The
+//! announcements appear on standard output exactly as local mode prints them.
 
-use crate::config::Settings;
+use crate::conference::{Actor, ParticipantId, ParticipantKey};
+use crate::config::{RingCentralCredentials, Settings};
 use crate::discord::announcer::MemorySink;
 use crate::discord::render;
-use crate::simulator::{self, DemoScript};
+use crate::ringcentral::kick::{KickOutcome, KickRequest};
+use crate::ringcentral::subscription::SubscriptionHealth;
+use crate::simulator::platform::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT};
+use crate::simulator::{LeaveSignal, Person, Platform, PlatformOptions};
 use anyhow::Context as _;
-use secrecy::ExposeSecret;
+use secrecy::SecretString;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Time between two notifications of the script, so the demo reads like a call, only faster.
-const PACE: Duration = Duration::from_millis(120);
+/// Real time between two steps of the call, so the demo reads like a call, only faster.
+const PACE: Duration = Duration::from_millis(400);
 /// The coalescing window the demo runs with (the service default is longer).
 const DEMO_COALESCE_MS: u64 = 300;
+/// How long the demo waits for its subscription before giving up.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(15);
+/// The seed of the demo's conference ids.
+const DEMO_SEED: u64 = 122;
 
 /// Runs the demo; `settings` supply privacy choices, everything else is the demo's own.
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
-    let dir = tempfile_dir()?;
+    let dir = private_dir()?;
+    let platform = Platform::start(PlatformOptions::new())
+        .await
+        .context("starting the built-in RingCentral platform")?;
+    let listen = free_local_port()?;
     let mut settings = settings.clone();
-    settings.server.listen = ([127, 0, 0, 1], 0).into();
-    settings.server.admin_listen = settings.server.listen;
+    settings.server.listen = listen;
+    settings.server.admin_listen = ([127, 0, 0, 1], 0).into();
+    settings.server.public_url = Some(format!("http://{listen}"));
     settings.server.api_token = None;
     settings.store.path = dir.join("ringside.sqlite3");
     settings.announce.coalesce_ms = DEMO_COALESCE_MS;
-    settings.ringcentral.credentials = None;
+    settings.ringcentral.server_url = platform.base_url();
+    settings.ringcentral.credentials = Some(RingCentralCredentials {
+        client_id: DEFAULT_CLIENT_ID.to_owned(),
+        client_secret: SecretString::from(DEFAULT_CLIENT_SECRET),
+        jwt: SecretString::from(DEFAULT_JWT),
+    });
     settings.ringcentral.verification_token = None;
+    settings.ringcentral.host_extensions.clear();
+    settings.ringcentral.reconcile_interval_secs = 2;
+    settings.ringcentral.kick_confirm_secs = 3;
     settings.discord.bot = None;
 
     let (lines_tx, mut lines_rx) = mpsc::unbounded_channel();
@@ -38,22 +61,40 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
             println!("{line}");
         }
     });
-
+    if let Some(health) = &running.subscription {
+        let mut health = health.clone();
+        tokio::time::timeout(
+            SUBSCRIBE_TIMEOUT,
+            health.wait_for(|h| matches!(h, SubscriptionHealth::Active { .. })),
+        )
+        .await
+        .context("the demo's subscription did not become active")?
+        .context("the subscription manager stopped")?;
+    }
     eprintln!(
-        "ringside demo: the built-in RingCentral simulator plays a conference into {}\n",
-        running.webhook_url()
+        "ringside demo: subscribed {} at the built-in RingCentral platform {}\n",
+        running.webhook_url(),
+        platform.base_url()
     );
-    let DemoScript { script, kick, .. } = simulator::demo_script(time::OffsetDateTime::now_utc());
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .context("building the simulator's HTTP client")?;
-    let url = running.webhook_url();
-    let token = running.verification_token().expose_secret().to_owned();
-    let notifications = script.notifications();
 
-    simulator::play(&client, &url, &token, &notifications[..kick.start], PACE).await?;
+    let host = Person::with_extension("Agent 122", "+16505550122", "62295300122");
+    let conference = platform.conference(DEMO_SEED, host);
+    conference.start().await;
+    let mut callers = Vec::new();
+    for (person, wait) in [
+        (
+            Person::with_extension("Paco Vu", "11119", "62288300119"),
+            20,
+        ),
+        (Person::new("Dana Whitfield", "+14155550142"), 180),
+        (Person::new("Ravi Anand", "+442071838750"), 150),
+    ] {
+        conference.advance(Duration::from_secs(wait));
+        callers.push(conference.call_and_merge(person).await);
+        tokio::time::sleep(PACE).await;
+    }
     settle(&settings).await;
+
     println!("\n/participants");
     for view in running.roster.live() {
         for line in render::participants(&view, settings.privacy.phone_numbers) {
@@ -61,22 +102,72 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         }
     }
     println!();
+
+    conference.advance(Duration::from_secs(240));
+    let paco = ParticipantKey {
+        conference: crate::conference::ConferenceId::parse(&conference.conference_id())?,
+        participant: ParticipantId::parse(&conference.participant_id(callers[0]))?,
+    };
+    let moderator = Actor {
+        id: "demo".into(),
+        display: "@moderator".into(),
+    };
+    println!("/kick caller:Paco Vu reason:not on the guest list");
+    let outcome = match &running.kicker {
+        Some(kicker) => {
+            kicker
+                .kick(KickRequest {
+                    participant: paco,
+                    by: moderator,
+                    reason: Some("not on the guest list".into()),
+                })
+                .await
+        }
+        None => KickOutcome::Failed {
+            reason: "no kick port".into(),
+        },
+    };
+    println!("{}\n", kick_reply(&outcome));
     let _ = std::io::stdout().flush();
-    simulator::play(&client, &url, &token, &notifications[kick.start..], PACE).await?;
+    settle(&settings).await;
+
+    conference.advance(Duration::from_secs(180));
+    conference.hang_up(callers[1], LeaveSignal::Both).await;
+    tokio::time::sleep(PACE).await;
+    conference.advance(Duration::from_secs(120));
+    conference.end().await;
+    settle(&settings).await;
 
     running.shutdown().await?;
     let _ = printer.await;
+    platform.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
+/// What the member who ran `/kick` is told.
+fn kick_reply(outcome: &KickOutcome) -> String {
+    match outcome {
+        KickOutcome::Removed => "  → Removed Paco Vu from the call.".into(),
+        KickOutcome::AlreadyGone => "  → Paco Vu had already left the call.".into(),
+        KickOutcome::Host => "  → The host cannot be removed.".into(),
+        KickOutcome::Failed { reason } => format!("  → Paco Vu was not removed: {reason}."),
+    }
+}
+
 /// Waits out the coalescing window so everything played so far has been announced.
 async fn settle(settings: &Settings) {
-    tokio::time::sleep(Duration::from_millis(settings.announce.coalesce_ms + 250)).await;
+    tokio::time::sleep(Duration::from_millis(settings.announce.coalesce_ms + 400)).await;
+}
+
+/// A free port on the loopback interface (the webhook address must be known before start).
+fn free_local_port() -> anyhow::Result<std::net::SocketAddr> {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(probe.local_addr()?)
 }
 
 /// A private directory for the demo's store, removed at the end.
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+fn private_dir() -> anyhow::Result<std::path::PathBuf> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
     let suffix: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
