@@ -38,6 +38,12 @@ enum Command {
         #[command(subcommand)]
         action: SubscriptionsAction,
     },
+    /// Print the audit log of kicks and refusals.
+    Audit {
+        /// Only entries from this date (2026-11-25) or time (RFC 3339) on.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+    },
     /// Feed recorded notifications through the detector and print the conference events.
     Replay {
         /// One JSON object per event instead of readable lines.
@@ -88,6 +94,12 @@ fn main() -> ExitCode {
             } else {
                 Err(anyhow::anyhow!("check found problems"))
             }
+        }),
+        Command::Audit { since } => block_on(async move {
+            for line in app::operator::audit(&settings, since.as_deref()).await? {
+                println!("{line}");
+            }
+            Ok(())
         }),
         Command::Subscriptions { action } => block_on(async move {
             match action {

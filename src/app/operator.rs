@@ -270,6 +270,47 @@ pub async fn delete_subscription(
     }
 }
 
+/// `ringside audit [--since DATE]`: the audit log, oldest first, one entry per line.
+pub async fn audit(settings: &Settings, since: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let since_ms = match since {
+        None => 0,
+        Some(text) => parse_date(text).ok_or_else(|| {
+            anyhow::anyhow!("--since {text:?} is not a date (2026-11-25 or 2026-11-25T14:00:00Z)")
+        })?,
+    };
+    let store = Store::open(&settings.store.path)?;
+    let entries = store.audit_since(since_ms).await;
+    store.close().await?;
+    Ok(entries?
+        .into_iter()
+        .map(|entry| {
+            format!(
+                "{} {} {} ({}) conference={} participant={} {}{}",
+                crate::conference::Timestamp(entry.at_ms).to_rfc3339(),
+                entry.action,
+                entry.actor_name,
+                entry.actor_id,
+                entry.conference_id.as_deref().unwrap_or("-"),
+                entry.participant_id.as_deref().unwrap_or("-"),
+                entry.outcome,
+                if entry.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", entry.detail)
+                }
+            )
+        })
+        .collect())
+}
+
+/// `2026-11-25` (midnight UTC) or an RFC 3339 time, as milliseconds since the epoch.
+fn parse_date(text: &str) -> Option<i64> {
+    if let Some(at) = crate::conference::Timestamp::parse_rfc3339(text) {
+        return Some(at.0);
+    }
+    crate::conference::Timestamp::parse_rfc3339(&format!("{text}T00:00:00Z")).map(|at| at.0)
+}
+
 fn require_client(settings: &Settings) -> anyhow::Result<Arc<RcClient>> {
     client(settings)?.ok_or_else(|| {
         anyhow::anyhow!(
@@ -280,7 +321,14 @@ fn require_client(settings: &Settings) -> anyhow::Result<Arc<RcClient>> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalized_filter;
+    use super::{normalized_filter, parse_date};
+
+    #[test]
+    fn audit_dates_are_days_or_rfc3339_times() {
+        assert_eq!(parse_date("1970-01-02"), Some(86_400_000));
+        assert_eq!(parse_date("1970-01-01T00:00:01Z"), Some(1_000));
+        assert_eq!(parse_date("yesterday"), None);
+    }
 
     #[test]
     fn expanded_account_and_extension_ids_compare_as_tilde() {
