@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -86,29 +87,42 @@ impl Running {
     /// Graceful stop: stop accepting, drain the detector and the announcer, close the store.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        for server in self.servers {
-            match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        for mut server in self.servers {
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(error))) => tracing::warn!(%error, "listener stopped with an error"),
                 Ok(Err(error)) => tracing::warn!(%error, "listener task failed"),
-                Err(_) => tracing::warn!("listener did not stop in time"),
+                Err(_) => {
+                    tracing::warn!("listener did not stop in time");
+                    server.abort();
+                }
             }
         }
-        for task in self.background {
-            if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+        for mut task in self.background {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
+            {
                 tracing::warn!("a RingCentral task did not stop in time");
+                task.abort();
             }
         }
-        match tokio::time::timeout(SHUTDOWN_GRACE, self.pipeline).await {
+        let mut pipeline = self.pipeline;
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut pipeline).await {
             Ok(Ok(_detector)) => {}
             Ok(Err(error)) => tracing::warn!(%error, "detector task failed"),
-            Err(_) => tracing::warn!("detector task did not drain in time"),
+            Err(_) => {
+                tracing::warn!("detector task did not drain in time");
+                pipeline.abort();
+            }
         }
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.announcer)
+        let mut announcer = self.announcer;
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut announcer)
             .await
             .is_err()
         {
             tracing::warn!("announcer did not drain in time");
+            announcer.abort();
         }
         self.store.close().await.context("closing the store")?;
         Ok(())
@@ -147,7 +161,7 @@ pub async fn start_with_clock(
     let shown_verification_token =
         (generated && local_ringcentral).then(|| verification_token.expose_secret().to_owned());
 
-    let detector = Detector::new(DetectorConfig {
+    let config = DetectorConfig {
         reconcile_interval_millis: i64::try_from(settings.ringcentral.reconcile_interval_secs)
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000),
@@ -158,8 +172,10 @@ pub async fn start_with_clock(
             .cloned()
             .collect(),
         ..DetectorConfig::default()
-    });
+    };
+    let detector = restore_detector(&store, config).await;
     let roster = Roster::new();
+    roster.rebuild(&detector);
     let (accepted_tx, accepted_rx) = mpsc::unbounded_channel();
     let (directed_tx, directed_rx) = mpsc::unbounded_channel();
     let inputs = pipeline::DetectorInputs::new(directed_tx);
@@ -199,6 +215,8 @@ pub async fn start_with_clock(
             events: events_tx,
             clock: clock.clone(),
             reminders: platform.as_ref().map(|_| reminders_tx),
+            unsaved: false,
+            last_saved: None,
         }
         .run(accepted_rx, directed_rx),
     );
@@ -249,6 +267,7 @@ pub async fn start_with_clock(
             reconciler_handle.discover_sender(),
         );
         let kicker: Arc<dyn Kicker> = Arc::new(RcKicker {
+            in_flight: Arc::default(),
             client: client.clone(),
             roster: roster.clone(),
             inputs: inputs.clone(),
@@ -365,6 +384,31 @@ pub fn platform_client_with(
     )))
 }
 
+/// The detector as it was at the last commit (the roster is rebuilt from it), or a fresh one.
+async fn restore_detector(store: &Store, config: DetectorConfig) -> Detector {
+    match store.detector_state().await {
+        Ok(Some(state)) => match serde_json::from_str::<Detector>(&state) {
+            Ok(detector) => {
+                let detector = detector.with_config(config);
+                tracing::info!(
+                    live_conferences = detector.live_conferences().len(),
+                    "restored the conference state"
+                );
+                detector
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the stored conference state cannot be read; starting fresh");
+                Detector::new(config)
+            }
+        },
+        Ok(None) => Detector::new(config),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the stored conference state; starting fresh");
+            Detector::new(config)
+        }
+    }
+}
+
 async fn bind(addr: SocketAddr, key: &str) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr)
         .await
@@ -381,7 +425,9 @@ fn serve(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .layer(TraceLayer::new_for_http());
+        .layer(TraceLayer::new_for_http())
+        // A bug must not reset RingCentral's connection: answer 500 and keep serving.
+        .layer(CatchPanicLayer::new());
     tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {

@@ -51,23 +51,6 @@ fn problem(text: impl Into<String>) -> Line {
     }
 }
 
-/// `/account/123/extension/456/…` as `/account/~/extension/~/…`: RingCentral expands `~` in
-/// the filters it stores.
-fn normalized_filter(filter: &str) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut previous = "";
-    for part in filter.split('/') {
-        let numeric = !part.is_empty() && part.chars().all(|c| c.is_ascii_digit());
-        if numeric && (previous == "account" || previous == "extension") {
-            parts.push("~".into());
-        } else {
-            parts.push(part.into());
-        }
-        previous = part;
-    }
-    parts.join("/")
-}
-
 fn client(settings: &Settings) -> anyhow::Result<Option<Arc<RcClient>>> {
     match &settings.ringcentral.credentials {
         Some(credentials) => Ok(Some(platform_client_with(
@@ -179,23 +162,15 @@ async fn check_subscription(settings: &Settings, client: &RcClient) -> Vec<Line>
             info.id
         )));
     }
-    let mut held: Vec<String> = info
-        .event_filters
-        .iter()
-        .map(|f| normalized_filter(f))
-        .collect();
-    held.sort();
-    let mut wanted: Vec<String> = expected.iter().map(|f| normalized_filter(f)).collect();
-    wanted.sort();
-    if held == wanted {
+    if subscription::same_filters(&info.event_filters, &expected) {
         lines.push(ok(format!(
             "ringcentral subscription {}: filters as configured",
             info.id
         )));
     } else {
         lines.push(problem(format!(
-            "ringcentral subscription {}: filters {held:?} differ from the configured {wanted:?}",
-            info.id
+            "ringcentral subscription {}: filters {:?} differ from the configured {expected:?}",
+            info.id, info.event_filters
         )));
     }
     for disabled in &info.disabled_filters {
@@ -321,7 +296,8 @@ fn require_client(settings: &Settings) -> anyhow::Result<Arc<RcClient>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{normalized_filter, parse_date};
+    use super::parse_date;
+    use crate::ringcentral::subscription::normalized_filter;
 
     #[test]
     fn audit_dates_are_days_or_rfc3339_times() {

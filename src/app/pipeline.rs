@@ -14,6 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
 /// Most accepted notifications applied before the roster and the inbox marks are updated.
 const MAX_BATCH: usize = 256;
+/// The detector's state is written at most this often when only plain calls changed it (a
+/// change to a conference is written with the batch that made it).
+const STATE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Pipeline {
     pub detector: Detector,
@@ -23,6 +26,9 @@ pub struct Pipeline {
     pub clock: Arc<dyn Clock>,
     /// Where renewal reminders go (the subscription manager), when there is one.
     pub reminders: Option<mpsc::UnboundedSender<()>>,
+    /// The detector changed since its state was last written.
+    pub unsaved: bool,
+    pub last_saved: Option<tokio::time::Instant>,
 }
 
 /// An input that does not come from the webhook: reconciliation snapshots, a session gone,
@@ -82,6 +88,9 @@ impl Pipeline {
             tokio::select! {
                 count = accepted.recv_many(&mut batch, MAX_BATCH) => {
                     if count == 0 {
+                        // A graceful stop keeps the final state.
+                        self.unsaved = true;
+                        self.commit(Vec::new(), true).await;
                         return self.detector;
                     }
                     self.apply_batch(std::mem::take(&mut batch)).await;
@@ -97,6 +106,7 @@ impl Pipeline {
                     let now = self.clock.now();
                     self.apply(Input::Tick { now });
                     self.sync_roster();
+                    self.commit(Vec::new(), true).await;
                 }
             }
         }
@@ -117,9 +127,46 @@ impl Pipeline {
         }
     }
 
-    fn sync_roster(&mut self) {
+    /// Copies changed conferences to the roster; `true` when any changed.
+    fn sync_roster(&mut self) -> bool {
         let changed = self.detector.take_dirty();
         self.roster.sync(&self.detector, &changed);
+        if !changed.is_empty() {
+            self.unsaved = true;
+        }
+        !changed.is_empty()
+    }
+
+    /// Marks rows processed, with the detector's state when a conference changed (or now and
+    /// then for plain calls' high-water marks). Nothing is lost if this fails: the rows are
+    /// replayed at the next start.
+    async fn commit(&mut self, processed: Vec<i64>, conference_changed: bool) {
+        let due = self
+            .last_saved
+            .is_none_or(|saved| saved.elapsed() >= STATE_EVERY);
+        let state = if self.unsaved && (conference_changed || due) || (!processed.is_empty() && due)
+        {
+            match serde_json::to_string(&self.detector) {
+                Ok(state) => Some(state),
+                Err(error) => {
+                    tracing::error!(%error, "could not serialize the detector state");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let saving = state.is_some();
+        match self.store.commit_processed(processed, state).await {
+            Ok(()) if saving => {
+                self.unsaved = false;
+                self.last_saved = Some(tokio::time::Instant::now());
+            }
+            Ok(()) => {}
+            Err(error) => {
+                tracing::error!(%error, "could not mark notifications processed; they will be replayed at the next start")
+            }
+        }
     }
 
     async fn apply_batch(&mut self, batch: Vec<Accepted>) {
@@ -139,10 +186,8 @@ impl Pipeline {
                 }
             }
         }
-        self.sync_roster();
-        if let Err(error) = self.store.mark_processed(processed).await {
-            tracing::error!(%error, "could not mark notifications processed; they will be replayed at the next start");
-        }
+        let changed = self.sync_roster();
+        self.commit(processed, changed).await;
     }
 }
 

@@ -122,6 +122,9 @@ struct Participant {
     kick: Option<Kick>,
     /// Consecutive snapshots that did not list this participant.
     misses: u8,
+    /// When the last of those was taken: two misses must be a reconcile interval apart.
+    #[serde(default)]
+    last_miss: Option<Timestamp>,
 }
 
 impl Participant {
@@ -137,6 +140,7 @@ impl Participant {
             on_hold: false,
             kick: None,
             misses: 0,
+            last_miss: None,
         }
     }
 }
@@ -652,6 +656,7 @@ impl Detector {
     ) {
         if let Some(key) = self.links.get(&party.id).cloned() {
             self.leave(&key, LeaveCause::Disconnected, ctx, out);
+            self.end_when_all_disconnected(&key.conference, ctx, out);
         }
     }
 
@@ -685,13 +690,18 @@ impl Detector {
             }
             if listed.contains(participant_id) {
                 participant.misses = 0;
+                participant.last_miss = None;
                 continue;
             }
             let settled = participant
                 .joined_received
                 .is_some_and(|joined| joined.plus_millis(interval) < ctx.received);
-            if settled {
+            let spaced = participant
+                .last_miss
+                .is_none_or(|last| last.plus_millis(interval) <= ctx.received);
+            if settled && spaced {
                 participant.misses = participant.misses.saturating_add(1);
+                participant.last_miss = Some(ctx.received);
                 if participant.misses >= 2 {
                     vanished.push(participant_id.clone());
                 }
@@ -704,6 +714,7 @@ impl Detector {
             };
             self.leave(&key, LeaveCause::Missing, ctx, out);
         }
+        self.end_when_all_disconnected(id, ctx, out);
     }
 
     // ----- the shared transitions --------------------------------------------------------------
@@ -887,11 +898,17 @@ impl Detector {
         let Some(conference) = self.conferences.get(id) else {
             return;
         };
+        // Callers known only from their original call are parties of the conference too: a
+        // host who leaves while they are on (keepConferenceAlive) does not end it.
         let all_gone = conference.host_party.is_some()
             && conference
                 .parties
                 .values()
-                .all(|code| *code == Some(StatusCode::Disconnected));
+                .all(|code| *code == Some(StatusCode::Disconnected))
+            && conference
+                .participants
+                .values()
+                .all(|p| p.presence != Presence::Live);
         if all_gone {
             self.end(id, ctx, out);
         }

@@ -162,8 +162,7 @@ fn parse_sequence(value: &serde_json::Value) -> Result<u64, Unusable> {
         .as_u64()
         .filter(|sequence| i64::try_from(*sequence).is_ok())
         .ok_or_else(|| {
-            let mut shown = value.to_string();
-            shown.truncate(40);
+            let shown: String = value.to_string().chars().take(40).collect();
             Unusable::BadSequence(shown)
         })
 }

@@ -550,7 +550,13 @@ fn two_consecutive_snapshots_without_a_settled_participant_make_it_leave() {
         first.is_empty(),
         "one missing snapshot is not enough: {first:?}"
     );
-    let second = detector.apply(snapshot(60, only_host_and_two()));
+    // Two reads in quick succession (a discovery right after a poll) count once.
+    let hurried = detector.apply(snapshot(55, only_host_and_two()));
+    assert!(
+        hurried.is_empty(),
+        "misses must be an interval apart: {hurried:?}"
+    );
+    let second = detector.apply(snapshot(71, only_host_and_two()));
     assert_eq!(types(&second), ["participant_left p-conf-3"]);
     assert_eq!(left_reason(&second[0]), LeaveReason::Vanished);
     assert!(
@@ -975,7 +981,14 @@ fn forgetting_keeps_tombstones_so_late_duplicates_never_bring_anyone_back() {
         vec![
             conference_update(1, 0, vec![host_party(StatusCode::Answered)]),
             join(),
-            conference_update(2, 10, vec![host_party(StatusCode::Disconnected)]),
+            conference_update(
+                2,
+                10,
+                vec![
+                    host_party(StatusCode::Disconnected),
+                    conference_party("p-conf-2", StatusCode::Disconnected, Some("p-a-1")),
+                ],
+            ),
         ],
     );
     // Past the detail grace period: details are gone, the tombstone still refuses the join.
@@ -1176,4 +1189,40 @@ fn scope_holds_callers_until_the_host_is_known_then_announces_them() {
     );
     // The caller joined when RingCentral said so, not when the host became known.
     assert_eq!(events[1].at, at(0));
+}
+
+#[test]
+fn a_host_leaving_while_callers_stay_does_not_end_the_conference() {
+    let mut detector = Detector::default();
+    let events = run(
+        &mut detector,
+        vec![
+            conference_update(1, 0, vec![host_party(StatusCode::Answered)]),
+            original_update(
+                "s-a",
+                5,
+                1,
+                merged("p-a-1", "p-conf-2", person("Paco Vu", "11119")),
+            ),
+            // keepConferenceAlive: only the host's leg goes.
+            conference_update(2, 5, vec![host_party(StatusCode::Disconnected)]),
+        ],
+    );
+    assert_eq!(
+        types(&events),
+        ["conference_started", "participant_joined p-conf-2"]
+    );
+    assert_eq!(detector.view(&conf_id()).unwrap().live().count(), 1);
+    // When the last caller leaves, the conference is over.
+    let events = detector.apply(original_update(
+        "s-a",
+        6,
+        30,
+        party("p-a-1", StatusCode::Disconnected),
+    ));
+    assert_eq!(
+        types(&events),
+        ["participant_left p-conf-2", "conference_ended"]
+    );
+    assert_eq!(left_reason(&events[0]), LeaveReason::ConferenceEnded);
 }

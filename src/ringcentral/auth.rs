@@ -14,7 +14,6 @@ use crate::config::RingCentralCredentials;
 use crate::store::Store;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -53,11 +52,25 @@ pub enum AuthError {
 struct StoredToken {
     access_token: String,
     expires_at_ms: i64,
+    /// When to refresh: `margin` before expiry, but never before half the token's life (a
+    /// margin longer than the life RingCentral granted would refresh on every call).
+    #[serde(default)]
+    refresh_at_ms: i64,
     refresh_token: Option<String>,
     refresh_expires_at_ms: Option<i64>,
     scope: Option<String>,
     /// Which server and credentials this token belongs to.
     fingerprint: u64,
+}
+
+impl StoredToken {
+    fn refresh_at(&self, margin: Duration) -> i64 {
+        if self.refresh_at_ms > 0 {
+            self.refresh_at_ms.min(self.expires_at_ms)
+        } else {
+            self.expires_at_ms.saturating_sub(millis(margin))
+        }
+    }
 }
 
 impl std::fmt::Debug for StoredToken {
@@ -143,12 +156,21 @@ impl TokenOwner {
         self.token_requests.load(Ordering::Relaxed)
     }
 
+    /// Which server and credentials a stored token belongs to: FNV-1a, stable across builds
+    /// (a token kept by one version must be found by the next).
     fn fingerprint(&self) -> u64 {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.server_url.hash(&mut hasher);
-        self.credentials.client_id.hash(&mut hasher);
-        self.credentials.jwt.expose_secret().hash(&mut hasher);
-        hasher.finish()
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in [
+            self.server_url.as_bytes(),
+            self.credentials.client_id.as_bytes(),
+            self.credentials.jwt.expose_secret().as_bytes(),
+        ] {
+            for byte in part.iter().chain(std::iter::once(&0xff)) {
+                hash ^= u64::from(*byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        hash
     }
 
     /// A valid access token: the current one, or a refreshed one. Callers that arrive during a
@@ -160,7 +182,7 @@ impl TokenOwner {
             state.loaded = true;
         }
         if let Some(token) = &state.token
-            && token.expires_at_ms.saturating_sub(millis(self.margin)) > now_ms()
+            && token.refresh_at(self.margin) > now_ms()
         {
             return Ok(SecretString::from(token.access_token.clone()));
         }
@@ -198,7 +220,9 @@ impl TokenOwner {
                 description: String::new(),
             }),
         };
-        if matches!(result, Err(AuthError::Refused { .. })) {
+        // A refused refresh token (4xx) falls back to the grant; a server error does not (the
+        // grant would likely fail the same way, and the Auth group is small).
+        if matches!(result, Err(AuthError::Refused { status, .. }) if status < 500) {
             let jwt = self.credentials.jwt.expose_secret().to_owned();
             let form = [("grant_type", JWT_GRANT), ("assertion", jwt.as_str())];
             result = self.token_request(&form).await;
@@ -233,6 +257,7 @@ impl TokenOwner {
             && current.access_token == token.expose_secret()
         {
             current.expires_at_ms = 0;
+            current.refresh_at_ms = 0;
         }
     }
 
@@ -339,9 +364,12 @@ impl TokenOwner {
                 .unwrap_or(i64::MAX / 1000)
                 .saturating_mul(1000)
         };
+        let life = seconds(info.expires_in.unwrap_or(3600));
+        let refresh_after = life.saturating_sub(millis(self.margin)).max(life / 2);
         StoredToken {
             access_token: info.access_token,
-            expires_at_ms: now.saturating_add(seconds(info.expires_in.unwrap_or(3600))),
+            expires_at_ms: now.saturating_add(life),
+            refresh_at_ms: now.saturating_add(refresh_after),
             refresh_token: info.refresh_token,
             refresh_expires_at_ms: info
                 .refresh_token_expires_in

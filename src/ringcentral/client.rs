@@ -275,6 +275,13 @@ impl RcClient {
                 });
             }
             let token = self.auth.access_token().await?;
+            // A 429 may have arrived for another request while this one waited for a token.
+            if let Some(until) = self.limits.penalty(group) {
+                return Err(RcError::Penalty {
+                    group: group.as_str(),
+                    retry_in: until.saturating_duration_since(Instant::now()),
+                });
+            }
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())

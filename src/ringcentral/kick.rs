@@ -14,6 +14,7 @@ use crate::app::pipeline::DetectorInputs;
 use crate::conference::{Actor, Input, ParticipantKey, PartyId, Roster};
 use crate::ringcentral::wire::StatusCode;
 use crate::store::{AuditEntry, Store};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -58,6 +59,8 @@ pub trait Kicker: Send + Sync + 'static {
 
 /// The kick through RingCentral's Delete Call Party API.
 pub struct RcKicker {
+    /// Removals under way.
+    pub in_flight: Arc<std::sync::Mutex<HashSet<ParticipantKey>>>,
     pub client: Arc<RcClient>,
     pub roster: Roster,
     pub inputs: DetectorInputs,
@@ -70,7 +73,14 @@ pub struct RcKicker {
 impl Kicker for RcKicker {
     fn kick(&self, request: KickRequest) -> Pin<Box<dyn Future<Output = KickOutcome> + Send + '_>> {
         Box::pin(async move {
-            let outcome = self.remove(&request).await;
+            // One removal per caller at a time: a second moderator's DELETE would meet a 404
+            // and wrongly fall back to the original call's ids.
+            let outcome = match InFlight::claim(&self.in_flight, &request.participant) {
+                Some(_claim) => self.remove(&request).await,
+                None => KickOutcome::Failed {
+                    reason: "another removal of this caller is in progress".into(),
+                },
+            };
             self.audit(&request, &outcome).await;
             metrics::counter!("ringside_kicks_total", "outcome" => outcome.as_str()).increment(1);
             tracing::info!(
@@ -137,7 +147,14 @@ impl RcKicker {
         };
         match &outcome {
             KickOutcome::Removed => self.confirm_later(key.clone()),
-            KickOutcome::AlreadyGone => self.reconciler.poll_now(key.conference.clone()),
+            KickOutcome::AlreadyGone => {
+                // Not removed by this kick: whatever leave follows is not a removal.
+                self.inputs.send(Input::KickFailed {
+                    at: self.clock.now(),
+                    participant: key.clone(),
+                });
+                self.reconciler.poll_now(key.conference.clone());
+            }
             _ => {
                 self.inputs.send(Input::KickFailed {
                     at: self.clock.now(),
@@ -237,6 +254,34 @@ impl RcKicker {
         if let Err(error) = self.store.audit(entry).await {
             tracing::error!(%error, "could not write the audit log");
         }
+    }
+}
+
+/// A claim on one caller's removal, released when dropped.
+struct InFlight {
+    set: Arc<std::sync::Mutex<HashSet<ParticipantKey>>>,
+    key: ParticipantKey,
+}
+
+impl InFlight {
+    fn claim(
+        set: &Arc<std::sync::Mutex<HashSet<ParticipantKey>>>,
+        key: &ParticipantKey,
+    ) -> Option<Self> {
+        let mut claimed = set.lock().unwrap_or_else(|poison| poison.into_inner());
+        claimed.insert(key.clone()).then(|| InFlight {
+            set: set.clone(),
+            key: key.clone(),
+        })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .remove(&self.key);
     }
 }
 

@@ -11,6 +11,8 @@ use tokio::time::Instant;
 pub const DEFAULT_PENALTY: Duration = Duration::from_secs(30);
 /// RingCentral's rate window.
 pub const WINDOW: Duration = Duration::from_secs(60);
+/// The longest penalty or window ringside believes a header about (an hour).
+const MAX_HEADER_SECS: u64 = 3600;
 
 /// The rate groups of the endpoints ringside calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,7 +130,7 @@ impl RateLimits {
     pub fn penalize(&self, group: RateGroup, retry_after: Option<Duration>) {
         let wait = retry_after.unwrap_or(DEFAULT_PENALTY);
         self.with(group, |state, now| {
-            let until = now + wait;
+            let until = now.checked_add(wait).unwrap_or(now + DEFAULT_PENALTY);
             state.penalty_until = Some(state.penalty_until.map_or(until, |old| old.max(until)));
         });
         metrics::counter!("ringside_ringcentral_429_total", "group" => group.as_str()).increment(1);
@@ -152,7 +154,7 @@ impl RateLimits {
                 state.limit = limit;
             }
             if let Some(window) = window.filter(|window| *window > 0) {
-                state.window = Duration::from_secs(u64::from(window));
+                state.window = Duration::from_secs(u64::from(window).min(MAX_HEADER_SECS));
             }
             if let Some(remaining) = remaining {
                 state.remaining = Some((remaining, now));
@@ -195,7 +197,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .get("retry-after")
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .map(|seconds| Duration::from_secs(seconds.min(MAX_HEADER_SECS)))
 }
 
 #[cfg(test)]

@@ -142,9 +142,10 @@ impl Reconciler {
         self.last_polled
             .retain(|id, _| live.contains(id) || self.discovered.contains(id));
         let now = Instant::now();
-        let mut due: Vec<(Option<Instant>, ConferenceId)> = live
-            .iter()
-            .chain(self.discovered.iter())
+        let candidates: BTreeSet<&ConferenceId> =
+            live.iter().chain(self.discovered.iter()).collect();
+        let mut due: Vec<(Option<Instant>, ConferenceId)> = candidates
+            .into_iter()
             .filter(|id| !self.urgent.contains(*id))
             .map(|id| (self.last_polled.get(id).copied(), id.clone()))
             .filter(|(last, _)| last.is_none_or(|last| now.duration_since(last) >= self.interval))
@@ -175,9 +176,14 @@ impl Reconciler {
 
     async fn poll(&mut self, conference: &ConferenceId) {
         self.last_polled.insert(conference.clone(), Instant::now());
-        self.discovered.remove(conference);
         let requested_at = self.clock.now();
-        match self.client.get_session(conference.as_str()).await {
+        let answer = self.client.get_session(conference.as_str()).await;
+        // A discovered session is read until RingCentral answers about it (a sign-in back-off
+        // or a penalty at start must not make ringside forget it).
+        if matches!(answer, Ok(_) | Err(RcError::NotFound { .. })) {
+            self.discovered.remove(conference);
+        }
+        match answer {
             Ok(session) => match SessionUpdate::from_snapshot(&session) {
                 Ok(update) => {
                     metrics::counter!("ringside_reconcile_snapshots_total").increment(1);

@@ -144,9 +144,15 @@ impl SubscriptionManager {
         let mut keep = None;
         if let Some(stored) = &stored {
             match self.client.get_subscription(&stored.id).await {
+                Ok(info)
+                    if info.status == Some(SubscriptionStatus::Active)
+                        && same_filters(&info.event_filters, &self.options.event_filters) =>
+                {
+                    // Renewed at once: a restart must not leave it to expire before the timer.
+                    keep = Some(self.renew(&info.id).await.unwrap_or(info));
+                }
                 Ok(info) if info.status == Some(SubscriptionStatus::Active) => {
-                    self.check_filters(&info)?;
-                    keep = Some(info);
+                    tracing::warn!(subscription_id = %info.id, "stored subscription has other filters than configured; replacing it");
                 }
                 Ok(info) => {
                     tracing::warn!(subscription_id = %info.id, status = ?info.status, "stored subscription is not active; replacing it");
@@ -174,18 +180,18 @@ impl SubscriptionManager {
                 Err(error) => return Err(SubscriptionError::Client(error)),
             }
         }
-        let id = match keep {
+        let info = match keep {
             Some(info) => {
                 tracing::info!(subscription_id = %info.id, "reusing the stored subscription");
-                info.id
+                info
             }
             None => self.create().await?,
         };
-        self.set_health(SubscriptionHealth::Active { id: id.clone() });
-        Ok(id)
+        self.report_filters(&info);
+        Ok(info.id)
     }
 
-    async fn create(&self) -> Result<String, SubscriptionError> {
+    async fn create(&self) -> Result<SubscriptionInfo, SubscriptionError> {
         let request = CreateSubscription {
             event_filters: self.options.event_filters.clone(),
             delivery_mode: DeliveryMode {
@@ -210,34 +216,100 @@ impl SubscriptionManager {
                 .map_err(|error| SubscriptionError::Store(error.to_string()))?;
         }
         tracing::info!(subscription_id = %info.id, "created the RingCentral subscription");
-        self.check_filters(&info)?;
+        // Events may have been missed while there was no subscription.
         let _ = self.discover.send(());
-        Ok(info.id)
+        Ok(info)
     }
 
-    /// `disabledFilters` means an app permission is missing: loud, and not healthy.
-    fn check_filters(&self, info: &SubscriptionInfo) -> Result<(), SubscriptionError> {
-        if info.disabled_filters.is_empty() {
-            return Ok(());
+    /// Active, unless RingCentral disabled filters (an app permission is missing): then loud
+    /// and not healthy, while the subscription is still kept, renewed and watched.
+    fn report_filters(&self, info: &SubscriptionInfo) {
+        match disabled_filters(info) {
+            None => self.set_health(SubscriptionHealth::Active {
+                id: info.id.clone(),
+            }),
+            Some(problem) => self.set_health(SubscriptionHealth::Failing {
+                reason: SubscriptionError::DisabledFilters(problem).to_string(),
+            }),
         }
-        let reasons: Vec<String> = info
-            .disabled_filters
-            .iter()
-            .map(|filter| {
-                format!(
-                    "{} ({})",
-                    filter.filter.as_deref().unwrap_or("a filter"),
-                    filter
-                        .message
-                        .as_deref()
-                        .or(filter.reason.as_deref())
-                        .unwrap_or("no reason given")
-                )
-            })
-            .collect();
-        Err(SubscriptionError::DisabledFilters(reasons.join("; ")))
     }
+}
 
+/// `disabledFilters`, in words, when there are any.
+fn disabled_filters(info: &SubscriptionInfo) -> Option<String> {
+    if info.disabled_filters.is_empty() {
+        return None;
+    }
+    let reasons: Vec<String> = info
+        .disabled_filters
+        .iter()
+        .map(|filter| {
+            format!(
+                "{} ({})",
+                filter.filter.as_deref().unwrap_or("a filter"),
+                filter
+                    .message
+                    .as_deref()
+                    .or(filter.reason.as_deref())
+                    .unwrap_or("no reason given")
+            )
+        })
+        .collect();
+    Some(reasons.join("; "))
+}
+
+/// `/account/123/extension/456/…` as `/account/~/extension/~/…`: RingCentral expands `~` in
+/// the filters it stores.
+pub fn normalized_filter(filter: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    let mut previous = "";
+    for part in filter.split('/') {
+        let numeric = !part.is_empty() && part.chars().all(|c| c.is_ascii_digit());
+        parts.push(
+            if numeric && (previous == "account" || previous == "extension") {
+                "~"
+            } else {
+                part
+            },
+        );
+        previous = part;
+    }
+    parts.join("/")
+}
+
+/// Whether a subscription's filters are the configured ones (order and `~` expansion aside).
+pub fn same_filters(held: &[String], wanted: &[String]) -> bool {
+    let sorted = |filters: &[String]| {
+        let mut filters: Vec<String> = filters.iter().map(|f| normalized_filter(f)).collect();
+        filters.sort();
+        filters
+    };
+    sorted(held) == sorted(wanted)
+}
+
+/// Errors worth waiting out rather than replacing the subscription for.
+fn transient(error: &SubscriptionError) -> bool {
+    use super::auth::AuthError;
+    match error {
+        SubscriptionError::Client(error) => match error {
+            RcError::Timeout(_)
+            | RcError::Network(_)
+            | RcError::Penalty { .. }
+            | RcError::RateLimited { .. } => true,
+            RcError::Api { status, .. } => *status >= 500 || *status == 408 || *status == 409,
+            RcError::Auth(
+                AuthError::Backoff(_)
+                | AuthError::RateLimited(_)
+                | AuthError::Timeout
+                | AuthError::Network(_),
+            ) => true,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+impl SubscriptionManager {
     /// Renews now (on the reminder, or when the timer says so).
     pub async fn renew(&self, id: &str) -> Result<SubscriptionInfo, SubscriptionError> {
         let info = self.client.renew_subscription(id).await?;
@@ -249,8 +321,7 @@ impl SubscriptionManager {
     pub async fn watch_once(&self, id: &str) -> Result<String, SubscriptionError> {
         match self.client.get_subscription(id).await {
             Ok(info) if info.status == Some(SubscriptionStatus::Active) => {
-                self.check_filters(&info)?;
-                self.set_health(SubscriptionHealth::Active { id: id.to_owned() });
+                self.report_filters(&info);
                 Ok(id.to_owned())
             }
             Ok(info) => {
@@ -324,12 +395,9 @@ impl SubscriptionManager {
     fn report(&self, error: &SubscriptionError, id: &mut Option<String>) {
         match error {
             // Transient: keep the subscription and try again at the next tick.
-            SubscriptionError::Client(
-                RcError::Timeout(_)
-                | RcError::Network(_)
-                | RcError::Penalty { .. }
-                | RcError::RateLimited { .. },
-            ) => tracing::warn!(%error, "subscription check failed; will retry"),
+            error if transient(error) => {
+                tracing::warn!(%error, "subscription check failed; will retry")
+            }
             SubscriptionError::Client(RcError::NotFound { .. }) => *id = None,
             _ => {
                 self.set_health(SubscriptionHealth::Failing {

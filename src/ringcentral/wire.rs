@@ -344,8 +344,9 @@ open_enum!(
     }
 );
 
-/// `POST /restapi/oauth/token` answer (`TokenInfo`, reference §4.1).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `POST /restapi/oauth/token` answer (`TokenInfo`, reference §4.1). Its `Debug` hides the
+/// tokens.
+#[derive(Clone, Default, Deserialize)]
 pub struct TokenInfo {
     pub access_token: String,
     #[serde(default)]
@@ -366,8 +367,8 @@ pub struct TokenInfo {
     pub endpoint_id: Option<String>,
 }
 
-/// `deliveryMode` of a webhook subscription.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `deliveryMode` of a webhook subscription. Its `Debug` hides the verification token.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryMode {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -377,6 +378,29 @@ pub struct DeliveryMode {
     /// Sent on create only; RingCentral never returns it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_token: Option<String>,
+}
+
+impl std::fmt::Debug for TokenInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenInfo")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("owner_id", &self.owner_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for DeliveryMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeliveryMode")
+            .field("transport_type", &self.transport_type)
+            .field("address", &self.address)
+            .field(
+                "verification_token",
+                &self.verification_token.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 /// `POST /restapi/v1.0/subscription` body.

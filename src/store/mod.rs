@@ -42,6 +42,9 @@ pub use inbox::{InboxCounts, InboxInsert, InboxRow, NewInboxRow};
 pub use quarantine::{NewQuarantineRow, QuarantineRow};
 pub use schema::MIGRATIONS;
 
+/// Where the detector's serialized state is kept.
+const DETECTOR_STATE_KEY: &str = "detector.state";
+
 /// The most commands one group commit takes.
 pub const MAX_BATCH: usize = 512;
 /// How many commands may wait for the thread before senders wait (asynchronously) too.
@@ -179,6 +182,31 @@ impl Store {
         }
         self.write(move |conn| inbox::mark_processed(conn, &ids, now_ms()))
             .await
+    }
+
+    /// Marks inbox rows processed and, in the same transaction, keeps the detector's state, so
+    /// a crash never separates "processed" from the state it produced.
+    pub async fn commit_processed(
+        &self,
+        ids: Vec<i64>,
+        detector_state: Option<String>,
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() && detector_state.is_none() {
+            return Ok(());
+        }
+        self.write(move |conn| {
+            inbox::mark_processed(conn, &ids, now_ms())?;
+            if let Some(state) = &detector_state {
+                meta::set(conn, DETECTOR_STATE_KEY, state)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The detector's state as last committed, if any.
+    pub async fn detector_state(&self) -> Result<Option<String>, StoreError> {
+        self.read(|conn| meta::get(conn, DETECTOR_STATE_KEY)).await
     }
 
     /// Every unprocessed inbox row, by id: what to replay at start.

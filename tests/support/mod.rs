@@ -6,8 +6,13 @@
 #![allow(dead_code)]
 
 use ringside::app::{self, Running};
-use ringside::config::Settings;
+use ringside::config::{RingCentralCredentials, Settings};
 use ringside::discord::announcer::MemorySink;
+use ringside::ringcentral::subscription::SubscriptionHealth;
+use ringside::simulator::platform::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, Platform, PlatformHandle,
+    PlatformOptions,
+};
 use ringside::store::{InboxCounts, QuarantineRow};
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
@@ -366,4 +371,116 @@ pub fn assert_one_line(body: &str) {
         !trimmed.contains('\n') && !trimmed.contains('\r'),
         "reason is not one line: {body:?}"
     );
+}
+
+// ----- RingCentral: the real app against the platform fake ----------------------------------
+
+/// Polls `probe` every few milliseconds until it answers `Some`, and answers that; panics naming
+/// `what` when `deadline` passes first.
+pub async fn eventually<T>(
+    what: &str,
+    deadline: Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        if Instant::now() >= until {
+            panic!("{what}: not within {deadline:?}");
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Starts the RingCentral platform fake (with test logs when `TEST_LOG` is set).
+pub async fn start_platform(options: PlatformOptions) -> PlatformHandle {
+    init_logs();
+    Platform::start(options)
+        .await
+        .expect("the platform fake starts")
+}
+
+impl TestConfig {
+    /// RingCentral mode against `platform`: its base URL and default credentials; the public
+    /// listener on a fixed free port (so a restart keeps the webhook address) with
+    /// `server.public_url` pointing at it; the operator listener on its own port; one-second
+    /// reconcile, watchdog, kick confirmation and auth retry; a 5 s request timeout.
+    pub fn against(mut self, platform: &PlatformHandle) -> TestConfig {
+        let listen = free_port();
+        self.settings.server.listen = listen;
+        self.settings.server.admin_listen = ([127, 0, 0, 1], 0).into();
+        self.settings.server.public_url = Some(format!("http://{listen}"));
+        let ringcentral = &mut self.settings.ringcentral;
+        ringcentral.server_url = platform.base_url();
+        ringcentral.credentials = Some(RingCentralCredentials {
+            client_id: DEFAULT_CLIENT_ID.to_owned(),
+            client_secret: SecretString::from(DEFAULT_CLIENT_SECRET),
+            jwt: SecretString::from(DEFAULT_JWT),
+        });
+        ringcentral.reconcile_interval_secs = 1;
+        ringcentral.watchdog_interval_secs = 1;
+        ringcentral.kick_confirm_secs = 1;
+        ringcentral.auth_retry_secs = 1;
+        ringcentral.request_timeout_secs = 5;
+        self
+    }
+
+    /// The webhook address RingCentral is given: `{server.public_url}/webhooks/ringcentral`.
+    pub fn webhook_address(&self) -> String {
+        format!(
+            "{}/webhooks/ringcentral",
+            self.settings
+                .server
+                .public_url
+                .as_deref()
+                .expect("server.public_url is set")
+        )
+    }
+}
+
+impl TestApp {
+    /// The subscription's health as ringside reports it.
+    pub fn subscription_health(&self) -> SubscriptionHealth {
+        self.running
+            .subscription
+            .as_ref()
+            .expect("RingCentral mode manages a subscription")
+            .borrow()
+            .clone()
+    }
+
+    /// Waits until ringside reports its subscription active; answers its id.
+    pub async fn wait_subscription_active(&self) -> String {
+        eventually(
+            "the subscription becomes active",
+            DEADLINE,
+            async || match self.subscription_health() {
+                SubscriptionHealth::Active { id } => Some(id),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// `GET /readyz` on the operator listener: status and body.
+    pub async fn readyz(&self) -> (u16, String) {
+        let response = self.admin_get("/readyz", None).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// Waits until an announcement line contains `needle`; answers every line so far.
+    pub async fn wait_for_line(&self, needle: &str) -> Vec<String> {
+        let what = format!("an announcement containing {needle:?}");
+        eventually(&what, DEADLINE, async || {
+            let lines = self.sink.lines();
+            lines
+                .iter()
+                .any(|line| line.contains(needle))
+                .then_some(lines)
+        })
+        .await
+    }
 }
