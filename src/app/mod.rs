@@ -215,6 +215,10 @@ pub async fn start_with_clock(
             events: events_tx,
             clock: clock.clone(),
             reminders: platform.as_ref().map(|_| reminders_tx),
+            retention: pipeline::Retention {
+                inbox_millis: days(settings.store.retention_days),
+                audit_millis: days(settings.store.audit_retention_days),
+            },
             unsaved: false,
             last_saved: None,
         }
@@ -382,6 +386,10 @@ pub fn platform_client_with(
         limits,
         timeout,
     )))
+}
+
+fn days(days: u32) -> i64 {
+    i64::from(days).saturating_mul(24 * 60 * 60 * 1000)
 }
 
 /// The detector as it was at the last commit (the roster is rebuilt from it), or a fresh one.

@@ -26,10 +26,22 @@ pub struct Pipeline {
     pub clock: Arc<dyn Clock>,
     /// Where renewal reminders go (the subscription manager), when there is one.
     pub reminders: Option<mpsc::UnboundedSender<()>>,
+    /// How long inbox and quarantine rows, and audit entries, are kept.
+    pub retention: Retention,
     /// The detector changed since its state was last written.
     pub unsaved: bool,
     pub last_saved: Option<tokio::time::Instant>,
 }
+
+/// `store.retention_days` and `store.audit_retention_days`, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub inbox_millis: i64,
+    pub audit_millis: i64,
+}
+
+/// How often old rows are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// An input that does not come from the webhook: reconciliation snapshots, a session gone,
 /// kick intents and failures. `applied` is answered once the detector has taken it.
@@ -84,6 +96,8 @@ impl Pipeline {
         let mut tick = tokio::time::interval(TICK_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut prune = tokio::time::interval(PRUNE_EVERY);
+        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 count = accepted.recv_many(&mut batch, MAX_BATCH) => {
@@ -102,6 +116,7 @@ impl Pipeline {
                         let _ = applied.send(());
                     }
                 }
+                _ = prune.tick() => self.prune().await,
                 _ = tick.tick() => {
                     let now = self.clock.now();
                     self.apply(Input::Tick { now });
@@ -124,6 +139,27 @@ impl Pipeline {
             );
             // The announcer outlives this task; if it is gone we are shutting down anyway.
             let _ = self.events.send(event);
+        }
+    }
+
+    /// Pruning by `store.retention_days` (processed inbox rows, quarantine) and
+    /// `store.audit_retention_days`. Unprocessed rows are never pruned.
+    async fn prune(&mut self) {
+        let now = self.clock.now();
+        let inbox = self
+            .store
+            .prune(now.0.saturating_sub(self.retention.inbox_millis))
+            .await;
+        let audit = self
+            .store
+            .prune_audit(now.0.saturating_sub(self.retention.audit_millis))
+            .await;
+        match (inbox, audit) {
+            (Ok(rows), Ok(entries)) if rows + entries > 0 => {
+                tracing::info!(rows, entries, "pruned old inbox rows and audit entries")
+            }
+            (Ok(_), Ok(_)) => {}
+            (Err(error), _) | (_, Err(error)) => tracing::warn!(%error, "pruning failed"),
         }
     }
 

@@ -38,6 +38,13 @@ pub(super) fn insert(conn: &Connection, entry: &AuditEntry) -> rusqlite::Result<
     Ok(conn.last_insert_rowid())
 }
 
+pub(super) fn prune(conn: &Connection, before_ms: i64) -> rusqlite::Result<u64> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM audit WHERE at_ms < ?1")?
+        .execute(params![before_ms])?;
+    Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+}
+
 pub(super) fn since(conn: &Connection, since_ms: i64) -> rusqlite::Result<Vec<AuditEntry>> {
     conn.prepare_cached(
         "SELECT at_ms, actor_id, actor_name, action, conference_id, participant_id, outcome,
@@ -88,5 +95,7 @@ mod tests {
         assert_eq!(outcomes, ["refused", "removed", "failed"]);
         assert_eq!(store.audit_since(2_000).await.unwrap().len(), 2);
         assert_eq!(all[0], entry(1_000, "refused"));
+        assert_eq!(store.prune_audit(2_000).await.unwrap(), 1);
+        assert_eq!(store.audit_since(0).await.unwrap().len(), 2);
     }
 }

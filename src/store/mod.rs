@@ -238,6 +238,11 @@ impl Store {
         Ok(deleted)
     }
 
+    /// Deletes audit entries older than `before_ms`; answers how many went.
+    pub async fn prune_audit(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.write(move |conn| audit::prune(conn, before_ms)).await
+    }
+
     /// The meta value under `key`, if any.
     pub async fn get_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_owned();
