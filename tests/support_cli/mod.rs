@@ -315,6 +315,82 @@ impl Service {
         status
     }
 
+    /// Sends SIGKILL (`kill -KILL`) and waits for the death, then reads what is left of both
+    /// pipes. Panics if the child is still there after `timeout`.
+    pub fn kill_hard(&mut self, timeout: Duration) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-KILL", &self.pid().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(sent.success(), "kill -KILL failed: {sent}");
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "ringside still alive {timeout:?} after SIGKILL\n{}",
+                    self.context()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        self.drain();
+        status
+    }
+
+    /// Reads stdout and stderr as they come until neither has said anything for `quiet`, or
+    /// until `timeout` has passed; answers whether it went quiet. Panics if a pipe closes
+    /// (the child died).
+    pub fn settle(&mut self, quiet: Duration, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut last = Instant::now();
+        loop {
+            let now = Instant::now();
+            if now.duration_since(last) >= quiet {
+                return true;
+            }
+            if now >= deadline {
+                return false;
+            }
+            let mut heard = false;
+            let mut closed = false;
+            for (rx, seen) in [
+                (&self.stdout, &mut self.stdout_seen),
+                (&self.stderr, &mut self.stderr_seen),
+            ] {
+                loop {
+                    match rx.try_recv() {
+                        Ok(line) => {
+                            seen.push(line);
+                            heard = true;
+                        }
+                        Err(mpsc::TryRecvError::Empty) => break,
+                        Err(mpsc::TryRecvError::Disconnected) => {
+                            closed = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            if closed {
+                let status = self.child.try_wait();
+                panic!(
+                    "ringside closed its output while settling (exit: {status:?})\n{}",
+                    self.context()
+                );
+            }
+            if heard {
+                last = Instant::now();
+            } else {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
     /// After the exit: everything still in the pipes (the reader threads end at EOF).
     fn drain(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(5);
