@@ -10,7 +10,7 @@ pub mod operator;
 pub mod pipeline;
 pub mod replay;
 
-use crate::conference::{Detector, DetectorConfig, Roster};
+use crate::conference::{ConferenceEvent, Detector, DetectorConfig, Roster};
 use crate::config::Settings;
 use crate::discord::announcer::{self, AnnouncerSettings, Sink};
 use crate::ringcentral::auth::{AuthOptions, TokenOwner};
@@ -183,6 +183,25 @@ pub async fn start_with_clock(
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (reminders_tx, reminders_rx) = mpsc::unbounded_channel();
 
+    // Announcements committed but not sent before the last stop go first.
+    let undelivered = store.undelivered().await?;
+    if !undelivered.is_empty() {
+        tracing::info!(
+            count = undelivered.len(),
+            "resending announcements not delivered before the last stop"
+        );
+    }
+    for row in undelivered {
+        match serde_json::from_str::<ConferenceEvent>(&row.event) {
+            Ok(event) => {
+                let _ = events_tx.send((Some(row.id), event));
+            }
+            Err(error) => {
+                tracing::warn!(%error, event_id = %row.event_id, "a kept announcement no longer parses; skipped")
+            }
+        }
+    }
+
     let unprocessed = store.unprocessed().await?;
     let mut unusable = Vec::new();
     for row in &unprocessed {
@@ -212,7 +231,8 @@ pub async fn start_with_clock(
             detector,
             roster: roster.clone(),
             store: store.clone(),
-            events: events_tx,
+            events: events_tx.clone(),
+            pending: Vec::new(),
             clock: clock.clone(),
             reminders: platform.as_ref().map(|_| reminders_tx),
             retention: pipeline::Retention {
@@ -233,6 +253,7 @@ pub async fn start_with_clock(
             phone_numbers: settings.privacy.phone_numbers,
         },
         shutdown_rx.clone(),
+        Some(store.clone()),
     ));
 
     let public = webhook::router(WebhookState {

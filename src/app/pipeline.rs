@@ -3,9 +3,10 @@
 //! inbox rows processed.
 
 use crate::conference::{ConferenceEvent, Detector, Input, Roster, SessionUpdate, Timestamp};
+use crate::discord::announcer::Outgoing;
 use crate::ringcentral::webhook::{Accepted, Clock, Payload};
 use crate::ringcentral::wire::{EventKind, TelephonyNotification};
-use crate::store::{InboxRow, Store};
+use crate::store::{InboxRow, NewOutboxRow, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -22,7 +23,10 @@ pub struct Pipeline {
     pub detector: Detector,
     pub roster: Roster,
     pub store: Store,
-    pub events: mpsc::UnboundedSender<ConferenceEvent>,
+    /// To the announcer: each event with its outbox id (`None` when it could not be kept).
+    pub events: mpsc::UnboundedSender<Outgoing>,
+    /// Events produced since the last commit.
+    pub pending: Vec<ConferenceEvent>,
     pub clock: Arc<dyn Clock>,
     /// Where renewal reminders go (the subscription manager), when there is one.
     pub reminders: Option<mpsc::UnboundedSender<()>>,
@@ -111,10 +115,11 @@ impl Pipeline {
                 }
                 Some(Directed { input, applied }) = directed.recv() => {
                     self.apply(input);
-                    self.sync_roster();
+                    let changed = self.sync_roster();
                     if let Some(applied) = applied {
                         let _ = applied.send(());
                     }
+                    self.commit(Vec::new(), changed).await;
                 }
                 _ = prune.tick() => self.prune().await,
                 _ = tick.tick() => {
@@ -137,8 +142,7 @@ impl Pipeline {
                 participant_id = event.kind.participant_id().map(|p| p.as_str()).unwrap_or(""),
                 "conference event"
             );
-            // The announcer outlives this task; if it is gone we are shutting down anyway.
-            let _ = self.events.send(event);
+            self.pending.push(event);
         }
     }
 
@@ -180,7 +184,11 @@ impl Pipeline {
         let due = self
             .last_saved
             .is_none_or(|saved| saved.elapsed() >= STATE_EVERY);
-        let state = if self.unsaved && (conference_changed || due) || (!processed.is_empty() && due)
+        let events = std::mem::take(&mut self.pending);
+        // Events always travel with the state that produced them.
+        let state = if !events.is_empty()
+            || self.unsaved && (conference_changed || due)
+            || (!processed.is_empty() && due)
         {
             match serde_json::to_string(&self.detector) {
                 Ok(state) => Some(state),
@@ -193,14 +201,46 @@ impl Pipeline {
             None
         };
         let saving = state.is_some();
-        match self.store.commit_processed(processed, state).await {
-            Ok(()) if saving => {
-                self.unsaved = false;
-                self.last_saved = Some(tokio::time::Instant::now());
+        let rows: Vec<NewOutboxRow> = events
+            .iter()
+            .filter_map(|event| {
+                let text = serde_json::to_string(event).ok()?;
+                Some(NewOutboxRow {
+                    event_id: event.id.clone(),
+                    conference_id: event.conference_id.as_str().to_owned(),
+                    received_at_ms: event.received_at.0,
+                    event: text,
+                })
+            })
+            .collect();
+        let kept = match self.store.commit_processed(processed, state, rows).await {
+            Ok(kept) => {
+                if saving {
+                    self.unsaved = false;
+                    self.last_saved = Some(tokio::time::Instant::now());
+                }
+                Some(kept)
             }
-            Ok(()) => {}
             Err(error) => {
-                tracing::error!(%error, "could not mark notifications processed; they will be replayed at the next start")
+                tracing::error!(%error, "could not commit processed notifications; they will be replayed at the next start");
+                None
+            }
+        };
+        // The announcer outlives this task; if it is gone we are shutting down anyway.
+        match kept {
+            Some(kept) => {
+                for (event, id) in events.into_iter().zip(kept) {
+                    // `None`: committed before (a replay after a crash) — resent from the
+                    // outbox at start if it was never announced.
+                    if let Some(id) = id {
+                        let _ = self.events.send((Some(id), event));
+                    }
+                }
+            }
+            None => {
+                for event in events {
+                    let _ = self.events.send((None, event));
+                }
             }
         }
     }

@@ -7,6 +7,7 @@
 use crate::conference::{ConferenceEvent, Roster};
 use crate::config::PhoneNumbers;
 use crate::discord::render;
+use crate::store::Store;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -91,16 +92,20 @@ pub struct AnnouncerSettings {
     pub phone_numbers: PhoneNumbers,
 }
 
+/// An event to announce, with its outbox row (marked delivered once the sink took it).
+pub type Outgoing = (Option<i64>, ConferenceEvent);
+
 /// Runs until `events` closes or `shutdown` fires; either way every event already received is
 /// announced before it returns (a graceful stop loses nothing).
 pub async fn run(
-    mut events: mpsc::UnboundedReceiver<ConferenceEvent>,
+    mut events: mpsc::UnboundedReceiver<Outgoing>,
     roster: Roster,
     sink: Arc<dyn Sink>,
     settings: AnnouncerSettings,
     mut shutdown: watch::Receiver<bool>,
+    store: Option<Store>,
 ) {
-    let mut pending: VecDeque<(Instant, ConferenceEvent)> = VecDeque::new();
+    let mut pending: VecDeque<(Instant, Outgoing)> = VecDeque::new();
     let mut closing = false;
     loop {
         let due = pending
@@ -119,7 +124,7 @@ pub async fn run(
                         ready.push(event);
                     }
                 }
-                send(&ready, &roster, sink.as_ref(), settings).await;
+                send(&ready, &roster, sink.as_ref(), settings, store.as_ref()).await;
             }
             changed = shutdown.changed(), if !closing => {
                 if changed.is_err() || *shutdown.borrow() {
@@ -132,8 +137,8 @@ pub async fn run(
             while let Ok(event) = events.try_recv() {
                 pending.push_back((Instant::now(), event));
             }
-            let ready: Vec<ConferenceEvent> = pending.drain(..).map(|(_, event)| event).collect();
-            send(&ready, &roster, sink.as_ref(), settings).await;
+            let ready: Vec<Outgoing> = pending.drain(..).map(|(_, event)| event).collect();
+            send(&ready, &roster, sink.as_ref(), settings, store.as_ref()).await;
             return;
         }
     }
@@ -147,24 +152,34 @@ async fn sleep_until(due: Option<Instant>) {
 }
 
 async fn send(
-    events: &[ConferenceEvent],
+    events: &[Outgoing],
     roster: &Roster,
     sink: &dyn Sink,
     settings: AnnouncerSettings,
+    store: Option<&Store>,
 ) {
     if events.is_empty() {
         return;
     }
     let lines: Vec<String> = events
         .iter()
-        .map(|event| render::line(event, roster, settings.phone_numbers))
+        .map(|(_, event)| render::line(event, roster, settings.phone_numbers))
         .collect();
     let count = lines.len() as u64;
     match sink.send(lines).await {
-        Ok(()) => metrics::counter!("ringside_announcements_sent_total").increment(count),
+        Ok(()) => {
+            metrics::counter!("ringside_announcements_sent_total").increment(count);
+            let delivered: Vec<i64> = events.iter().filter_map(|(id, _)| *id).collect();
+            if let Some(store) = store
+                && let Err(error) = store.mark_delivered(delivered).await
+            {
+                // Announced again after a crash, at worst.
+                tracing::warn!(%error, "could not mark announcements delivered");
+            }
+        }
         Err(error) => {
             metrics::counter!("ringside_announcements_failed_total").increment(count);
-            tracing::error!(%error, "could not write announcements");
+            tracing::error!(%error, "could not write announcements; they stay in the outbox");
         }
     }
 }

@@ -24,6 +24,7 @@
 mod audit;
 mod inbox;
 mod meta;
+mod outbox;
 mod quarantine;
 mod schema;
 
@@ -39,6 +40,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use audit::AuditEntry;
 pub use inbox::{InboxCounts, InboxInsert, InboxRow, NewInboxRow};
+pub use outbox::{NewOutboxRow, OutboxRow};
 pub use quarantine::{NewQuarantineRow, QuarantineRow};
 pub use schema::MIGRATIONS;
 
@@ -186,22 +188,40 @@ impl Store {
 
     /// Marks inbox rows processed and, in the same transaction, keeps the detector's state, so
     /// a crash never separates "processed" from the state it produced.
+    ///
+    /// The events they produced go to the outbox in the same transaction; the answer has the
+    /// outbox id of each (`None` for an event already kept).
     pub async fn commit_processed(
         &self,
         ids: Vec<i64>,
         detector_state: Option<String>,
-    ) -> Result<(), StoreError> {
-        if ids.is_empty() && detector_state.is_none() {
-            return Ok(());
+        events: Vec<NewOutboxRow>,
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        if ids.is_empty() && detector_state.is_none() && events.is_empty() {
+            return Ok(Vec::new());
         }
         self.write(move |conn| {
             inbox::mark_processed(conn, &ids, now_ms())?;
             if let Some(state) = &detector_state {
                 meta::set(conn, DETECTOR_STATE_KEY, state)?;
             }
-            Ok(())
+            outbox::insert(conn, &events)
         })
         .await
+    }
+
+    /// Outbox rows not yet announced, oldest first (resent at start).
+    pub async fn undelivered(&self) -> Result<Vec<OutboxRow>, StoreError> {
+        self.read(outbox::undelivered).await
+    }
+
+    /// Marks outbox rows announced.
+    pub async fn mark_delivered(&self, ids: Vec<i64>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(move |conn| outbox::mark_delivered(conn, &ids, now_ms()))
+            .await
     }
 
     /// The detector's state as last committed, if any.
@@ -224,14 +244,15 @@ impl Store {
         self.read(move |conn| quarantine::newest(conn, limit)).await
     }
 
-    /// Deletes processed inbox rows and quarantine rows received before `before_ms` (never an
-    /// unprocessed row); answers how many rows went.
+    /// Deletes processed inbox rows, quarantine rows and delivered outbox rows received before
+    /// `before_ms` (never an unprocessed or undelivered row); answers how many rows went.
     pub async fn prune(&self, before_ms: i64) -> Result<u64, StoreError> {
         let deleted = self
             .write(move |conn| {
                 let inbox = inbox::prune(conn, before_ms)?;
                 let quarantine = quarantine::prune(conn, before_ms)?;
-                Ok(inbox.saturating_add(quarantine))
+                let outbox = outbox::prune(conn, before_ms)?;
+                Ok(inbox.saturating_add(quarantine).saturating_add(outbox))
             })
             .await?;
         tracing::debug!(deleted, before_ms, "store pruned");

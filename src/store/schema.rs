@@ -52,6 +52,18 @@ pub const MIGRATIONS: &[&str] = &[
          detail         TEXT    NOT NULL
      );
      CREATE INDEX audit_at ON audit (at_ms);",
+    // 3: the outbox of conference events, unique on the event id.
+    "CREATE TABLE outbox (
+         id              INTEGER PRIMARY KEY AUTOINCREMENT,
+         event_id        TEXT    NOT NULL UNIQUE,
+         conference_id   TEXT    NOT NULL,
+         received_at_ms  INTEGER NOT NULL,
+         event           TEXT    NOT NULL,
+         delivered_at_ms INTEGER
+     );
+     CREATE INDEX outbox_undelivered ON outbox (id) WHERE delivered_at_ms IS NULL;
+     CREATE INDEX outbox_delivered_received ON outbox (received_at_ms)
+         WHERE delivered_at_ms IS NOT NULL;",
 ];
 
 /// The schema version this build writes: the number of migrations.
@@ -168,6 +180,9 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         tables.sort();
-        assert_eq!(tables, ["audit", "inbox", "meta", "probe", "quarantine"]);
+        assert_eq!(
+            tables,
+            ["audit", "inbox", "meta", "outbox", "probe", "quarantine"]
+        );
     }
 }
