@@ -240,6 +240,7 @@ pub async fn start_with_clock(
                 audit_millis: days(settings.store.audit_retention_days),
             },
             unsaved: false,
+            unmarked: Vec::new(),
             last_saved: None,
         }
         .run(accepted_rx, directed_rx),
@@ -511,30 +512,34 @@ pub fn banner(running: &Running) -> String {
 
 /// `ringside run`: start, print the banner, wait for SIGTERM or SIGINT, stop gracefully.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Listen for the signals before anything can tell the world ringside is up: a SIGTERM that
+    // arrives right after the banner must stop it gracefully, not kill it.
+    let stop = stop_signal()?;
     let running = start(&settings, Arc::new(announcer::StdoutSink)).await?;
     eprint!("{}", banner(&running));
-    wait_for_signal().await;
+    stop.await;
     tracing::info!("stopping");
     running.shutdown().await
 }
 
-async fn wait_for_signal() {
+/// Resolves on SIGTERM or SIGINT; the handlers are installed when this returns.
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-                return;
+        let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-            _ => tracing::warn!("cannot watch SIGTERM/SIGINT; falling back to Ctrl-C"),
-        }
+        })
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }

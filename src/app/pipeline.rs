@@ -15,8 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
 /// Most accepted notifications applied before the roster and the inbox marks are updated.
 const MAX_BATCH: usize = 256;
-/// The detector's state is written at most this often when only plain calls changed it (a
-/// change to a conference is written with the batch that made it).
+/// The detector's state is written at most this often (with the marks of the rows it holds).
 const STATE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Pipeline {
@@ -34,6 +33,8 @@ pub struct Pipeline {
     pub retention: Retention,
     /// The detector changed since its state was last written.
     pub unsaved: bool,
+    /// Rows applied whose processed marks wait for the next state write.
+    pub unmarked: Vec<i64>,
     pub last_saved: Option<tokio::time::Instant>,
 }
 
@@ -100,6 +101,8 @@ impl Pipeline {
         let mut tick = tokio::time::interval(TICK_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut flush = tokio::time::interval(STATE_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -115,19 +118,22 @@ impl Pipeline {
                 }
                 Some(Directed { input, applied }) = directed.recv() => {
                     self.apply(input);
-                    let changed = self.sync_roster();
+                    self.sync_roster();
                     if let Some(applied) = applied {
                         let _ = applied.send(());
                     }
-                    self.commit(Vec::new(), changed).await;
+                    // Not replayable from the inbox: what it changed is written at once.
+                    let produced = !self.pending.is_empty();
+                    self.commit(Vec::new(), produced).await;
                 }
                 _ = prune.tick() => self.prune().await,
                 _ = tick.tick() => {
                     let now = self.clock.now();
                     self.apply(Input::Tick { now });
                     self.sync_roster();
-                    self.commit(Vec::new(), true).await;
+                    self.commit(Vec::new(), false).await;
                 }
+                _ = flush.tick() => self.commit(Vec::new(), false).await,
             }
         }
     }
@@ -177,19 +183,20 @@ impl Pipeline {
         !changed.is_empty()
     }
 
-    /// Marks rows processed, with the detector's state when a conference changed (or now and
-    /// then for plain calls' high-water marks). Nothing is lost if this fails: the rows are
-    /// replayed at the next start.
-    async fn commit(&mut self, processed: Vec<i64>, conference_changed: bool) {
+    /// Commits what the detector produced. Events go to the outbox at once (unique on their
+    /// ids); the detector's state is written at most every `STATE_EVERY` (serializing it is the
+    /// expensive part), together with the marks of the rows whose effects it holds. After a
+    /// crash the rows not yet marked are replayed into the last written state: the detector
+    /// produces the same events again, and the outbox keeps them once.
+    async fn commit(&mut self, processed: Vec<i64>, force_state: bool) {
+        self.unmarked.extend(processed);
+        let events = std::mem::take(&mut self.pending);
         let due = self
             .last_saved
             .is_none_or(|saved| saved.elapsed() >= STATE_EVERY);
-        let events = std::mem::take(&mut self.pending);
-        // Events always travel with the state that produced them.
-        let state = if !events.is_empty()
-            || self.unsaved && (conference_changed || due)
-            || (!processed.is_empty() && due)
-        {
+        let write_state =
+            force_state || (due && (self.unsaved || !self.unmarked.is_empty()));
+        let state = if write_state {
             match serde_json::to_string(&self.detector) {
                 Ok(state) => Some(state),
                 Err(error) => {
@@ -200,6 +207,14 @@ impl Pipeline {
         } else {
             None
         };
+        let marks = if state.is_some() {
+            std::mem::take(&mut self.unmarked)
+        } else {
+            Vec::new()
+        };
+        if marks.is_empty() && state.is_none() && events.is_empty() {
+            return;
+        }
         let saving = state.is_some();
         let rows: Vec<NewOutboxRow> = events
             .iter()
@@ -213,7 +228,7 @@ impl Pipeline {
                 })
             })
             .collect();
-        let kept = match self.store.commit_processed(processed, state, rows).await {
+        let kept = match self.store.commit_processed(marks.clone(), state, rows).await {
             Ok(kept) => {
                 if saving {
                     self.unsaved = false;
@@ -223,6 +238,7 @@ impl Pipeline {
             }
             Err(error) => {
                 tracing::error!(%error, "could not commit processed notifications; they will be replayed at the next start");
+                self.unmarked.extend(marks);
                 None
             }
         };
@@ -262,8 +278,8 @@ impl Pipeline {
                 }
             }
         }
-        let changed = self.sync_roster();
-        self.commit(processed, changed).await;
+        self.sync_roster();
+        self.commit(processed, false).await;
     }
 }
 

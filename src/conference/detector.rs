@@ -464,18 +464,9 @@ impl Detector {
         ctx: Ctx,
         out: &mut Vec<ConferenceEvent>,
     ) {
-        if parties.is_empty() {
+        if parties.is_empty() || self.touch(id, ctx).is_none() {
             return;
         }
-        let conference = self
-            .conferences
-            .entry(id.clone())
-            .or_insert_with(|| Conference::new(ctx.received));
-        if conference.ended_at.is_some() {
-            return;
-        }
-        conference.last_activity = ctx.received;
-        self.dirty.insert(id.clone());
         // Within one update the host goes first: callers disconnected in the same notification
         // as the host left because the conference ended, whatever order the parties are listed.
         let (hosts, others): (Vec<&&PartyUpdate>, Vec<&&PartyUpdate>) = parties
@@ -633,15 +624,9 @@ impl Detector {
 
     /// Host, until the conference side names it: the near side of the merged original party.
     fn host_from_original_party(&mut self, id: &ConferenceId, near: &Identity, ctx: Ctx) {
-        let conference = self
-            .conferences
-            .entry(id.clone())
-            .or_insert_with(|| Conference::new(ctx.received));
-        if conference.ended_at.is_some() {
+        let Some(conference) = self.touch(id, ctx) else {
             return;
-        }
-        conference.last_activity = ctx.received;
-        self.dirty.insert(id.clone());
+        };
         if conference.host.is_none() && !near.is_unknown() {
             conference.host = Some(near.clone());
         }
@@ -718,6 +703,20 @@ impl Detector {
     }
 
     // ----- the shared transitions --------------------------------------------------------------
+
+    /// The conference, created on first sight and marked active; `None` once it ended.
+    fn touch(&mut self, id: &ConferenceId, ctx: Ctx) -> Option<&mut Conference> {
+        let conference = self
+            .conferences
+            .entry(id.clone())
+            .or_insert_with(|| Conference::new(ctx.received));
+        if conference.ended_at.is_some() {
+            return None;
+        }
+        conference.last_activity = ctx.received;
+        self.dirty.insert(id.clone());
+        Some(conference)
+    }
 
     /// The participant's record, created on first sight; `None` once the conference ended.
     fn participant_mut(&mut self, key: &ParticipantKey) -> Option<&mut Participant> {
