@@ -194,8 +194,7 @@ impl Pipeline {
         let due = self
             .last_saved
             .is_none_or(|saved| saved.elapsed() >= STATE_EVERY);
-        let write_state =
-            force_state || (due && (self.unsaved || !self.unmarked.is_empty()));
+        let write_state = force_state || (due && (self.unsaved || !self.unmarked.is_empty()));
         let state = if write_state {
             match serde_json::to_string(&self.detector) {
                 Ok(state) => Some(state),
@@ -228,7 +227,11 @@ impl Pipeline {
                 })
             })
             .collect();
-        let kept = match self.store.commit_processed(marks.clone(), state, rows).await {
+        let kept = match self
+            .store
+            .commit_processed(marks.clone(), state, rows)
+            .await
+        {
             Ok(kept) => {
                 if saving {
                     self.unsaved = false;
