@@ -38,8 +38,10 @@
 //!   leave needs a join; a participant seen gone before it joined never joins; an ended conference
 //!   takes no more events. Plain calls, transfers and supervision never produce a join.
 //! - **Forgetting** ([`Detector::forget`]): a conference's details are dropped `forget_after`
-//!   after it ended; tombstones (ids and high-water marks) live `tombstone_for` (at least 24 h),
-//!   so a late duplicate can never bring anyone back.
+//!   after it ended; tombstones (ids, the participants who left, high-water marks of conference
+//!   parties) live `tombstone_for` (at least 24 h), so a late duplicate can never bring anyone
+//!   back. A finished plain call's parties are forgotten after `forget_after`: nobody can come
+//!   back through them, since a participant's own record outlives them.
 
 use super::event::{ConferenceEvent, EventKind, LeaveReason, ids};
 use super::ids::{
@@ -1012,8 +1014,18 @@ impl Detector {
                 .is_some_and(|c| !c.compacted)
         });
         let links = &self.links;
-        self.parties
-            .retain(|id, track| track.seen.plus_millis(tombstone) >= now || links.contains_key(id));
+        self.parties.retain(|id, track| {
+            let linked = links.contains_key(id);
+            // A plain call's finished party matters only briefly (reordering around a
+            // merge); participants are protected by their conference's own tombstone.
+            let finished_plain = !linked
+                && matches!(
+                    track.code,
+                    Some(StatusCode::Disconnected) | Some(StatusCode::Gone)
+                )
+                && track.seen.plus_millis(forget_after) < now;
+            linked || (!finished_plain && track.seen.plus_millis(tombstone) >= now)
+        });
     }
 }
 

@@ -1226,3 +1226,34 @@ fn a_host_leaving_while_callers_stay_does_not_end_the_conference() {
     );
     assert_eq!(left_reason(&events[0]), LeaveReason::ConferenceEnded);
 }
+
+#[test]
+fn a_finished_plain_call_is_forgotten_long_before_the_tombstones() {
+    let config = DetectorConfig::default();
+    let mut detector = Detector::new(config.clone());
+    run(
+        &mut detector,
+        vec![
+            original_update("s-plain", 2, 0, party("p-plain-1", StatusCode::Answered)),
+            original_update(
+                "s-plain",
+                3,
+                60,
+                party("p-plain-1", StatusCode::Disconnected),
+            ),
+            original_update(
+                "s-a",
+                5,
+                60,
+                merged("p-a-1", "p-conf-2", person("Paco Vu", "11119")),
+            ),
+        ],
+    );
+    detector.apply(Input::Tick {
+        now: at(60 + config.forget_after_millis / 1000 + 1),
+    });
+    let state = serde_json::to_value(&detector).unwrap();
+    assert!(state["parties"].get("p-plain-1").is_none(), "{state}");
+    // The merged caller's original party still links to the live participant.
+    assert!(state["parties"].get("p-a-1").is_some(), "{state}");
+}
