@@ -476,9 +476,12 @@ impl Detector {
             .partition(|party| conference_role(party) == ConferenceRole::Host);
         for party in hosts.into_iter().chain(others) {
             if let Some(conference) = self.conferences.get_mut(id) {
-                conference
-                    .parties
-                    .insert(party.id.clone(), party.code.clone());
+                // `Disconnected` is final for a party: a snapshot read before it (answered
+                // after it) must not bring the party back.
+                let status = conference.parties.entry(party.id.clone()).or_insert(None);
+                if *status != Some(StatusCode::Disconnected) {
+                    *status = party.code.clone();
+                }
             }
             match conference_role(party) {
                 ConferenceRole::Host => self.host_from_conference_side(id, party, ctx, out),

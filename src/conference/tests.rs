@@ -1257,3 +1257,44 @@ fn a_finished_plain_call_is_forgotten_long_before_the_tombstones() {
     // The merged caller's original party still links to the live participant.
     assert!(state["parties"].get("p-a-1").is_some(), "{state}");
 }
+
+#[test]
+fn a_stale_snapshot_does_not_bring_a_disconnected_host_back() {
+    let mut detector = Detector::default();
+    let mut events = run(
+        &mut detector,
+        vec![
+            conference_update(
+                1,
+                0,
+                vec![
+                    host_party(StatusCode::Answered),
+                    conference_party("p-conf-2", StatusCode::Answered, None),
+                ],
+            ),
+            conference_update(2, 10, vec![host_party(StatusCode::Disconnected)]),
+            // Requested before the host left, answered after: it still shows the host on.
+            snapshot(
+                11,
+                vec![
+                    host_party(StatusCode::Answered),
+                    conference_party("p-conf-2", StatusCode::Answered, None),
+                ],
+            ),
+        ],
+    );
+    events.extend(detector.apply(conference_update(
+        3,
+        12,
+        vec![conference_party("p-conf-2", StatusCode::Disconnected, None)],
+    )));
+    assert_eq!(
+        types(&events),
+        [
+            "conference_started",
+            "participant_joined p-conf-2",
+            "participant_left p-conf-2",
+            "conference_ended"
+        ]
+    );
+}
