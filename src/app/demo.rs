@@ -168,9 +168,7 @@ fn free_local_port() -> anyhow::Result<std::net::SocketAddr> {
 
 /// A private directory for the demo's store, removed at the end.
 fn private_dir() -> anyhow::Result<std::path::PathBuf> {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
-    let suffix: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    let suffix = super::random_hex(8)?;
     let dir = std::env::temp_dir().join(format!("ringside-demo-{suffix}"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)

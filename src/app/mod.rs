@@ -227,22 +227,18 @@ pub async fn start_with_clock(
     }
 
     let pipeline = tokio::spawn(
-        pipeline::Pipeline {
+        pipeline::Pipeline::new(
             detector,
-            roster: roster.clone(),
-            store: store.clone(),
-            events: events_tx.clone(),
-            pending: Vec::new(),
-            clock: clock.clone(),
-            reminders: platform.as_ref().map(|_| reminders_tx),
-            retention: pipeline::Retention {
+            roster.clone(),
+            store.clone(),
+            events_tx.clone(),
+            clock.clone(),
+            platform.as_ref().map(|_| reminders_tx),
+            pipeline::Retention {
                 inbox_millis: days(settings.store.retention_days),
                 audit_millis: days(settings.store.audit_retention_days),
             },
-            unsaved: false,
-            unmarked: Vec::new(),
-            last_saved: None,
-        }
+        )
         .run(accepted_rx, directed_rx),
     );
     let announcer = tokio::spawn(announcer::run(
@@ -479,12 +475,16 @@ async fn verification_token(
     if let Some(token) = store.get_meta(VERIFICATION_TOKEN_KEY).await? {
         return Ok((SecretString::from(token), true));
     }
-    let mut bytes = [0u8; GENERATED_TOKEN_BYTES];
-    getrandom::fill(&mut bytes)
-        .map_err(|error| anyhow::anyhow!("no randomness for a verification token: {error}"))?;
-    let token: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    let token = random_hex(GENERATED_TOKEN_BYTES)?;
     store.set_meta(VERIFICATION_TOKEN_KEY, &token).await?;
     Ok((SecretString::from(token), true))
+}
+
+/// `bytes` random bytes from the OS, hex-encoded.
+pub fn random_hex(bytes: usize) -> anyhow::Result<String> {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
+    Ok(buffer.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 /// The start-up banner, on standard error (standard output carries only announcements).

@@ -25,17 +25,17 @@ pub struct Pipeline {
     /// To the announcer: each event with its outbox id (`None` when it could not be kept).
     pub events: mpsc::UnboundedSender<Outgoing>,
     /// Events produced since the last commit.
-    pub pending: Vec<ConferenceEvent>,
+    pending: Vec<ConferenceEvent>,
     pub clock: Arc<dyn Clock>,
     /// Where renewal reminders go (the subscription manager), when there is one.
     pub reminders: Option<mpsc::UnboundedSender<()>>,
     /// How long inbox and quarantine rows, and audit entries, are kept.
     pub retention: Retention,
     /// The detector changed since its state was last written.
-    pub unsaved: bool,
+    unsaved: bool,
     /// Rows applied whose processed marks wait for the next state write.
-    pub unmarked: Vec<i64>,
-    pub last_saved: Option<tokio::time::Instant>,
+    unmarked: Vec<i64>,
+    last_saved: Option<tokio::time::Instant>,
 }
 
 /// `store.retention_days` and `store.audit_retention_days`, in milliseconds.
@@ -92,6 +92,30 @@ impl DetectorInputs {
 }
 
 impl Pipeline {
+    pub fn new(
+        detector: Detector,
+        roster: Roster,
+        store: Store,
+        events: mpsc::UnboundedSender<Outgoing>,
+        clock: Arc<dyn Clock>,
+        reminders: Option<mpsc::UnboundedSender<()>>,
+        retention: Retention,
+    ) -> Self {
+        Pipeline {
+            detector,
+            roster,
+            store,
+            events,
+            pending: Vec::new(),
+            clock,
+            reminders,
+            retention,
+            unsaved: false,
+            unmarked: Vec::new(),
+            last_saved: None,
+        }
+    }
+
     /// Runs until every sender of `accepted` is gone, then returns the detector.
     pub async fn run(
         mut self,

@@ -199,27 +199,24 @@ pub fn replay_json(event: &ConferenceEvent, roster: &Roster) -> Value {
             participant_id,
             identity,
             ..
-        } => {
-            let identity = participant_identity(event, identity, roster);
-            json!({
-                "participant_id": participant_id.as_str(),
-                "name": identity.name,
-                "phone_number": identity.phone_number,
-            })
         }
-        EventKind::ParticipantLeft {
+        | EventKind::ParticipantLeft {
             participant_id,
             identity,
-            reason,
             ..
         } => {
             let identity = participant_identity(event, identity, roster);
-            json!({
+            let mut fields = json!({
                 "participant_id": participant_id.as_str(),
                 "name": identity.name,
                 "phone_number": identity.phone_number,
-                "reason": reason.as_str(),
-            })
+            });
+            if let (EventKind::ParticipantLeft { reason, .. }, Some(fields)) =
+                (&event.kind, fields.as_object_mut())
+            {
+                fields.insert("reason".into(), json!(reason.as_str()));
+            }
+            fields
         }
         EventKind::ConferenceEnded {
             duration_secs,

@@ -145,21 +145,16 @@ impl RcKicker {
                 reason: plain_words(&error),
             },
         };
-        match &outcome {
-            KickOutcome::Removed => self.confirm_later(key.clone()),
-            KickOutcome::AlreadyGone => {
-                // Not removed by this kick: whatever leave follows is not a removal.
-                self.inputs.send(Input::KickFailed {
-                    at: self.clock.now(),
-                    participant: key.clone(),
-                });
+        if outcome == KickOutcome::Removed {
+            self.confirm_later(key.clone());
+        } else {
+            // Not removed by this kick: whatever leave follows is not a removal.
+            self.inputs.send(Input::KickFailed {
+                at: self.clock.now(),
+                participant: key.clone(),
+            });
+            if outcome == KickOutcome::AlreadyGone {
                 self.reconciler.poll_now(key.conference.clone());
-            }
-            _ => {
-                self.inputs.send(Input::KickFailed {
-                    at: self.clock.now(),
-                    participant: key.clone(),
-                });
             }
         }
         outcome

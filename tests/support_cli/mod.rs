@@ -291,38 +291,21 @@ impl Service {
     /// Sends SIGTERM and waits for the exit, then reads what is left of both pipes. Kills the
     /// child and panics if it has not exited within `timeout`.
     pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("running kill");
-        assert!(sent.success(), "kill -TERM failed: {sent}");
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "ringside did not exit within {timeout:?} of SIGTERM\n{}",
-                    self.context()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        self.drain();
-        status
+        self.signal_and_wait("TERM", timeout, Duration::from_millis(20))
     }
 
     /// Sends SIGKILL (`kill -KILL`) and waits for the death, then reads what is left of both
     /// pipes. Panics if the child is still there after `timeout`.
     pub fn kill_hard(&mut self, timeout: Duration) -> ExitStatus {
+        self.signal_and_wait("KILL", timeout, Duration::from_millis(2))
+    }
+
+    fn signal_and_wait(&mut self, signal: &str, timeout: Duration, poll: Duration) -> ExitStatus {
         let sent = Command::new("kill")
-            .args(["-KILL", &self.pid().to_string()])
+            .args([&format!("-{signal}"), &self.pid().to_string()])
             .status()
             .expect("running kill");
-        assert!(sent.success(), "kill -KILL failed: {sent}");
+        assert!(sent.success(), "kill -{signal} failed: {sent}");
         let deadline = Instant::now() + timeout;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -332,11 +315,11 @@ impl Service {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 panic!(
-                    "ringside still alive {timeout:?} after SIGKILL\n{}",
+                    "ringside did not exit within {timeout:?} of SIG{signal}\n{}",
                     self.context()
                 );
             }
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(poll);
         };
         self.drain();
         status
