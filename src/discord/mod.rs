@@ -1,5 +1,9 @@
-//! The Discord side. For now: how announcements read ([`render`]), shared by local mode and
-//! `replay`; the channel poster, commands and access control build on it.
+//! The Discord side: how announcements read ([`render`] for local mode and `replay`, [`message`]
+//! for channel messages), the announcer and its REST poster, the slash commands with their
+//! access control, and the two ways interactions arrive (the gateway and the HTTP endpoint).
+//! It reaches RingCentral only through the kick port.
 
 pub mod announcer;
+pub mod api;
+pub mod escape;
 pub mod render;
