@@ -4,6 +4,8 @@
 
 use super::platform_client_with;
 use crate::config::Settings;
+use crate::discord::api::DiscordApi;
+use crate::discord::check::Transport;
 use crate::ringcentral::client::{RcClient, RcError};
 use crate::ringcentral::subscription;
 use crate::ringcentral::wire::SubscriptionStatus;
@@ -62,19 +64,49 @@ fn client(settings: &Settings) -> anyhow::Result<Option<Arc<RcClient>>> {
     }
 }
 
-/// `ringside check` (the RingCentral half; the Discord half reports local mode until the Discord
-/// integration exists).
+/// `ringside check`: the configuration, then the RingCentral half, then the Discord half. A side
+/// in local mode is reported as such, not as a problem.
 pub async fn check(settings: &Settings) -> anyhow::Result<Vec<Line>> {
     let mut lines = vec![ok("config: valid")];
+    lines.extend(check_ringcentral(settings).await?);
+    lines.extend(check_discord(settings).await);
+    Ok(lines)
+}
+
+async fn check_discord(settings: &Settings) -> Vec<Line> {
+    let Some(api) = DiscordApi::from_settings(settings) else {
+        return vec![ok("discord: local mode (announcements on standard output)")];
+    };
+    let transport = match &settings.discord.public_key {
+        Some(public_key) => Transport::Endpoint {
+            url: settings
+                .server
+                .public_url
+                .as_ref()
+                .map(|url| format!("{url}/discord/interactions")),
+            public_key: public_key.clone(),
+        },
+        None => Transport::Gateway,
+    };
+    crate::discord::check::check(&api, &transport, settings.announce.thread_per_conference)
+        .await
+        .into_iter()
+        .map(|finding| Line {
+            ok: finding.ok,
+            text: finding.text,
+        })
+        .collect()
+}
+
+async fn check_ringcentral(settings: &Settings) -> anyhow::Result<Vec<Line>> {
+    let mut lines = Vec::new();
     let Some(client) = client(settings)? else {
         lines.push(ok("ringcentral: local mode (no credentials configured)"));
-        lines.push(ok("discord: local mode (announcements on standard output)"));
         return Ok(lines);
     };
     match client.auth().access_token().await {
         Err(error) => {
             lines.push(problem(format!("ringcentral token: {error}")));
-            lines.push(ok("discord: local mode (announcements on standard output)"));
             return Ok(lines);
         }
         Ok(_) => lines.push(ok(
@@ -112,7 +144,6 @@ pub async fn check(settings: &Settings) -> anyhow::Result<Vec<Line>> {
             "ringcentral token: could not revoke the check's token: {error}"
         )));
     }
-    lines.push(ok("discord: local mode (announcements on standard output)"));
     Ok(lines)
 }
 

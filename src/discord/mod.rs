@@ -5,5 +5,6 @@
 
 pub mod announcer;
 pub mod api;
+pub mod check;
 pub mod escape;
 pub mod render;

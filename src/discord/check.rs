@@ -1,0 +1,309 @@
+//! The Discord half of `ringside check` (DESIGN §7): the bot user, the application, the server,
+//! the announcement channel, the bot's permissions there, and where Discord sends interactions
+//! compared with the transport ringside is configured for.
+//!
+//! Every item is one line, ok or a problem in plain words; nothing here changes anything on
+//! Discord's side.
+
+use super::api::DiscordApi;
+use serenity::http::Http;
+use serenity::model::channel::{Channel, ChannelType};
+use serenity::model::id::{ChannelId, GuildId};
+use serenity::model::permissions::Permissions;
+
+/// One checked item: whether it is fine, and what was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub ok: bool,
+    pub text: String,
+}
+
+fn ok(text: impl Into<String>) -> Finding {
+    Finding {
+        ok: true,
+        text: text.into(),
+    }
+}
+
+fn problem(text: impl Into<String>) -> Finding {
+    Finding {
+        ok: false,
+        text: text.into(),
+    }
+}
+
+/// What ringside expects of the application's interactions endpoint setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// No `discord.public_key`: interactions must arrive over the gateway, so the application
+    /// must have no interactions endpoint URL.
+    Gateway,
+    /// `discord.public_key` is set: Discord must POST to this URL (`None` when
+    /// `server.public_url` is missing) and sign with this key.
+    Endpoint {
+        url: Option<String>,
+        public_key: String,
+    },
+}
+
+/// The permissions the bot needs in the announcement channel, and why.
+fn required_permissions(threads: bool) -> Vec<(Permissions, &'static str)> {
+    let mut needed = vec![
+        (Permissions::VIEW_CHANNEL, "view the channel"),
+        (Permissions::SEND_MESSAGES, "send messages"),
+    ];
+    if threads {
+        needed.push((
+            Permissions::CREATE_PUBLIC_THREADS,
+            "create a thread per conference",
+        ));
+        needed.push((
+            Permissions::SEND_MESSAGES_IN_THREADS,
+            "post in those threads",
+        ));
+    }
+    needed
+}
+
+/// One line for a failed request, without the token (serenity's and reqwest's errors name the
+/// URL and Discord's message, never the headers).
+fn failure(what: &str, error: &serenity::Error) -> Finding {
+    use serenity::http::HttpError;
+    let text = match error {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(response)) => {
+            let status = response.status_code.as_u16();
+            let hint = match status {
+                401 => {
+                    " (the bot token was refused: copy it again from the Developer Portal's Bot page)"
+                }
+                403 => " (the bot lacks access)",
+                404 => " (not found: check the id, and that the bot was invited to the server)",
+                _ => "",
+            };
+            format!(
+                "{what}: Discord answered {status} {}{hint}",
+                response.error.message
+            )
+        }
+        serenity::Error::Http(HttpError::Request(request)) => {
+            format!("{what}: Discord is unreachable: {request}")
+        }
+        other => format!("{what}: {other}"),
+    };
+    problem(text)
+}
+
+/// Runs every check, in order; later items that depend on a failed one are skipped.
+pub async fn check(api: &DiscordApi, transport: &Transport, threads: bool) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let http = match api.serenity() {
+        Ok(http) => http,
+        Err(error) => return vec![problem(format!("discord: {error:#}"))],
+    };
+    let bot = match http.get_current_user().await {
+        Ok(user) => {
+            findings.push(ok(format!(
+                "discord bot: signed in as {} ({})",
+                user.name, user.id
+            )));
+            user
+        }
+        Err(error) => {
+            findings.push(failure("discord bot", &error));
+            return findings;
+        }
+    };
+    findings.extend(check_application(api, transport).await);
+    findings.extend(check_channel(&http, api, bot.id, threads).await);
+    findings
+}
+
+/// The application: its id matches the configured one, and its interactions endpoint setting
+/// matches the transport. Serenity's `CurrentApplicationInfo` does not carry
+/// `interactions_endpoint_url`, so this reads the raw JSON.
+async fn check_application(api: &DiscordApi, transport: &Transport) -> Vec<Finding> {
+    let client = match api.http_client() {
+        Ok(client) => client,
+        Err(error) => return vec![problem(format!("discord application: {error:#}"))],
+    };
+    let response = client
+        .get(api.url("/applications/@me"))
+        .header(reqwest::header::AUTHORIZATION, api.authorization())
+        .send()
+        .await;
+    let body: serde_json::Value = match response {
+        Ok(response) if response.status().is_success() => match response.json().await {
+            Ok(body) => body,
+            Err(error) => {
+                return vec![problem(format!(
+                    "discord application: unreadable answer: {}",
+                    error.without_url()
+                ))];
+            }
+        },
+        Ok(response) => {
+            return vec![problem(format!(
+                "discord application: Discord answered {}",
+                response.status()
+            ))];
+        }
+        Err(error) => {
+            return vec![problem(format!(
+                "discord application: Discord is unreachable: {}",
+                error.without_url()
+            ))];
+        }
+    };
+    let mut findings = Vec::new();
+    let id = body.get("id").and_then(|id| id.as_str()).unwrap_or("");
+    if id == api.application_id.to_string() {
+        findings.push(ok(format!("discord application: {id}")));
+    } else {
+        findings.push(problem(format!(
+            "discord application: the bot token belongs to application {id}, not discord.application_id {}",
+            api.application_id
+        )));
+    }
+    let endpoint = body
+        .get("interactions_endpoint_url")
+        .and_then(|url| url.as_str())
+        .filter(|url| !url.is_empty());
+    let verify_key = body.get("verify_key").and_then(|key| key.as_str());
+    findings.push(match (transport, endpoint) {
+        (Transport::Gateway, None) => {
+            ok("discord interactions: over the gateway (no interactions endpoint URL is set)")
+        }
+        (Transport::Gateway, Some(url)) => problem(format!(
+            "discord interactions: the application sends them to {url}, so the gateway receives none; clear the Interactions Endpoint URL in the Developer Portal or set discord.public_key"
+        )),
+        (Transport::Endpoint { url: None, .. }, _) => problem(
+            "discord interactions: discord.public_key is set but server.public_url is not, so Discord cannot reach /discord/interactions",
+        ),
+        (Transport::Endpoint { url: Some(expected), .. }, None) => problem(format!(
+            "discord interactions: no Interactions Endpoint URL is set; set it to {expected} in the Developer Portal"
+        )),
+        (Transport::Endpoint { url: Some(expected), .. }, Some(url)) if url == expected => {
+            ok(format!("discord interactions: sent to {url}"))
+        }
+        (Transport::Endpoint { url: Some(expected), .. }, Some(url)) => problem(format!(
+            "discord interactions: the application sends them to {url}, not {expected}"
+        )),
+    });
+    if let Transport::Endpoint { public_key, .. } = transport {
+        match verify_key {
+            Some(key) if key.eq_ignore_ascii_case(public_key) => {
+                findings.push(ok("discord public key: matches the application's"))
+            }
+            Some(_) => findings.push(problem(
+                "discord public key: discord.public_key is not this application's public key",
+            )),
+            None => findings.push(problem(
+                "discord public key: the application did not return its public key",
+            )),
+        }
+    }
+    findings
+}
+
+/// The server, the channel, and the bot's permissions in it.
+async fn check_channel(
+    http: &Http,
+    api: &DiscordApi,
+    bot: serenity::model::id::UserId,
+    threads: bool,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let guild = match http.get_guild(GuildId::new(api.guild_id)).await {
+        Ok(guild) => {
+            findings.push(ok(format!("discord server: {} ({})", guild.name, guild.id)));
+            guild
+        }
+        Err(error) => {
+            findings.push(failure(&format!("discord server {}", api.guild_id), &error));
+            return findings;
+        }
+    };
+    let channel = match http.get_channel(ChannelId::new(api.channel_id)).await {
+        Ok(Channel::Guild(channel)) if channel.guild_id == guild.id => channel,
+        Ok(Channel::Guild(channel)) => {
+            findings.push(problem(format!(
+                "discord channel {}: belongs to server {}, not {}",
+                channel.id, channel.guild_id, guild.id
+            )));
+            return findings;
+        }
+        Ok(_) => {
+            findings.push(problem(format!(
+                "discord channel {}: not a server channel",
+                api.channel_id
+            )));
+            return findings;
+        }
+        Err(error) => {
+            findings.push(failure(
+                &format!("discord channel {}", api.channel_id),
+                &error,
+            ));
+            return findings;
+        }
+    };
+    if matches!(channel.kind, ChannelType::Text | ChannelType::News) {
+        findings.push(ok(format!(
+            "discord channel: #{} ({})",
+            channel.name, channel.id
+        )));
+    } else {
+        findings.push(problem(format!(
+            "discord channel #{}: announcements need a text channel",
+            channel.name
+        )));
+    }
+    let member = match http.get_member(guild.id, bot).await {
+        Ok(member) => member,
+        Err(error) => {
+            findings.push(failure("discord bot membership", &error));
+            return findings;
+        }
+    };
+    #[allow(deprecated)]
+    let granted = guild.user_permissions_in(&channel, &member);
+    let missing: Vec<&str> = required_permissions(threads)
+        .into_iter()
+        .filter(|(permission, _)| !granted.contains(*permission))
+        .map(|(_, why)| why)
+        .collect();
+    if missing.is_empty() {
+        findings.push(ok(format!(
+            "discord permissions in #{}: {}",
+            channel.name,
+            if threads {
+                "view, send, create threads, send in threads"
+            } else {
+                "view, send"
+            }
+        )));
+    } else {
+        findings.push(problem(format!(
+            "discord permissions in #{}: the bot cannot {}",
+            channel.name,
+            missing.join(", ")
+        )));
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_add_their_permissions() {
+        assert_eq!(required_permissions(false).len(), 2);
+        let with_threads: Vec<Permissions> = required_permissions(true)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert!(with_threads.contains(&Permissions::CREATE_PUBLIC_THREADS));
+        assert!(with_threads.contains(&Permissions::SEND_MESSAGES_IN_THREADS));
+    }
+}
