@@ -20,10 +20,15 @@ struct ApiState {
     token: Arc<SecretString>,
 }
 
+/// A part of readiness beyond the subscription and the store: `None` when fine, else what is
+/// wrong in a few words (the Discord side plugs in here).
+pub type ReadinessCheck = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
 /// `GET /readyz` and `GET /metrics`, always on the operator listener.
 pub fn probes_router(
     store: Store,
     subscription: Option<watch::Receiver<SubscriptionHealth>>,
+    checks: Vec<ReadinessCheck>,
 ) -> Router {
     Router::new()
         .route("/readyz", get(readyz))
@@ -31,6 +36,7 @@ pub fn probes_router(
         .with_state(Probes {
             store,
             subscription,
+            checks: Arc::new(checks),
         })
 }
 
@@ -38,10 +44,12 @@ pub fn probes_router(
 struct Probes {
     store: Store,
     subscription: Option<watch::Receiver<SubscriptionHealth>>,
+    checks: Arc<Vec<ReadinessCheck>>,
 }
 
-/// Ready when the subscription is active (or there is none to manage: local mode) and the
-/// store takes a write; otherwise 503 naming the failing part.
+/// Ready when the subscription is active (or there is none to manage: local mode), every other
+/// check passes (Discord reachable, or local mode) and the store takes a write; otherwise 503
+/// naming the failing part.
 async fn readyz(State(probes): State<Probes>) -> Response {
     if let Some(subscription) = &probes.subscription {
         let health = subscription.borrow().clone();
@@ -53,6 +61,15 @@ async fn readyz(State(probes): State<Probes>) -> Response {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("not ready: RingCentral subscription not active: {reason}\n"),
+            )
+                .into_response();
+        }
+    }
+    for check in probes.checks.iter() {
+        if let Some(problem) = check() {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {problem}\n"),
             )
                 .into_response();
         }

@@ -305,7 +305,8 @@ pub async fn start_with_clock(
         .map(|(_, _, health, _, _)| health.clone());
 
     let _ = metrics::handle();
-    let mut operator = admin::probes_router(store.clone(), subscription_health.clone());
+    let readiness: Vec<admin::ReadinessCheck> = Vec::new();
+    let mut operator = admin::probes_router(store.clone(), subscription_health.clone(), readiness);
     if let Some(token) = &settings.server.api_token {
         operator = operator.merge(admin::api_router(roster.clone(), token.clone()));
     }
