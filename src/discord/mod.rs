@@ -3,8 +3,10 @@
 //! access control, and the two ways interactions arrive (the gateway and the HTTP endpoint).
 //! It reaches RingCentral only through the kick port.
 
+pub mod access;
 pub mod announcer;
 pub mod api;
 pub mod check;
+pub mod commands;
 pub mod escape;
 pub mod render;
