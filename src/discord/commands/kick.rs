@@ -123,9 +123,33 @@ impl Commands {
         match (callers.len(), found.first()) {
             (1, _) => Resolved::One(callers[0].clone()),
             (0, Some(host)) => Resolved::Host(host.identity.clone()),
-            (0, None) => Resolved::Nobody,
+            (0, None) => match self.host_named(value) {
+                Some(host) => Resolved::Host(host),
+                None => Resolved::Nobody,
+            },
             (n, _) => Resolved::Ambiguous(n),
         }
+    }
+
+    /// The host of a live conference whose name (or number, 4 digits or more) is `value`.
+    fn host_named(&self, value: &str) -> Option<Identity> {
+        let lower = value.to_lowercase();
+        let typed = digits(value);
+        self.inner
+            .roster
+            .live()
+            .into_iter()
+            .filter_map(|view| view.host)
+            .find(|host| {
+                host.name
+                    .as_deref()
+                    .is_some_and(|name| name.trim().to_lowercase() == lower)
+                    || (typed.len() >= 4
+                        && host
+                            .phone_number
+                            .as_deref()
+                            .is_some_and(|number| digits(number).ends_with(&typed)))
+            })
     }
 
     pub(super) fn kick_autocomplete(&self, command: &CommandInteraction) -> Reply {
@@ -353,7 +377,7 @@ impl Commands {
 }
 
 /// The result of a removal, in one short sentence.
-fn outcome_text(outcome: &KickOutcome, name: &str, call: &str) -> String {
+pub(super) fn outcome_text(outcome: &KickOutcome, name: &str, call: &str) -> String {
     match outcome {
         KickOutcome::Removed => format!("Removed {name} from {call}."),
         KickOutcome::AlreadyGone => format!("{name} had already left the call."),
