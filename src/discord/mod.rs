@@ -9,4 +9,7 @@ pub mod api;
 pub mod check;
 pub mod commands;
 pub mod escape;
+pub mod gateway;
+pub mod interactions;
 pub mod render;
+pub mod respond;
