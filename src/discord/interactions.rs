@@ -164,3 +164,298 @@ async fn receive(
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::DiscordBot;
+    use crate::discord::api::DiscordApi;
+    use crate::discord::commands::tests::{
+        Harness, command_json, harness, moderator, paco_key, plain_member,
+    };
+    use axum::extract::Request;
+    use ed25519_dalek::{Signer, SigningKey};
+    use serde_json::{Value, json};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// What the fake Discord REST API received: method, path, body.
+    pub(crate) type Seen = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+    /// A minimal Discord REST fake: 204 for interaction callbacks, a message for anything
+    /// else; records every request.
+    pub(crate) async fn fake_discord() -> (String, Seen) {
+        let seen: Seen = Arc::default();
+        let record = seen.clone();
+        let app = axum::Router::new().fallback(move |request: Request| {
+            let record = record.clone();
+            async move {
+                let method = request.method().to_string();
+                let path = request.uri().path().to_owned();
+                let bytes = axum::body::to_bytes(request.into_body(), 1 << 20)
+                    .await
+                    .unwrap_or_default();
+                let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                record.lock().unwrap().push((method, path.clone(), body));
+                if path.ends_with("/callback") {
+                    StatusCode::NO_CONTENT.into_response()
+                } else {
+                    Json(json!({
+                        "id": "700", "channel_id": "20",
+                        "author": {"id": "1", "username": "ringside", "discriminator": "0",
+                                   "avatar": null, "bot": true},
+                        "content": "", "timestamp": "2024-01-01T00:00:00+00:00",
+                        "edited_timestamp": null, "tts": false, "mention_everyone": false,
+                        "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
+                        "pinned": false, "type": 0
+                    }))
+                    .into_response()
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (format!("http://{addr}"), seen)
+    }
+
+    pub(crate) fn responder_for(base: &str) -> Responder {
+        let api = DiscordApi::new(
+            base,
+            &DiscordBot {
+                token: secrecy::SecretString::from("bot-token"),
+                application_id: 1,
+                guild_id: crate::discord::commands::tests::GUILD,
+                channel_id: 20,
+            },
+        );
+        Responder::new(api.serenity().unwrap())
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[7; 32])
+    }
+
+    struct Endpoint {
+        url: String,
+        client: reqwest::Client,
+        now_secs: i64,
+        seen: Seen,
+        _harness: Harness,
+    }
+
+    async fn endpoint() -> Endpoint {
+        let (base, seen) = fake_discord().await;
+        let h = harness();
+        let now_secs = h.clock.now().unix_seconds();
+        let state = InteractionsState {
+            verifier: Verifier::try_new(key().verifying_key().to_bytes()).unwrap(),
+            commands: h.commands.clone(),
+            responder: responder_for(&base),
+            clock: h.clock.clone(),
+            max_body_bytes: 65_536,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router(state)).await;
+        });
+        Endpoint {
+            url: format!("http://{addr}{PATH}"),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            now_secs,
+            seen,
+            _harness: h,
+        }
+    }
+
+    impl Endpoint {
+        async fn post(&self, body: &str, timestamp: &str, signer: &SigningKey) -> (u16, String) {
+            let message = [timestamp.as_bytes(), body.as_bytes()].concat();
+            let signature: String = signer
+                .sign(&message)
+                .to_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let response = self
+                .client
+                .post(&self.url)
+                .header("X-Signature-Ed25519", signature)
+                .header("X-Signature-Timestamp", timestamp)
+                .header("Content-Type", "application/json")
+                .body(body.to_owned())
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+
+        async fn signed(&self, body: &Value) -> (u16, Value) {
+            let (status, text) = self
+                .post(&body.to_string(), &self.now_secs.to_string(), &key())
+                .await;
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        }
+    }
+
+    fn ping() -> String {
+        json!({"id": "1", "application_id": "1", "type": 1, "token": "t", "version": 1}).to_string()
+    }
+
+    #[tokio::test]
+    async fn a_signed_ping_gets_a_pong() {
+        let e = endpoint().await;
+        let (status, body) = e.post(&ping(), &e.now_secs.to_string(), &key()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap(),
+            json!({"type": 1})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_signature_is_401_before_parsing() {
+        let e = endpoint().await;
+        let other = SigningKey::from_bytes(&[8; 32]);
+        let (status, body) = e.post(&ping(), &e.now_secs.to_string(), &other).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (401, "invalid request signature\n")
+        );
+        // Not JSON at all, but signed by someone else: still 401, not 400.
+        let (status, _) = e.post("not json", &e.now_secs.to_string(), &other).await;
+        assert_eq!(status, 401);
+        // No signature headers at all.
+        let response = e.client.post(&e.url).body(ping()).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401);
+        assert_eq!(
+            response.text().await.unwrap(),
+            "missing X-Signature-Ed25519\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timestamp_more_than_five_minutes_away_is_401() {
+        let e = endpoint().await;
+        for timestamp in [
+            (e.now_secs - 301).to_string(),
+            (e.now_secs + 301).to_string(),
+            "yesterday".to_owned(),
+        ] {
+            let (status, body) = e.post(&ping(), &timestamp, &key()).await;
+            assert_eq!(status, 401, "{timestamp}: {body}");
+            assert_eq!(body.lines().count(), 1);
+        }
+        let (status, _) = e
+            .post(&ping(), &(e.now_secs - 299).to_string(), &key())
+            .await;
+        assert_eq!(status, 200);
+    }
+
+    #[tokio::test]
+    async fn a_signed_body_that_is_not_an_interaction_is_400() {
+        let e = endpoint().await;
+        let (status, body) = e.post("{\"type\":", &e.now_secs.to_string(), &key()).await;
+        assert_eq!(status, 400);
+        assert!(body.starts_with("not a Discord interaction"), "{body}");
+        assert_eq!(body.lines().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_command_is_answered_in_the_response_body() {
+        let e = endpoint().await;
+        let (status, body) = e
+            .signed(&command_json(2, "participants", json!([]), plain_member()))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["type"], 4);
+        assert!(
+            body["data"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("Paco Vu")
+        );
+        assert!(
+            e.seen.lock().unwrap().is_empty(),
+            "nothing POSTed to Discord"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_confirmed_kick_is_acked_in_the_body_then_patches_the_original() {
+        let e = endpoint().await;
+        let (_, confirmation) = e
+            .signed(&command_json(
+                2,
+                "kick",
+                json!([{"name": "caller", "type": 3, "value": paco_key()}]),
+                moderator(),
+            ))
+            .await;
+        let yes = confirmation["data"]["components"][0]["components"][0]["custom_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut press = command_json(3, "kick", json!([]), moderator());
+        press["data"] = json!({"custom_id": yes, "component_type": 2});
+        press["token"] = json!("button-token");
+        press["message"] = json!({
+            "id": "700", "channel_id": "20",
+            "author": {"id": "1", "username": "ringside", "discriminator": "0", "avatar": null},
+            "content": "", "timestamp": "2024-01-01T00:00:00+00:00", "edited_timestamp": null,
+            "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [],
+            "attachments": [], "embeds": [], "pinned": false, "type": 0
+        });
+        let (status, ack) = e.signed(&press).await;
+        assert_eq!(status, 200);
+        assert_eq!(ack["type"], 7);
+        assert_eq!(ack["data"]["content"], "Removing Paco Vu…");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let seen = e.seen.lock().unwrap().clone();
+            if let Some((method, path, body)) = seen.first() {
+                assert_eq!(method, "PATCH");
+                assert_eq!(path, "/api/v10/webhooks/1/button-token/messages/@original");
+                assert_eq!(body["content"], "Removed Paco Vu from Agent 122's call.");
+                assert_eq!(body["components"], json!([]));
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no PATCH arrived");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_responder_posts_the_callback_then_patches_for_deferred_work() {
+        let (base, seen) = fake_discord().await;
+        let responder = responder_for(&base);
+        let id = serenity::all::InteractionId::new(901);
+        responder
+            .deliver(
+                id,
+                "tok",
+                "component",
+                Reply::Deferred {
+                    ack: serenity::all::CreateInteractionResponse::Acknowledge,
+                    work: Box::pin(async {
+                        serenity::all::EditInteractionResponse::new().content("done")
+                    }),
+                },
+            )
+            .await;
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen[0].0, "POST");
+        assert_eq!(seen[0].1, "/api/v10/interactions/901/tok/callback");
+        assert_eq!(seen[0].2["type"], 6);
+        assert_eq!(seen[1].0, "PATCH");
+        assert_eq!(seen[1].1, "/api/v10/webhooks/1/tok/messages/@original");
+        assert_eq!(seen[1].2["content"], "done");
+    }
+}

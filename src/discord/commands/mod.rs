@@ -423,4 +423,4 @@ fn cut(text: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -268,7 +268,7 @@ fn custom_ids(response: &Value) -> Vec<String> {
         .collect()
 }
 
-fn paco_key() -> String {
+pub(crate) fn paco_key() -> String {
     participant_key(&ParticipantKey {
         conference: crate::conference::ConferenceId::parse("s-conf").unwrap(),
         participant: crate::conference::ParticipantId::parse("s-conf-2").unwrap(),
