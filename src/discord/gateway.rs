@@ -120,3 +120,120 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DiscordBot;
+    use crate::discord::commands::tests::{GUILD, command_json, harness, plain_member};
+    use crate::discord::interactions::tests::{fake_discord_with, responder_for};
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::{Value, json};
+    use std::time::Duration;
+    use tokio_tungstenite::tungstenite::Message;
+
+    /// A one-connection fake gateway: Hello, wait for Identify, READY, one INTERACTION_CREATE,
+    /// then heartbeat ACKs until the client goes.
+    async fn fake_gateway(interaction: Value) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        let resume = url.clone();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+            let send = |value: Value| Message::Text(value.to_string());
+            ws.send(send(json!({"op": 10, "d": {"heartbeat_interval": 45_000}})))
+                .await
+                .unwrap();
+            while let Some(Ok(frame)) = ws.next().await {
+                let Message::Text(text) = frame else { continue };
+                let payload: Value = serde_json::from_str(&text).unwrap();
+                match payload["op"].as_u64() {
+                    Some(2) => {
+                        ws.send(send(json!({"op": 0, "t": "READY", "s": 1, "d": {
+                            "v": 10,
+                            "user": {"id": "1", "username": "ringside", "discriminator": "0",
+                                     "avatar": null, "bot": true, "verified": true,
+                                     "mfa_enabled": false, "flags": 0},
+                            "guilds": [{"id": GUILD.to_string(), "unavailable": true}],
+                            "session_id": "session", "resume_gateway_url": resume,
+                            "application": {"id": "1", "flags": 0}
+                        }})))
+                        .await
+                        .unwrap();
+                        ws.send(send(json!({"op": 0, "t": "INTERACTION_CREATE", "s": 2,
+                                            "d": interaction})))
+                            .await
+                            .unwrap();
+                    }
+                    Some(1) => {
+                        let _ = ws.send(send(json!({"op": 11}))).await;
+                    }
+                    _ => {}
+                }
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn the_gateway_connects_answers_an_interaction_and_stops_on_shutdown() {
+        let interaction = command_json(2, "participants", json!([]), plain_member());
+        let ws_url = fake_gateway(interaction).await;
+        let (base, seen) = fake_discord_with(Some(ws_url)).await;
+        let h = harness();
+        let api = DiscordApi::new(
+            &base,
+            &DiscordBot {
+                token: secrecy::SecretString::from("bot-token"),
+                application_id: 1,
+                guild_id: GUILD,
+                channel_id: 20,
+            },
+        );
+        let (connected_tx, mut connected) = watch::channel(false);
+        let (stop, shutdown) = watch::channel(false);
+        let task = spawn(
+            gateway_http(&api).unwrap(),
+            h.commands.clone(),
+            responder_for(&base),
+            connected_tx,
+            shutdown,
+        );
+        tokio::time::timeout(Duration::from_secs(10), connected.wait_for(|up| *up))
+            .await
+            .expect("READY within 10 s")
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let callback = seen
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(_, path, _)| path.ends_with("/callback"))
+                .cloned();
+            if let Some((method, path, body)) = callback {
+                assert_eq!(method, "POST");
+                assert_eq!(path, "/api/v10/interactions/900/interaction-token/callback");
+                assert!(
+                    body["data"]["content"]
+                        .as_str()
+                        .unwrap()
+                        .contains("Paco Vu")
+                );
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no callback arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send_replace(true);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the gateway stops on shutdown")
+            .unwrap();
+        assert!(!*connected.borrow());
+    }
+}

@@ -185,13 +185,22 @@ pub(crate) mod tests {
     /// A minimal Discord REST fake: 204 for interaction callbacks, a message for anything
     /// else; records every request.
     pub(crate) async fn fake_discord() -> (String, Seen) {
+        fake_discord_with(None).await
+    }
+
+    /// [`fake_discord`], answering `GET /api/v10/gateway` with `gateway_url` when given.
+    pub(crate) async fn fake_discord_with(gateway_url: Option<String>) -> (String, Seen) {
         let seen: Seen = Arc::default();
         let record = seen.clone();
         let app = axum::Router::new().fallback(move |request: Request| {
             let record = record.clone();
+            let gateway_url = gateway_url.clone();
             async move {
                 let method = request.method().to_string();
                 let path = request.uri().path().to_owned();
+                if let (Some(url), "/api/v10/gateway") = (gateway_url, path.as_str()) {
+                    return Json(json!({ "url": url })).into_response();
+                }
                 let bytes = axum::body::to_bytes(request.into_body(), 1 << 20)
                     .await
                     .unwrap_or_default();
