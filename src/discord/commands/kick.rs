@@ -7,7 +7,7 @@
 
 use super::{
     Actor, Commands, MAX_CHOICE_CHARS, MAX_CHOICES, MAX_REASON_CHARS, Reply, call_label,
-    caller_phrase, cut, edit, ephemeral, message, participant_key, short_name, update,
+    caller_phrase, cut, edit, ephemeral, message, participant_key, plain, short_name, update,
 };
 use crate::conference::{Identity, ParticipantKey};
 use crate::discord::escape;
@@ -183,7 +183,10 @@ impl Commands {
                 .map(|t| {
                     let label =
                         format!("{} · {}", caller_phrase(&t.identity, style, false), t.call);
-                    AutocompleteChoice::new(cut(&label, MAX_CHOICE_CHARS), participant_key(&t.key))
+                    AutocompleteChoice::new(
+                        cut(&plain(&label), MAX_CHOICE_CHARS),
+                        participant_key(&t.key),
+                    )
                 })
                 .collect();
             response = response.set_choices(choices);
@@ -273,7 +276,7 @@ impl Commands {
             expires_at_ms.div_euclid(1000)
         ));
         let label = cut(
-            &format!("Remove {}", short_name(&target.identity, style)),
+            &plain(&format!("Remove {}", short_name(&target.identity, style))),
             MAX_LABEL_CHARS,
         );
         let buttons = CreateActionRow::Buttons(vec![

@@ -11,6 +11,8 @@
 //!   RingCentral's ids look like.
 //! - `/kick` answers with an ephemeral confirmation whose buttons (`kick:yes:<id>` /
 //!   `kick:no:<id>`) name a pending confirmation kept in memory for `discord.confirm_secs`.
+//! - Autocomplete refusals are silent (an empty list) and not audited: Discord asks on every
+//!   keystroke. Refusals of a command or a button are answered, counted and audited.
 //! - Anything that calls RingCentral is [`Reply::Deferred`]; autocomplete is always
 //!   [`Reply::Now`].
 
@@ -410,6 +412,24 @@ fn call_label(view: &ConferenceView, style: PhoneNumbers) -> String {
         .and_then(|host| name_of(host).or_else(|| number_of(host, style)))
         .map(|host| format!("{host}'s call"))
         .unwrap_or_else(|| "a conference call".to_owned())
+}
+
+/// Escaped text for places Discord shows literally (autocomplete choices, button labels): the
+/// markdown backslashes [`escape::text`] added are taken out again, everything else it did
+/// (invisible characters gone, one line, `@` broken) stays.
+fn plain(escaped: &str) -> String {
+    let mut out = String::with_capacity(escaped.len());
+    let mut chars = escaped.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `text` cut to `max` characters, ending with `…` when cut.

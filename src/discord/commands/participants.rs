@@ -8,7 +8,7 @@
 
 use super::{
     Actor, Commands, MAX_CHOICE_CHARS, MAX_CHOICES, MAX_CONTENT_CHARS, Reply, call_label,
-    caller_phrase, conference_key, cut, ephemeral, message,
+    caller_phrase, conference_key, cut, ephemeral, message, plain,
 };
 use crate::conference::{ConferenceView, Timestamp};
 use crate::config::PhoneNumbers;
@@ -76,7 +76,10 @@ impl Commands {
                         view.live().count()
                     );
                     (typed.is_empty() || label.to_lowercase().contains(&typed)).then(|| {
-                        AutocompleteChoice::new(cut(&label, MAX_CHOICE_CHARS), conference_key(view))
+                        AutocompleteChoice::new(
+                            cut(&plain(&label), MAX_CHOICE_CHARS),
+                            conference_key(view),
+                        )
                     })
                 })
                 .take(MAX_CHOICES)

@@ -786,3 +786,10 @@ fn keys_are_short_and_stable() {
     assert_eq!(paco_key().len(), 18);
     assert!(paco_key().starts_with("p:"));
 }
+
+#[test]
+fn labels_shown_literally_carry_no_markdown_backslashes() {
+    let escaped = escape::text("Mary-Jane **x** \\ @here").unwrap();
+    assert_eq!(escaped, "Mary\\-Jane \\*\\*x\\*\\* \\\\ @\u{200B}here");
+    assert_eq!(plain(&escaped), "Mary-Jane **x** \\ @\u{200B}here");
+}
