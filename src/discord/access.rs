@@ -226,6 +226,15 @@ mod tests {
         }
     }
 
+    /// (what, access, member, may list, may kick)
+    type Row = (
+        &'static str,
+        Access,
+        Caller,
+        Result<(), Refusal>,
+        Result<(), Refusal>,
+    );
+
     #[test]
     fn decisions_table() {
         let restricted = Access {
@@ -252,13 +261,7 @@ mod tests {
             ..member(1, &[], false)
         };
         // (name, access, caller, can_list, can_kick)
-        let table: Vec<(
-            &str,
-            Access,
-            Caller,
-            Result<(), Refusal>,
-            Result<(), Refusal>,
-        )> = vec![
+        let table: Vec<Row> = vec![
             (
                 "default: plain member lists, cannot kick",
                 access(),

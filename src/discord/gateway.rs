@@ -109,6 +109,13 @@ pub fn spawn(
     })
 }
 
+/// The `/readyz` check for the gateway: fine while `connected` is true.
+pub fn readiness(connected: watch::Receiver<bool>) -> crate::app::admin::ReadinessCheck {
+    std::sync::Arc::new(move || {
+        (!*connected.borrow()).then(|| "Discord gateway not connected".to_owned())
+    })
+}
+
 /// Resolves once `shutdown` is true or its sender is gone.
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     loop {
@@ -235,5 +242,9 @@ mod tests {
             .expect("the gateway stops on shutdown")
             .unwrap();
         assert!(!*connected.borrow());
+        assert_eq!(
+            readiness(connected)().as_deref(),
+            Some("Discord gateway not connected")
+        );
     }
 }
