@@ -6,4 +6,5 @@
 pub mod announcer;
 pub mod api;
 pub mod escape;
+pub mod message;
 pub mod render;
