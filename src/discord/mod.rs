@@ -7,4 +7,5 @@ pub mod announcer;
 pub mod api;
 pub mod escape;
 pub mod message;
+pub mod poster;
 pub mod render;
