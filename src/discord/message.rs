@@ -705,7 +705,7 @@ mod tests {
 
     #[test]
     fn the_away_summary_counts_per_conference_without_names() {
-        let events = vec![
+        let events = [
             started(1, 0, "Agent 122"),
             joined(1, 10, "p-1", "Paco Vu", "11119", 1),
             joined(1, 20, "p-2", "Dana Whitfield", "+16505550142", 2),

@@ -69,6 +69,8 @@ pub struct NewBatch {
     pub channel_id: String,
     pub conference_id: Option<String>,
     pub target: BatchTarget,
+    /// The name of the thread to create ([`BatchTarget::ThreadStart`]).
+    pub thread_name: Option<String>,
     /// The JSON body of `POST /channels/{id}/messages`.
     pub body: String,
     /// The outbox rows this message announces.
@@ -83,6 +85,7 @@ pub struct Batch {
     pub channel_id: String,
     pub conference_id: Option<String>,
     pub target: BatchTarget,
+    pub thread_name: Option<String>,
     pub body: String,
     pub created_at_ms: i64,
     pub state: BatchState,
@@ -91,8 +94,8 @@ pub struct Batch {
     pub done_at_ms: Option<i64>,
 }
 
-const COLUMNS: &str = "id, nonce, channel_id, conference_id, target, body, created_at_ms, state, \
-                       message_id, error, done_at_ms";
+const COLUMNS: &str = "id, nonce, channel_id, conference_id, target, thread_name, body, \
+                       created_at_ms, state, message_id, error, done_at_ms";
 
 fn batch(row: &Row<'_>) -> rusqlite::Result<Batch> {
     Ok(Batch {
@@ -101,12 +104,13 @@ fn batch(row: &Row<'_>) -> rusqlite::Result<Batch> {
         channel_id: row.get(2)?,
         conference_id: row.get(3)?,
         target: BatchTarget::parse(&row.get::<_, String>(4)?),
-        body: row.get(5)?,
-        created_at_ms: row.get(6)?,
-        state: BatchState::parse(&row.get::<_, String>(7)?),
-        message_id: row.get(8)?,
-        error: row.get(9)?,
-        done_at_ms: row.get(10)?,
+        thread_name: row.get(5)?,
+        body: row.get(6)?,
+        created_at_ms: row.get(7)?,
+        state: BatchState::parse(&row.get::<_, String>(8)?),
+        message_id: row.get(9)?,
+        error: row.get(10)?,
+        done_at_ms: row.get(11)?,
     })
 }
 
@@ -117,8 +121,9 @@ pub(super) fn create(
     now_ms: i64,
 ) -> rusqlite::Result<Vec<Batch>> {
     let mut insert = conn.prepare_cached(&format!(
-        "INSERT INTO batches (nonce, channel_id, conference_id, target, body, created_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING {COLUMNS}"
+        "INSERT INTO batches (nonce, channel_id, conference_id, target, thread_name, body,
+                              created_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING {COLUMNS}"
     ))?;
     let mut link = conn.prepare_cached(
         "INSERT INTO batch_rows (batch_id, outbox_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
@@ -131,6 +136,7 @@ pub(super) fn create(
                 new.channel_id,
                 new.conference_id,
                 new.target.as_str(),
+                new.thread_name,
                 new.body,
                 now_ms
             ],
@@ -257,6 +263,7 @@ mod tests {
             channel_id: "100".into(),
             conference_id: Some("s-conf".into()),
             target: BatchTarget::Channel,
+            thread_name: None,
             body: format!("{{\"nonce\":\"{nonce}\"}}"),
             outbox_ids,
         }

@@ -73,6 +73,7 @@ pub const MIGRATIONS: &[&str] = &[
          conference_id TEXT,
          target        TEXT    NOT NULL DEFAULT 'channel'
                        CHECK (target IN ('channel', 'thread_start', 'thread')),
+         thread_name   TEXT,
          body          TEXT    NOT NULL,
          created_at_ms INTEGER NOT NULL,
          state         TEXT    NOT NULL DEFAULT 'pending'
