@@ -11,5 +11,7 @@ pub mod commands;
 pub mod escape;
 pub mod gateway;
 pub mod interactions;
+pub mod message;
+pub mod poster;
 pub mod render;
 pub mod respond;

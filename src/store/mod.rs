@@ -22,6 +22,7 @@
 //! Values of the meta table may be secrets: they are never logged.
 
 mod audit;
+mod batches;
 mod inbox;
 mod meta;
 mod outbox;
@@ -39,6 +40,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 pub use audit::AuditEntry;
+pub use batches::{Batch, BatchState, BatchTarget, NewBatch};
 pub use inbox::{InboxCounts, InboxInsert, InboxRow, NewInboxRow};
 pub use outbox::{NewOutboxRow, OutboxRow};
 pub use quarantine::{NewQuarantineRow, QuarantineRow};
@@ -244,15 +246,93 @@ impl Store {
         self.read(move |conn| quarantine::newest(conn, limit)).await
     }
 
+    /// Commits announcer messages (bodies with their nonces) and the outbox rows each carries,
+    /// in order, in one transaction: call it before posting them. Answers them as kept.
+    pub async fn create_batches(&self, batches: Vec<NewBatch>) -> Result<Vec<Batch>, StoreError> {
+        if batches.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| batches::create(conn, &batches, now_ms()))
+            .await
+    }
+
+    /// Marks a batch sent as Discord message `message_id`, and its outbox rows delivered.
+    pub async fn batch_sent(&self, id: i64, message_id: String) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            batches::finish(
+                conn,
+                id,
+                BatchState::Sent,
+                Some(&message_id),
+                None,
+                now_ms(),
+            )
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Marks a batch parked (Discord refused it for good) with the reason, and its outbox rows
+    /// delivered: they are reported ([`Store::parked_batches`]), not announced again.
+    pub async fn batch_parked(&self, id: i64, error: String) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            batches::finish(conn, id, BatchState::Parked, None, Some(&error), now_ms())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Batches committed but not yet sent or parked, oldest first (resent at start).
+    pub async fn pending_batches(&self) -> Result<Vec<Batch>, StoreError> {
+        self.read(batches::pending).await
+    }
+
+    /// At most `limit` parked batches, newest first.
+    pub async fn parked_batches(&self, limit: usize) -> Result<Vec<Batch>, StoreError> {
+        self.read(move |conn| batches::parked(conn, limit)).await
+    }
+
+    /// One batch by id, in any state (until pruned).
+    pub async fn batch(&self, id: i64) -> Result<Option<Batch>, StoreError> {
+        self.read(move |conn| batches::get(conn, id)).await
+    }
+
+    /// The Discord thread a conference is announced in (thread mode), if one was created.
+    pub async fn conference_thread(
+        &self,
+        conference_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let conference_id = conference_id.to_owned();
+        self.read(move |conn| batches::thread(conn, &conference_id))
+            .await
+    }
+
+    /// Records the Discord thread a conference is announced in.
+    pub async fn set_conference_thread(
+        &self,
+        conference_id: &str,
+        thread_id: &str,
+    ) -> Result<(), StoreError> {
+        let (conference_id, thread_id) = (conference_id.to_owned(), thread_id.to_owned());
+        self.write(move |conn| batches::set_thread(conn, &conference_id, &thread_id, now_ms()))
+            .await
+    }
+
     /// Deletes processed inbox rows, quarantine rows and delivered outbox rows received before
-    /// `before_ms` (never an unprocessed or undelivered row); answers how many rows went.
+    /// `before_ms`, announcer messages sent or parked before it and conference threads recorded
+    /// before it (never an unprocessed or undelivered row, never a pending message); answers how
+    /// many rows went.
     pub async fn prune(&self, before_ms: i64) -> Result<u64, StoreError> {
         let deleted = self
             .write(move |conn| {
                 let inbox = inbox::prune(conn, before_ms)?;
                 let quarantine = quarantine::prune(conn, before_ms)?;
                 let outbox = outbox::prune(conn, before_ms)?;
-                Ok(inbox.saturating_add(quarantine).saturating_add(outbox))
+                let batches = batches::prune(conn, before_ms)?;
+                Ok(inbox
+                    .saturating_add(quarantine)
+                    .saturating_add(outbox)
+                    .saturating_add(batches))
             })
             .await?;
         tracing::debug!(deleted, before_ms, "store pruned");

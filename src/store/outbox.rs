@@ -52,6 +52,7 @@ pub(super) fn insert(
         .collect()
 }
 
+/// Marks rows delivered (already delivered ones keep their time).
 pub(super) fn mark_delivered(conn: &Connection, ids: &[i64], now_ms: i64) -> rusqlite::Result<()> {
     let mut statement = conn.prepare_cached(
         "UPDATE outbox SET delivered_at_ms = ?1 WHERE id = ?2 AND delivered_at_ms IS NULL",
@@ -65,7 +66,9 @@ pub(super) fn mark_delivered(conn: &Connection, ids: &[i64], now_ms: i64) -> rus
 pub(super) fn undelivered(conn: &Connection) -> rusqlite::Result<Vec<OutboxRow>> {
     conn.prepare_cached(
         "SELECT id, event_id, conference_id, received_at_ms, event FROM outbox
-         WHERE delivered_at_ms IS NULL ORDER BY id",
+         WHERE delivered_at_ms IS NULL
+           AND NOT EXISTS (SELECT 1 FROM batch_rows WHERE batch_rows.outbox_id = outbox.id)
+         ORDER BY id",
     )?
     .query_map([], |r| {
         Ok(OutboxRow {

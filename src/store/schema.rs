@@ -64,6 +64,37 @@ pub const MIGRATIONS: &[&str] = &[
      CREATE INDEX outbox_undelivered ON outbox (id) WHERE delivered_at_ms IS NULL;
      CREATE INDEX outbox_delivered_received ON outbox (received_at_ms)
          WHERE delivered_at_ms IS NOT NULL;",
+    // 4: the announcer's messages (batches) with their nonces, the outbox rows each one carries,
+    // and the thread each conference is announced in.
+    "CREATE TABLE batches (
+         id            INTEGER PRIMARY KEY AUTOINCREMENT,
+         nonce         TEXT    NOT NULL UNIQUE,
+         channel_id    TEXT    NOT NULL,
+         conference_id TEXT,
+         target        TEXT    NOT NULL DEFAULT 'channel'
+                       CHECK (target IN ('channel', 'thread_start', 'thread')),
+         thread_name   TEXT,
+         body          TEXT    NOT NULL,
+         created_at_ms INTEGER NOT NULL,
+         state         TEXT    NOT NULL DEFAULT 'pending'
+                       CHECK (state IN ('pending', 'sent', 'parked')),
+         message_id    TEXT,
+         error         TEXT,
+         done_at_ms    INTEGER
+     );
+     CREATE INDEX batches_pending ON batches (id) WHERE state = 'pending';
+     CREATE INDEX batches_done ON batches (done_at_ms) WHERE state <> 'pending';
+     CREATE TABLE batch_rows (
+         batch_id  INTEGER NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+         outbox_id INTEGER NOT NULL,
+         PRIMARY KEY (batch_id, outbox_id)
+     ) WITHOUT ROWID;
+     CREATE INDEX batch_rows_outbox ON batch_rows (outbox_id);
+     CREATE TABLE conference_threads (
+         conference_id TEXT    PRIMARY KEY,
+         thread_id     TEXT    NOT NULL,
+         created_at_ms INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes: the number of migrations.
@@ -182,7 +213,17 @@ mod tests {
         tables.sort();
         assert_eq!(
             tables,
-            ["audit", "inbox", "meta", "outbox", "probe", "quarantine"]
+            [
+                "audit",
+                "batch_rows",
+                "batches",
+                "conference_threads",
+                "inbox",
+                "meta",
+                "outbox",
+                "probe",
+                "quarantine"
+            ]
         );
     }
 }

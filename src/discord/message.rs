@@ -1,0 +1,763 @@
+//! How announcements read in a Discord channel: short markdown lines, rendered when the message
+//! is built (after the coalescing window) from the roster, falling back to the event's own copy
+//! as [`render`] does for local mode.
+//!
+//! Every caller-supplied text (names, kick reasons, a moderator's display name) goes through
+//! [`escape::text`]; every message body carries an empty `allowed_mentions` and the
+//! `SUPPRESS_NOTIFICATIONS | SUPPRESS_EMBEDS` flags, so nothing in it pings or unfurls.
+//! A message never exceeds [`MAX_CONTENT_CHARS`]: longer announcements are split at line
+//! boundaries, repeating a conference's header on the continuation.
+
+use crate::conference::{
+    ConferenceEvent, ConferenceId, EventKind, Identity, LeaveReason, ParticipantKey, Roster,
+    Timestamp,
+};
+use crate::config::PhoneNumbers;
+use crate::discord::{escape, render};
+use serenity::builder::{CreateAllowedMentions, CreateMessage};
+use serenity::model::channel::{MessageFlags, Nonce};
+use std::collections::BTreeMap;
+
+/// Discord's limit on a message's `content`, in characters.
+pub const MAX_CONTENT_CHARS: usize = 2000;
+/// Discord's limit on a thread name, in characters.
+pub const MAX_THREAD_NAME_CHARS: usize = 100;
+/// The longest kick reason shown, in characters.
+const MAX_REASON_CHARS: usize = 200;
+
+/// A caller's name as shown: bold and inert, or `None` when there is no visible name.
+fn bold_name(identity: &Identity) -> Option<String> {
+    identity
+        .name
+        .as_deref()
+        .and_then(escape::text)
+        .map(|name| format!("**{name}**"))
+}
+
+/// A caller: `**Paco Vu** (•••1119)`, `**Paco Vu**`, `•••1119` or `an unknown caller`.
+fn caller_with_number(identity: &Identity, style: PhoneNumbers) -> String {
+    let number = identity
+        .phone_number
+        .as_deref()
+        .and_then(|number| render::phone_number(number, style));
+    match (bold_name(identity), number) {
+        (Some(name), Some(number)) => format!("{name} ({number})"),
+        (Some(name), None) => name,
+        (None, Some(number)) => number,
+        (None, None) => "An unknown caller".to_owned(),
+    }
+}
+
+/// A caller by name only when there is one (leaves: the join already gave the number).
+fn caller_short(identity: &Identity, style: PhoneNumbers) -> String {
+    bold_name(identity).unwrap_or_else(|| caller_with_number(identity, style))
+}
+
+/// A host, inert and without markdown: name, else number.
+fn host_text(identity: &Identity, style: PhoneNumbers) -> Option<String> {
+    identity.name.as_deref().and_then(escape::text).or_else(|| {
+        identity
+            .phone_number
+            .as_deref()
+            .and_then(|number| render::phone_number(number, style))
+    })
+}
+
+/// `<t:UNIX:t>`: a time each reader sees in their own zone.
+pub fn timestamp(at: Timestamp, style: char) -> String {
+    format!("<t:{}:{style}>", at.unix_seconds())
+}
+
+fn on_call(count: u32) -> String {
+    format!("{count} on the call")
+}
+
+fn participant_identity(event: &ConferenceEvent, fallback: &Identity, roster: &Roster) -> Identity {
+    event
+        .kind
+        .participant_id()
+        .and_then(|participant| {
+            roster.participant(&ParticipantKey {
+                conference: event.conference_id.clone(),
+                participant: participant.clone(),
+            })
+        })
+        .map(|view| view.identity)
+        .filter(|identity| !identity.is_unknown())
+        .unwrap_or_else(|| fallback.clone())
+}
+
+/// What a conference is called in a header or a thread name: its host and start time, as known
+/// now (roster), else from `events`.
+struct ConferenceLabel {
+    host: Option<String>,
+    started_at: Option<Timestamp>,
+}
+
+fn label(
+    conference: &ConferenceId,
+    events: &[&ConferenceEvent],
+    roster: &Roster,
+    style: PhoneNumbers,
+) -> ConferenceLabel {
+    let view = roster.conference(conference);
+    let event_host = events.iter().find_map(|event| match &event.kind {
+        EventKind::ConferenceStarted { host } => host.clone(),
+        _ => None,
+    });
+    let host = view
+        .as_ref()
+        .and_then(|view| view.host.clone())
+        .or(event_host)
+        .and_then(|identity| host_text(&identity, style));
+    let started_at = view.as_ref().and_then(|view| view.started_at).or_else(|| {
+        events.iter().find_map(|event| match event.kind {
+            EventKind::ConferenceStarted { .. } => Some(event.at),
+            _ => None,
+        })
+    });
+    ConferenceLabel { host, started_at }
+}
+
+/// `**Conference · host Agent 122 · <t:…:t>**`: names one conference among several.
+fn header(conference: &ConferenceId, label: &ConferenceLabel) -> String {
+    let mut text = "Conference".to_owned();
+    if label.host.is_none() && label.started_at.is_none() {
+        // Nothing better to tell two conferences apart by than the end of their id.
+        let id: Vec<char> = conference.as_str().chars().collect();
+        let tail: String = id[id.len().saturating_sub(6)..].iter().collect();
+        if let Some(tail) = escape::text(&tail) {
+            text.push_str(&format!(" …{tail}"));
+        }
+    }
+    if let Some(host) = &label.host {
+        text.push_str(&format!(" · host {host}"));
+    }
+    if let Some(at) = label.started_at {
+        text.push_str(&format!(" · {}", timestamp(at, 't')));
+    }
+    format!("**{text}**")
+}
+
+/// One line for one event.
+pub fn line(event: &ConferenceEvent, roster: &Roster, style: PhoneNumbers) -> String {
+    match &event.kind {
+        EventKind::ConferenceStarted { host } => {
+            let host = roster
+                .conference(&event.conference_id)
+                .and_then(|view| view.host)
+                .or_else(|| host.clone())
+                .and_then(|identity| host_text(&identity, style));
+            let mut text = "📞 **Conference started**".to_owned();
+            if let Some(host) = host {
+                text.push_str(&format!(" · host {host}"));
+            }
+            text.push_str(&format!(" · {}", timestamp(event.at, 't')));
+            text
+        }
+        EventKind::ParticipantJoined {
+            identity,
+            on_call: count,
+            ..
+        } => {
+            let who = caller_with_number(&participant_identity(event, identity, roster), style);
+            format!("➕ {who} joined · {}", on_call(*count))
+        }
+        EventKind::ParticipantLeft {
+            identity,
+            reason,
+            joined_at,
+            removed_by,
+            removal_reason,
+            on_call: count,
+            ..
+        } => {
+            let who = caller_short(&participant_identity(event, identity, roster), style);
+            let stayed = joined_at
+                .map(|joined| format!(" after {}", render::duration(event.at.secs_since(joined))))
+                .unwrap_or_default();
+            let count = format!(" · {}", on_call(*count));
+            match reason {
+                LeaveReason::HungUp => format!("➖ {who} left{stayed}{count}"),
+                LeaveReason::Vanished => format!("➖ {who} dropped off the call{stayed}{count}"),
+                LeaveReason::ConferenceEnded => {
+                    format!("➖ {who} left{stayed} when the conference ended")
+                }
+                LeaveReason::Removed => {
+                    let by = removed_by
+                        .as_ref()
+                        .and_then(|actor| {
+                            if !actor.id.is_empty() && actor.id.chars().all(|c| c.is_ascii_digit())
+                            {
+                                Some(format!("<@{}>", actor.id))
+                            } else {
+                                escape::text(&actor.display)
+                            }
+                        })
+                        .map(|actor| format!(" by {actor}"))
+                        .unwrap_or_default();
+                    let why = removal_reason
+                        .as_deref()
+                        .and_then(|reason| escape::text_limited(reason, MAX_REASON_CHARS))
+                        .map(|reason| format!(" — {reason}"))
+                        .unwrap_or_default();
+                    format!("🚫 {who} was removed{by}{stayed}{why}{count}")
+                }
+            }
+        }
+        EventKind::ConferenceEnded {
+            duration_secs,
+            participants,
+            peak,
+        } => {
+            let lasted = duration_secs
+                .map(|secs| format!(" after {}", render::duration(secs)))
+                .unwrap_or_default();
+            let callers = match participants {
+                1 => "1 caller".to_owned(),
+                n => format!("{n} callers"),
+            };
+            format!("📴 **Conference ended**{lasted} · {callers} · peak {peak}")
+        }
+    }
+}
+
+/// Lines under an optional header; a split repeats the header on the continuation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub header: Option<String>,
+    pub lines: Vec<String>,
+}
+
+/// The sections of an announcement of `events` (in order): one conference → its lines without a
+/// header; several → each conference's lines under its header, conferences in order of their
+/// first event.
+pub fn sections(events: &[&ConferenceEvent], roster: &Roster, style: PhoneNumbers) -> Vec<Section> {
+    let groups = by_conference(events);
+    let several = groups.len() > 1;
+    groups
+        .into_iter()
+        .map(|(conference, events)| Section {
+            // A group that opens with its start line is named by it.
+            header: (several
+                && !matches!(
+                    events.first().map(|event| &event.kind),
+                    Some(EventKind::ConferenceStarted { .. })
+                ))
+            .then(|| header(&conference, &label(&conference, &events, roster, style))),
+            lines: events
+                .iter()
+                .map(|event| line(event, roster, style))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Events grouped by conference, conferences in order of their first event.
+fn by_conference<'a>(
+    events: &[&'a ConferenceEvent],
+) -> Vec<(ConferenceId, Vec<&'a ConferenceEvent>)> {
+    let mut groups: Vec<(ConferenceId, Vec<&ConferenceEvent>)> = Vec::new();
+    for event in events {
+        match groups
+            .iter_mut()
+            .find(|(conference, _)| conference == &event.conference_id)
+        {
+            Some((_, group)) => group.push(event),
+            None => groups.push((event.conference_id.clone(), vec![event])),
+        }
+    }
+    groups
+}
+
+fn chars(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// A line cut to fit a message on its own (lines are short; this is a safety net).
+fn fit(line: &str, max: usize) -> String {
+    if chars(line) <= max {
+        return line.to_owned();
+    }
+    let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// Message contents of at most `max` characters each, split only between lines.
+pub fn split(sections: &[Section], max: usize) -> Vec<String> {
+    let mut messages = Vec::new();
+    let mut current = String::new();
+    let push_line = |current: &mut String, messages: &mut Vec<String>, line: &str| -> bool {
+        // Answers whether `line` started a new message.
+        let line = fit(line, max);
+        let needed = if current.is_empty() {
+            chars(&line)
+        } else {
+            chars(current) + 1 + chars(&line)
+        };
+        let fresh = if needed > max && !current.is_empty() {
+            messages.push(std::mem::take(current).trim_end().to_owned());
+            true
+        } else {
+            current.is_empty()
+        };
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(&line);
+        fresh
+    };
+    for (index, section) in sections.iter().enumerate() {
+        if index > 0 && !current.is_empty() && chars(&current) + 1 < max {
+            // A blank line between conferences.
+            current.push('\n');
+        }
+        if let Some(header) = &section.header {
+            // Keep a header with at least its first line.
+            let first = section.lines.first().map(String::as_str).unwrap_or("");
+            let together = chars(header) + 1 + chars(first);
+            if !current.is_empty() && chars(&current) + 1 + together > max {
+                messages.push(std::mem::take(&mut current).trim_end().to_owned());
+            }
+            push_line(&mut current, &mut messages, header);
+        }
+        for line in &section.lines {
+            let fresh = push_line(&mut current, &mut messages, line);
+            if fresh && let Some(header) = &section.header {
+                let line = std::mem::take(&mut current);
+                let continued = format!("{header} (continued)");
+                if chars(&continued) + 1 + chars(&line) <= max {
+                    current = format!("{continued}\n{line}");
+                } else {
+                    current = line;
+                }
+            }
+        }
+    }
+    if !current.is_empty() {
+        messages.push(current);
+    }
+    messages
+}
+
+/// The contents announcing `events`, each within Discord's limit.
+pub fn announcement(
+    events: &[&ConferenceEvent],
+    roster: &Roster,
+    style: PhoneNumbers,
+) -> Vec<String> {
+    split(&sections(events, roster, style), MAX_CONTENT_CHARS)
+}
+
+/// Counts of what happened in one conference while ringside was away.
+#[derive(Debug, Default, Clone, Copy)]
+struct AwayCounts {
+    started: u32,
+    joined: u32,
+    left: u32,
+    ended: u32,
+}
+
+fn plural(count: u32, one: &str, many: &str) -> String {
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
+}
+
+/// The "while ringside was away" summary of stale events: per conference, counts only (no
+/// per-caller list), and the time span they cover.
+pub fn away_summary(
+    events: &[&ConferenceEvent],
+    roster: &Roster,
+    style: PhoneNumbers,
+) -> Vec<String> {
+    let (Some(first), Some(last)) = (
+        events.iter().map(|event| event.at).min(),
+        events.iter().map(|event| event.at).max(),
+    ) else {
+        return Vec::new();
+    };
+    let mut lines = vec![format!(
+        "⏸️ **While ringside was away** ({} – {}), these were not announced one by one:",
+        timestamp(first, 'f'),
+        timestamp(last, 't')
+    )];
+    let mut totals: BTreeMap<&str, u32> = BTreeMap::new();
+    for (conference, events) in by_conference(events) {
+        let mut counts = AwayCounts::default();
+        for event in &events {
+            match event.kind {
+                EventKind::ConferenceStarted { .. } => counts.started += 1,
+                EventKind::ParticipantJoined { .. } => counts.joined += 1,
+                EventKind::ParticipantLeft { .. } => counts.left += 1,
+                EventKind::ConferenceEnded { .. } => counts.ended += 1,
+            }
+        }
+        *totals.entry("conferences").or_default() += 1;
+        let mut parts = Vec::new();
+        if counts.started > 0 {
+            parts.push("started".to_owned());
+        }
+        if counts.joined > 0 {
+            parts.push(plural(counts.joined, "join", "joins"));
+        }
+        if counts.left > 0 {
+            parts.push(plural(counts.left, "leave", "leaves"));
+        }
+        if counts.ended > 0 {
+            parts.push("ended".to_owned());
+        }
+        let label = label(&conference, &events, roster, style);
+        let name = match (&label.host, label.started_at) {
+            (Some(host), Some(at)) => format!("host {host}, from {}", timestamp(at, 't')),
+            (Some(host), None) => format!("host {host}"),
+            (None, Some(at)) => format!("from {}", timestamp(at, 't')),
+            (None, None) => "a conference".to_owned(),
+        };
+        lines.push(format!("• {name}: {}", parts.join(" · ")));
+    }
+    split(
+        &[Section {
+            header: None,
+            lines,
+        }],
+        MAX_CONTENT_CHARS,
+    )
+}
+
+/// Posted once when ringside stops seeing calls; `reason` is in plain words.
+pub fn unhealthy_notice(reason: &str) -> String {
+    let reason = escape::text_limited(reason, MAX_REASON_CHARS)
+        .unwrap_or_else(|| "no reason given".to_owned());
+    format!(
+        "⚠️ **ringside cannot see calls right now** — {reason}. Joins and leaves are not announced \
+         until this is fixed."
+    )
+}
+
+/// Posted when ringside sees calls again after [`unhealthy_notice`].
+pub fn recovered_notice() -> String {
+    "✅ **ringside can see calls again.** Announcements continue from here.".to_owned()
+}
+
+/// The name of a conference's thread: `Agent 122 · 16:04 UTC` (plain text, at most 100 chars).
+pub fn thread_name(
+    conference: &ConferenceId,
+    events: &[&ConferenceEvent],
+    roster: &Roster,
+    style: PhoneNumbers,
+) -> String {
+    let label = label(conference, events, roster, style);
+    // Thread names show no markdown: drop the escapes' backslashes.
+    let host = label
+        .host
+        .map(|host| host.replace('\\', ""))
+        .unwrap_or_else(|| "Conference".to_owned());
+    let name = match label.started_at {
+        Some(at) => {
+            let rfc = at.to_rfc3339();
+            let date = rfc.get(0..10).unwrap_or_default();
+            let time = rfc.get(11..16).unwrap_or_default();
+            format!("{host} · {date} {time} UTC")
+        }
+        None => host,
+    };
+    fit(&name, MAX_THREAD_NAME_CHARS)
+}
+
+/// A nonce of at most 25 characters: `prefix` (fixed per store) and a sequence number.
+pub fn nonce(prefix: &str, sequence: u64) -> String {
+    let nonce = format!("{prefix}-{sequence:x}");
+    nonce.chars().take(25).collect()
+}
+
+/// The JSON body of `POST /channels/{id}/messages`: serenity's `CreateMessage` with the content,
+/// no mentions allowed, silent, no embeds, and the nonce Discord deduplicates on.
+pub fn body(content: &str, nonce: &str) -> String {
+    let message = CreateMessage::new()
+        .content(content)
+        .allowed_mentions(CreateAllowedMentions::new())
+        .flags(MessageFlags::SUPPRESS_NOTIFICATIONS | MessageFlags::SUPPRESS_EMBEDS)
+        .nonce(Nonce::String(nonce.to_owned()))
+        .enforce_nonce(true);
+    // Serializing a builder of strings and flags cannot fail; fall back to the same shape.
+    serde_json::to_string(&message).unwrap_or_else(|_| {
+        serde_json::json!({
+            "content": content,
+            "nonce": nonce,
+            "enforce_nonce": true,
+            "allowed_mentions": { "parse": [] },
+            "flags": (MessageFlags::SUPPRESS_NOTIFICATIONS | MessageFlags::SUPPRESS_EMBEDS).bits(),
+        })
+        .to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conference::{Actor, ParticipantId};
+
+    const T0: i64 = 1_709_049_892_000; // 2024-02-27T16:04:52Z
+
+    fn conference(n: u32) -> ConferenceId {
+        ConferenceId::parse(&format!("s-conf-{n}")).unwrap()
+    }
+
+    fn ev(conference_n: u32, at_secs: i64, kind: EventKind) -> ConferenceEvent {
+        let at = Timestamp(T0 + at_secs * 1000);
+        ConferenceEvent {
+            id: format!("{}:{}:{at_secs}", kind.type_name(), conference_n),
+            conference_id: conference(conference_n),
+            at,
+            received_at: at,
+            kind,
+        }
+    }
+
+    fn who(name: &str, number: &str) -> Identity {
+        Identity {
+            name: (!name.is_empty()).then(|| name.to_owned()),
+            phone_number: (!number.is_empty()).then(|| number.to_owned()),
+            extension_id: None,
+        }
+    }
+
+    fn started(c: u32, at: i64, host: &str) -> ConferenceEvent {
+        ev(
+            c,
+            at,
+            EventKind::ConferenceStarted {
+                host: Some(who(host, "+16505550122")),
+            },
+        )
+    }
+
+    fn joined(c: u32, at: i64, p: &str, name: &str, number: &str, on_call: u32) -> ConferenceEvent {
+        ev(
+            c,
+            at,
+            EventKind::ParticipantJoined {
+                participant_id: ParticipantId::parse(p).unwrap(),
+                identity: who(name, number),
+                on_call,
+            },
+        )
+    }
+
+    fn left(
+        c: u32,
+        at: i64,
+        p: &str,
+        name: &str,
+        reason: LeaveReason,
+        on_call: u32,
+    ) -> ConferenceEvent {
+        ev(
+            c,
+            at,
+            EventKind::ParticipantLeft {
+                participant_id: ParticipantId::parse(p).unwrap(),
+                identity: who(name, "11119"),
+                reason,
+                joined_at: Some(Timestamp(T0 + (at - 252) * 1000)),
+                removed_by: None,
+                removal_reason: None,
+                on_call,
+            },
+        )
+    }
+
+    fn ended(c: u32, at: i64) -> ConferenceEvent {
+        ev(
+            c,
+            at,
+            EventKind::ConferenceEnded {
+                duration_secs: Some(3720),
+                participants: 5,
+                peak: 3,
+            },
+        )
+    }
+
+    fn render_all(events: &[ConferenceEvent]) -> String {
+        let refs: Vec<&ConferenceEvent> = events.iter().collect();
+        announcement(&refs, &Roster::new(), PhoneNumbers::Masked).join("\n-----\n")
+    }
+
+    #[test]
+    fn every_kind_of_line() {
+        let mut removed = left(1, 400, "p-1", "Paco Vu", LeaveReason::Removed, 2);
+        if let EventKind::ParticipantLeft {
+            removed_by,
+            removal_reason,
+            ..
+        } = &mut removed.kind
+        {
+            *removed_by = Some(Actor {
+                id: "123456789012345678".into(),
+                display: "@mod".into(),
+            });
+            *removal_reason = Some("not on the guest list".into());
+        }
+        let mut removed_by_name = removed.clone();
+        if let EventKind::ParticipantLeft { removed_by, .. } = &mut removed_by_name.kind {
+            *removed_by = Some(Actor {
+                id: "console".into(),
+                display: "**ops** @here".into(),
+            });
+        }
+        let events = vec![
+            started(1, 0, "Agent 122"),
+            joined(1, 10, "p-1", "Paco Vu", "11119", 3),
+            joined(1, 11, "p-2", "", "+16505550142", 4),
+            joined(1, 12, "p-3", "", "", 5),
+            left(1, 300, "p-2", "Paco Vu", LeaveReason::HungUp, 2),
+            left(1, 301, "p-2", "Dana Whitfield", LeaveReason::Vanished, 1),
+            removed,
+            removed_by_name,
+            left(
+                1,
+                3720,
+                "p-3",
+                "Ravi Anand",
+                LeaveReason::ConferenceEnded,
+                0,
+            ),
+            ended(1, 3720),
+        ];
+        insta::assert_snapshot!(render_all(&events));
+    }
+
+    #[test]
+    fn several_conferences_are_grouped_under_headers() {
+        let events = vec![
+            started(1, 0, "Agent 122"),
+            joined(1, 10, "p-1", "Paco Vu", "11119", 1),
+            started(2, 12, "Front Desk"),
+            joined(2, 13, "p-9", "Ravi Anand", "+14155558750", 1),
+            joined(1, 14, "p-2", "Dana Whitfield", "+16505550142", 2),
+            joined(3, 15, "p-7", "Lee Chan", "+14155550007", 4),
+        ];
+        insta::assert_snapshot!(render_all(&events));
+    }
+
+    #[test]
+    fn a_long_announcement_is_split_between_lines() {
+        let events: Vec<ConferenceEvent> = (0..60)
+            .map(|i| {
+                joined(
+                    1 + i % 2,
+                    i64::from(i),
+                    &format!("p-{i}"),
+                    &format!("Caller number {i} with a rather long display name"),
+                    "+16505550100",
+                    i + 1,
+                )
+            })
+            .collect();
+        let refs: Vec<&ConferenceEvent> = events.iter().collect();
+        let messages = announcement(&refs, &Roster::new(), PhoneNumbers::Masked);
+        assert!(messages.len() > 1);
+        for message in &messages {
+            assert!(chars(message) <= MAX_CONTENT_CHARS, "{}", chars(message));
+        }
+        let all = messages.join("\n");
+        for i in 0..60 {
+            let name = format!("**Caller number {i} with a rather long display name**");
+            assert_eq!(all.matches(&name).count(), 1, "{name}");
+        }
+        // Each message names its conference (the header is repeated on a continuation).
+        for message in &messages {
+            assert!(message.starts_with("**Conference"), "{message}");
+        }
+        insta::assert_snapshot!(messages.join("\n-----\n"));
+    }
+
+    #[test]
+    fn splitting_never_cuts_a_line() {
+        let lines: Vec<String> = (0..10)
+            .map(|i| format!("line {i} {}", "x".repeat(7)))
+            .collect();
+        let messages = split(
+            &[Section {
+                header: None,
+                lines: lines.clone(),
+            }],
+            40,
+        );
+        assert_eq!(messages.join("\n"), lines.join("\n"));
+        assert!(messages.iter().all(|m| chars(m) <= 40));
+        assert_eq!(messages.len(), 5);
+    }
+
+    #[test]
+    fn the_health_notices() {
+        insta::assert_snapshot!(format!(
+            "{}\n{}",
+            unhealthy_notice("the RingCentral subscription is Blacklisted"),
+            recovered_notice()
+        ));
+    }
+
+    #[test]
+    fn the_away_summary_counts_per_conference_without_names() {
+        let events = [
+            started(1, 0, "Agent 122"),
+            joined(1, 10, "p-1", "Paco Vu", "11119", 1),
+            joined(1, 20, "p-2", "Dana Whitfield", "+16505550142", 2),
+            left(1, 300, "p-1", "Paco Vu", LeaveReason::HungUp, 1),
+            joined(2, 400, "p-9", "Ravi Anand", "+14155558750", 3),
+            ended(1, 3720),
+        ];
+        let refs: Vec<&ConferenceEvent> = events.iter().collect();
+        let summary = away_summary(&refs, &Roster::new(), PhoneNumbers::Masked).join("\n-----\n");
+        assert!(!summary.contains("Paco"));
+        insta::assert_snapshot!(summary);
+    }
+
+    #[test]
+    fn a_hostile_caller_name_is_inert() {
+        let events = vec![joined(
+            1,
+            10,
+            "p-1",
+            "@everyone **x** <@&1>\u{200B}\u{202E}\u{2060}",
+            "11119",
+            1,
+        )];
+        let text = render_all(&events);
+        assert!(!text.contains("@everyone"));
+        assert!(!text.contains("<@&"));
+        insta::assert_snapshot!(text);
+        let body: serde_json::Value = serde_json::from_str(&body(&text, "abc-1")).unwrap();
+        assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
+        assert_eq!(body["flags"].as_u64().unwrap() & 4096, 4096);
+        assert_eq!(body["flags"].as_u64().unwrap() & 4, 4);
+    }
+
+    #[test]
+    fn the_body_carries_the_nonce_enforced() {
+        let body: serde_json::Value =
+            serde_json::from_str(&body("hello", &nonce("0123456789ab", 42))).unwrap();
+        assert_eq!(body["content"], "hello");
+        assert_eq!(body["nonce"], "0123456789ab-2a");
+        assert_eq!(body["enforce_nonce"], true);
+        assert_eq!(body["tts"], false);
+        assert!(nonce("0123456789ab", u64::MAX).chars().count() <= 25);
+    }
+
+    #[test]
+    fn a_thread_is_named_after_its_host_and_start() {
+        let events = [started(1, 0, "Agent **122**")];
+        let refs: Vec<&ConferenceEvent> = events.iter().collect();
+        assert_eq!(
+            thread_name(&conference(1), &refs, &Roster::new(), PhoneNumbers::Masked),
+            "Agent **122** · 2024-02-27 16:04 UTC",
+            "plain text: thread names show no markdown"
+        );
+    }
+}
