@@ -4,6 +4,7 @@
 pub mod admin;
 #[cfg(feature = "simulator")]
 pub mod demo;
+pub mod discord;
 pub mod logging;
 pub mod metrics;
 pub mod operator;
@@ -12,7 +13,13 @@ pub mod replay;
 
 use crate::conference::{ConferenceEvent, Detector, DetectorConfig, Roster};
 use crate::config::Settings;
-use crate::discord::announcer::{self, AnnouncerSettings, Sink};
+use crate::discord::announcer::{self, AnnouncerSettings, DiscordAnnouncer, Sink};
+use crate::discord::api::DiscordApi;
+use crate::discord::commands::{Commands, Deps as CommandDeps};
+use crate::discord::gateway as discord_gateway;
+use crate::discord::interactions::{self, InteractionsState};
+use crate::discord::poster::Poster;
+use crate::discord::respond::Responder;
 use crate::ringcentral::auth::{AuthOptions, TokenOwner};
 use crate::ringcentral::client::RcClient;
 use crate::ringcentral::kick::{Kicker, RcKicker};
@@ -53,6 +60,8 @@ pub struct Running {
     pub admin_addr: Option<SocketAddr>,
     pub roster: Roster,
     pub store: Store,
+    /// Where announcements go when a Discord bot is configured (`None`: local mode).
+    pub discord: Option<DiscordTarget>,
     /// Set only when ringside generated the token and no RingCentral group is configured: the
     /// one case where showing it is safe (it protects nothing real yet).
     pub shown_verification_token: Option<String>,
@@ -129,7 +138,17 @@ impl Running {
     }
 }
 
-/// Starts ringside with the given announcement sink.
+/// The Discord channel ringside announces in, and how interactions arrive.
+#[derive(Debug, Clone)]
+pub struct DiscordTarget {
+    pub guild_id: u64,
+    pub channel_id: u64,
+    /// `true`: `POST /discord/interactions`; `false`: the gateway.
+    pub endpoint: bool,
+}
+
+/// Starts ringside with the given announcement sink (used only in local mode: with a Discord
+/// bot configured, announcements go to its channel).
 pub async fn start(settings: &Settings, sink: Arc<dyn Sink>) -> anyhow::Result<Running> {
     start_with_clock(settings, sink, Arc::new(SystemClock)).await
 }
@@ -139,11 +158,6 @@ pub async fn start_with_clock(
     sink: Arc<dyn Sink>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
-    if settings.discord.bot.is_some() {
-        anyhow::bail!(
-            "config: discord: this build announces on standard output only; remove the discord.token, application_id, guild_id and channel_id settings"
-        );
-    }
     let store = Store::open(&settings.store.path)?;
     let (verification_token, generated) = verification_token(settings, &store).await?;
     let local_ringcentral = settings.ringcentral.credentials.is_none();
@@ -241,18 +255,6 @@ pub async fn start_with_clock(
         )
         .run(accepted_rx, directed_rx),
     );
-    let announcer = tokio::spawn(announcer::run(
-        events_rx,
-        roster.clone(),
-        sink,
-        AnnouncerSettings {
-            coalesce: Duration::from_millis(settings.announce.coalesce_ms),
-            phone_numbers: settings.privacy.phone_numbers,
-        },
-        shutdown_rx.clone(),
-        Some(store.clone()),
-    ));
-
     let public = webhook::router(WebhookState {
         verification_token: Arc::new(verification_token.clone()),
         store: store.clone(),
@@ -304,8 +306,85 @@ pub async fn start_with_clock(
         .as_ref()
         .map(|(_, _, health, _, _)| health.clone());
 
+    // The Discord side, or the local-mode sink: the announcer starts now (events waited in its
+    // channel), the commands once the kick port exists.
+    let mut readiness: Vec<admin::ReadinessCheck> = Vec::new();
+    let mut public = public;
+    let mut gateway = None;
+    let mut discord_tasks = Vec::new();
+    let announcer = match DiscordApi::from_settings(settings) {
+        None => tokio::spawn(announcer::run(
+            events_rx,
+            roster.clone(),
+            sink,
+            AnnouncerSettings {
+                coalesce: Duration::from_millis(settings.announce.coalesce_ms),
+                phone_numbers: settings.privacy.phone_numbers,
+            },
+            shutdown_rx.clone(),
+            Some(store.clone()),
+        )),
+        Some(api) => {
+            let poster = Arc::new(Poster::new(api.clone())?);
+            readiness.push(discord::poster_readiness(poster.reachability()));
+            let announcer = tokio::spawn(announcer::run_discord(DiscordAnnouncer {
+                events: events_rx,
+                roster: roster.clone(),
+                poster,
+                store: store.clone(),
+                clock: clock.clone(),
+                phone_numbers: settings.privacy.phone_numbers,
+                coalesce: Duration::from_millis(settings.announce.coalesce_ms),
+                stale_after: Duration::from_secs(settings.announce.stale_after_secs),
+                thread_per_conference: settings.announce.thread_per_conference,
+                channel_id: api.channel_id,
+                health: subscription_health.clone(),
+                shutdown: shutdown_rx.clone(),
+                drain_timeout: SHUTDOWN_GRACE,
+            }));
+            let commands = Commands::new(CommandDeps {
+                roster: roster.clone(),
+                kicker: ringcentral
+                    .as_ref()
+                    .map(|(_, _, _, kicker, _)| kicker.clone()),
+                access: settings.access.clone(),
+                guild_id: api.guild_id,
+                phone_numbers: settings.privacy.phone_numbers,
+                confirm_ttl: Duration::from_secs(settings.discord.confirm_secs),
+                store: store.clone(),
+                clock: clock.clone(),
+            });
+            let responder = Responder::new(api.serenity()?);
+            discord_tasks.push(tokio::spawn(discord::register_commands(
+                api.clone(),
+                shutdown_rx.clone(),
+            )));
+            match &settings.discord.public_key {
+                Some(public_key) => {
+                    public = public.merge(interactions::router(InteractionsState {
+                        verifier: interactions::verifier(public_key)?,
+                        commands,
+                        responder,
+                        clock: clock.clone(),
+                        max_body_bytes: settings.server.max_body_bytes,
+                    }));
+                }
+                None => {
+                    let (connected_tx, connected_rx) = watch::channel(false);
+                    readiness.push(discord_gateway::readiness(connected_rx));
+                    gateway = Some((
+                        discord_gateway::gateway_http(&api)?,
+                        commands,
+                        responder,
+                        connected_tx,
+                    ));
+                }
+            }
+            announcer
+        }
+    };
+
     let _ = metrics::handle();
-    let readiness: Vec<admin::ReadinessCheck> = Vec::new();
     let mut operator = admin::probes_router(store.clone(), subscription_health.clone(), readiness);
     if let Some(token) = &settings.server.api_token {
         operator = operator.merge(admin::api_router(roster.clone(), token.clone()));
@@ -331,7 +410,16 @@ pub async fn start_with_clock(
         Some(admin_addr)
     };
 
-    let mut background = Vec::new();
+    let mut background = discord_tasks;
+    if let Some((http, commands, responder, connected)) = gateway {
+        background.push(discord_gateway::spawn(
+            http,
+            commands,
+            responder,
+            connected,
+            shutdown_rx.clone(),
+        ));
+    }
     let mut kicker = None;
     let mut reconciler_handle = None;
     if let Some((reconciler, manager, _, kick, handle)) = ringcentral {
@@ -342,6 +430,11 @@ pub async fn start_with_clock(
     }
 
     Ok(Running {
+        discord: settings.discord.bot.as_ref().map(|bot| DiscordTarget {
+            guild_id: bot.guild_id,
+            channel_id: bot.channel_id,
+            endpoint: settings.discord.public_key.is_some(),
+        }),
         public_addr,
         admin_addr,
         roster,
@@ -498,7 +591,19 @@ pub fn banner(running: &Running) -> String {
     if let Some(admin) = running.admin_addr {
         text.push_str(&format!("  operator: http://{admin}\n"));
     }
-    text.push_str("  announcements: standard output (local mode)\n");
+    match &running.discord {
+        None => text.push_str("  announcements: standard output (local mode)\n"),
+        Some(discord) => text.push_str(&format!(
+            "  announcements: Discord channel {} in server {}\n  interactions: {}\n",
+            discord.channel_id,
+            discord.guild_id,
+            if discord.endpoint {
+                "POST /discord/interactions (signed requests only)"
+            } else {
+                "the Discord gateway"
+            }
+        )),
+    }
     if let Some(token) = &running.shown_verification_token {
         text.push_str(&format!(
             "  verification token (generated; send it as the Verification-Token header): {token}\n"
