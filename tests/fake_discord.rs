@@ -5,11 +5,11 @@ mod support;
 
 use serde_json::{Value, json};
 use serenity::all::{
-    ChannelId, ClientBuilder, CommandOptionType, Context, CreateAllowedMentions, CreateButton,
-    CreateCommand, CreateCommandOption, CreateEmbed, CreateInteractionResponse,
-    CreateInteractionResponseMessage, CreateMessage, CreateThread, EditInteractionResponse,
-    EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, Interaction, MessageFlags, Nonce,
-    UserId,
+    ChannelId, ClientBuilder, CommandOptionType, Context, CreateAllowedMentions,
+    CreateAutocompleteResponse, CreateButton, CreateCommand, CreateCommandOption, CreateEmbed,
+    CreateInteractionResponse, CreateInteractionResponseMessage, CreateMessage, CreateThread,
+    EditInteractionResponse, EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, Interaction,
+    MessageFlags, Nonce, UserId,
 };
 use serenity::model::application::ButtonStyle;
 use serenity::model::id::ApplicationId;
@@ -603,22 +603,25 @@ async fn a_serenity_gateway_client_receives_a_pushed_interaction() {
     let member = Member::new(42, "mod").admin();
     let raw = interactions::command("participants", json!([]), &member);
     let id = raw["id"].as_str().unwrap().to_owned();
-    // The shard may still be between IDENTIFY and READY; push until the handler hears.
-    let received = tokio::time::timeout(DEADLINE, async {
-        loop {
-            fake.send_interaction(raw.clone());
-            if let Ok(Some(i)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
-                break i;
-            }
-        }
-    })
-    .await
-    .expect("the handler receives the interaction");
+    // READY goes out before anything pushed after IDENTIFY: one push is enough.
+    assert_eq!(fake.send_interaction(raw.clone()), 1);
+    let received = tokio::time::timeout(DEADLINE, rx.recv())
+        .await
+        .expect("the handler receives the interaction in time")
+        .expect("the handler is alive");
     let Interaction::Command(cmd) = received else {
         panic!("a command: {received:?}");
     };
     assert_eq!(cmd.id.get().to_string(), id);
     assert_eq!(cmd.data.name, "participants");
+    assert_eq!(
+        cmd.data.id.get(),
+        interactions::command_id("participants"),
+        "the id a registration gives it"
+    );
+    let with_ready = fake.with_state(|s| s.dispatches.clone());
+    assert_eq!(with_ready[0].0, "READY");
+    assert_eq!(with_ready[1].0, "INTERACTION_CREATE");
     shards.shutdown_all().await;
     running.abort();
     assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
@@ -697,5 +700,173 @@ fn a_signed_body_verifies_with_serenitys_verifier() {
             .is_err()
     );
     assert_eq!(interactions::public_key_hex().len(), 64);
-    let _ = Signing::default();
+}
+
+#[tokio::test]
+async fn callback_bodies_of_each_kind_are_validated() {
+    let fake = FakeDiscord::start().await;
+    let http = serenity_http(&fake);
+    let member = Member::new(42, "mod").admin();
+
+    let Interaction::Autocomplete(ac) = serde_json::from_value(interactions::autocomplete(
+        "kick",
+        json!([interactions::focused_str("caller", "pa")]),
+        &member,
+    ))
+    .unwrap() else {
+        panic!("an autocomplete");
+    };
+    ac.create_response(
+        &http,
+        CreateInteractionResponse::Autocomplete(
+            CreateAutocompleteResponse::new().add_string_choice("Paco Vu (•••• 1234)", "c:1"),
+        ),
+    )
+    .await
+    .expect("an autocomplete answer");
+
+    let Interaction::Component(click) = serde_json::from_value(interactions::button(
+        "kick:yes:c:1",
+        &member,
+        interactions::message(5, "Remove Paco Vu?", json!([])),
+    ))
+    .unwrap() else {
+        panic!("a component");
+    };
+    click
+        .create_response(
+            &http,
+            CreateInteractionResponse::UpdateMessage(
+                CreateInteractionResponseMessage::new()
+                    .content("Removed Paco Vu")
+                    .components(vec![]),
+            ),
+        )
+        .await
+        .expect("an update");
+    assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
+    assert_eq!(fake.callbacks().len(), 2);
+    assert_eq!(fake.callbacks()[0].body["type"], 8);
+    assert_eq!(fake.callbacks()[1].body["type"], 7);
+
+    // 26 choices: Discord's limit is 25.
+    let Interaction::Autocomplete(ac) = serde_json::from_value(interactions::autocomplete(
+        "kick",
+        json!([interactions::focused_str("caller", "")]),
+        &member,
+    ))
+    .unwrap() else {
+        panic!("an autocomplete");
+    };
+    let mut many = CreateAutocompleteResponse::new();
+    for n in 0..26 {
+        many = many.add_string_choice(format!("caller {n}"), format!("c:{n}"));
+    }
+    let refused = ac
+        .create_response(&http, CreateInteractionResponse::Autocomplete(many))
+        .await;
+    assert!(refused.is_err());
+    let violations = fake.violations();
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert!(violations[0].contains("data.choices"), "{violations:#?}");
+}
+
+#[tokio::test]
+async fn wait_messages_polls_until_the_messages_arrive() {
+    let fake = FakeDiscord::start().await;
+    let url = fake.base_url();
+    tokio::spawn(async move {
+        for n in 0..2 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            client()
+                .post(format!("{url}/api/v10/channels/{CHANNEL_ID}/messages"))
+                .header("authorization", format!("Bot {BOT_TOKEN}"))
+                .json(&json!({"content": format!("late {n}")}))
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let messages = fake.wait_messages(CHANNEL_ID, 2, DEADLINE).await;
+    assert_eq!(messages[1]["content"], "late 1");
+}
+
+#[tokio::test]
+#[should_panic(expected = "timed out")]
+async fn wait_messages_gives_up_at_its_deadline() {
+    let fake = FakeDiscord::start().await;
+    fake.wait_messages(CHANNEL_ID, 1, Duration::from_millis(50))
+        .await;
+}
+
+/// A stand-in interactions endpoint: 200 when serenity's verifier accepts the request and its
+/// timestamp is under 5 minutes old, 401 otherwise.
+async fn verifying_endpoint() -> String {
+    use axum::http::{HeaderMap, StatusCode};
+    async fn verify(headers: HeaderMap, body: axum::body::Bytes) -> StatusCode {
+        let verifier =
+            serenity::interactions_endpoint::Verifier::try_new(interactions::public_key_bytes())
+                .unwrap();
+        let get = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let timestamp = get("x-signature-timestamp");
+        let fresh = timestamp
+            .parse::<u64>()
+            .is_ok_and(|t| interactions::timestamp_now().saturating_sub(t) <= 300);
+        if fresh
+            && verifier
+                .verify(&get("x-signature-ed25519"), &timestamp, &body)
+                .is_ok()
+        {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/i", axum::routing::post(verify));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/i")
+}
+
+#[tokio::test]
+async fn post_signed_signs_right_or_wrong_as_asked() {
+    let url = verifying_endpoint().await;
+    let c = client();
+    let ping = interactions::ping();
+    let status = |how| {
+        let (c, url, ping) = (c.clone(), url.clone(), ping.clone());
+        async move {
+            interactions::post_signed(&c, &url, &ping, how)
+                .await
+                .status()
+        }
+    };
+    assert_eq!(status(Signing::default()).await, 200);
+    for how in [
+        Signing {
+            wrong_key: true,
+            ..Signing::default()
+        },
+        Signing {
+            tampered_body: true,
+            ..Signing::default()
+        },
+        Signing {
+            unsigned: true,
+            ..Signing::default()
+        },
+        Signing {
+            age_secs: 600,
+            ..Signing::default()
+        },
+    ] {
+        assert_eq!(status(how).await, 401, "{how:?}");
+    }
 }

@@ -846,15 +846,11 @@ fn put_commands(state: &mut State, matched: &RouteMatch, body: Value) -> Answer 
     if guild_id != state.options.guild_id {
         return Answer::error(404, 10004);
     }
-    let previous = state.registered_commands.clone();
     let mut out = Vec::new();
     for command in body.as_array().cloned().unwrap_or_default() {
         let name = command["name"].as_str().unwrap_or_default().to_owned();
-        let id = previous
-            .iter()
-            .find(|c| c["name"] == json!(name))
-            .and_then(|c| c["id"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| state.next_id().to_string());
+        // The id `interactions::command` puts in `data.id`, so pushed commands match.
+        let id = interactions::command_id(&name).to_string();
         let version = state.next_id().to_string();
         let mut c = command.clone();
         c["id"] = json!(id);
