@@ -8,11 +8,13 @@ use serenity::all::{
     ChannelId, ClientBuilder, CommandOptionType, Context, CreateAllowedMentions,
     CreateAutocompleteResponse, CreateButton, CreateCommand, CreateCommandOption, CreateEmbed,
     CreateInteractionResponse, CreateInteractionResponseMessage, CreateMessage, CreateThread,
-    EditInteractionResponse, EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, Interaction,
-    MessageFlags, Nonce, UserId,
+    EditInteractionResponse, EditMessage, EventHandler, GatewayIntents, GuildId, Http, HttpBuilder,
+    Interaction, MessageFlags, Nonce, UserId,
 };
+use serenity::gateway::ShardManager;
 use serenity::model::application::ButtonStyle;
 use serenity::model::id::ApplicationId;
+use std::sync::Arc;
 use std::time::Duration;
 use support::discord::interactions::{self, Member, Signing};
 use support::discord::openapi;
@@ -488,6 +490,13 @@ async fn serenity_http_built_like_ringside_does_its_work_with_no_violations() {
         .await
         .expect("get_member");
     assert_eq!(member.roles.len(), 1);
+    // The shapes carry what ringside's `check` computes permissions from: @everyone's bits,
+    // the bot's role, and the channel overwrite that denies SEND_MESSAGES.
+    #[allow(deprecated)]
+    let granted = guild.user_permissions_in(&channel, &member);
+    assert!(granted.view_channel());
+    assert!(granted.kick_members(), "from the Moderators role");
+    assert!(!granted.send_messages(), "denied by the overwrite");
     let app = http
         .get_current_application_info()
         .await
@@ -516,6 +525,12 @@ async fn serenity_http_built_like_ringside_does_its_work_with_no_violations() {
         .await
         .expect("a message in the thread");
     assert_eq!(fake.contents(thread.id.get()), vec!["in the thread"]);
+    let edited = ChannelId::new(CHANNEL_ID)
+        .edit_message(&http, sent.id, EditMessage::new().content("edited"))
+        .await
+        .expect("edit_message");
+    assert_eq!(edited.content, "edited");
+    assert_eq!(fake.contents(CHANNEL_ID), vec!["edited"]);
 
     let raw = interactions::command(
         "kick",
@@ -582,16 +597,31 @@ impl EventHandler for Forward {
     }
 }
 
-#[tokio::test]
-async fn a_serenity_gateway_client_receives_a_pushed_interaction() {
-    let fake = FakeDiscord::start().await;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut client = ClientBuilder::new_with_http(serenity_http(&fake), GatewayIntents::empty())
+/// A serenity gateway client against the fake: interactions its handler receives, the shard
+/// manager, the running task.
+async fn gateway_client(
+    fake: &FakeDiscord,
+) -> (
+    mpsc::UnboundedReceiver<Interaction>,
+    Arc<ShardManager>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut client = ClientBuilder::new_with_http(serenity_http(fake), GatewayIntents::empty())
         .event_handler(Forward(tx))
         .await
         .expect("a client");
     let shards = client.shard_manager.clone();
-    let running = tokio::spawn(async move { client.start().await });
+    let running = tokio::spawn(async move {
+        let _ = client.start().await;
+    });
+    (rx, shards, running)
+}
+
+#[tokio::test]
+async fn a_serenity_gateway_client_receives_a_pushed_interaction() {
+    let fake = FakeDiscord::start().await;
+    let (mut rx, shards, running) = gateway_client(&fake).await;
 
     let identify = fake.wait_identified(DEADLINE).await;
     assert_eq!(
@@ -619,9 +649,25 @@ async fn a_serenity_gateway_client_receives_a_pushed_interaction() {
         interactions::command_id("participants"),
         "the id a registration gives it"
     );
-    let with_ready = fake.with_state(|s| s.dispatches.clone());
-    assert_eq!(with_ready[0].0, "READY");
-    assert_eq!(with_ready[1].0, "INTERACTION_CREATE");
+    let dispatches = fake.with_state(|s| s.dispatches.clone());
+    assert_eq!(dispatches[0].0, "READY");
+    assert_eq!(dispatches[1].0, "INTERACTION_CREATE");
+    shards.shutdown_all().await;
+    running.abort();
+    assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
+}
+
+#[tokio::test]
+async fn a_dropped_gateway_connection_is_identified_again() {
+    let fake = FakeDiscord::start().await;
+    let (_rx, shards, running) = gateway_client(&fake).await;
+    fake.wait_identified(DEADLINE).await;
+    // Closed with 4000 ("unknown error"), serenity's shard reconnects (after about 5 s).
+    assert_eq!(fake.disconnect_gateway(4000), 1);
+    fake.wait_for("a second IDENTIFY", DEADLINE, |s| {
+        (s.identifies.len() >= 2 && !s.gateway_connections.is_empty()).then_some(())
+    })
+    .await;
     shards.shutdown_all().await;
     running.abort();
     assert!(fake.violations().is_empty(), "{:#?}", fake.violations());

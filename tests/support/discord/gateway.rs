@@ -10,20 +10,47 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
-pub(crate) async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+/// What a connection is told to send.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A dispatch `(t, d)`; the connection numbers it.
+    Dispatch(String, Value),
+    /// A close frame with this code, then the end of the connection.
+    Close(u16),
+}
+
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<()>,
+) {
+    // Dropping the set (when the fake is dropped) ends every connection.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
-                connection(ws, shared).await;
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    continue;
+                };
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
+                        connection(ws, shared).await;
+                    }
+                });
             }
-        });
+            changed = stop.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
     }
 }
 
@@ -33,7 +60,7 @@ async fn connection(
 ) {
     let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<(String, Value)>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
     let mut seq: u64 = 0;
     let interval = shared.lock().options.heartbeat_interval_ms;
     let hello = json!({"op": 10, "d": {"heartbeat_interval": interval}, "s": null, "t": null});
@@ -97,7 +124,18 @@ async fn connection(
                     }
                 }
             }
-            Some((t, d)) = rx.recv() => {
+            Some(outgoing) = rx.recv() => {
+                let (t, d) = match outgoing {
+                    Outgoing::Dispatch(t, d) => (t, d),
+                    Outgoing::Close(code) => {
+                        let frame = CloseFrame {
+                            code: CloseCode::from(code),
+                            reason: "closed by the fake".into(),
+                        };
+                        let _ = sink.send(Message::Close(Some(frame))).await;
+                        break;
+                    }
+                };
                 seq += 1;
                 shared.lock().dispatches.push((t.clone(), d.clone()));
                 let frame = json!({"op": 0, "t": t, "s": seq, "d": d});

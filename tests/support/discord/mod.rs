@@ -117,6 +117,8 @@ pub struct StoredMessage {
     pub json: Value,
     /// The request body that created it.
     pub request: Value,
+    /// The bodies of `PATCH /channels/{c}/messages/{id}`, in order.
+    pub edits: Vec<Value>,
 }
 
 /// A thread the fake created.
@@ -217,7 +219,7 @@ pub struct State {
     pub dispatched: HashMap<u64, Instant>,
     pub identifies: Vec<Identify>,
     pub heartbeats: u64,
-    pub gateway_connections: HashMap<u64, mpsc::UnboundedSender<(String, Value)>>,
+    pub gateway_connections: HashMap<u64, mpsc::UnboundedSender<gateway::Outgoing>>,
     /// Dispatches sent on the gateway, READY included: `(t, d)`.
     pub dispatches: Vec<(String, Value)>,
     last_id: u64,
@@ -293,15 +295,8 @@ impl Shared {
 /// The running fake. Dropping it stops its servers.
 pub struct FakeDiscord {
     shared: Arc<Shared>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for FakeDiscord {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
+    /// Dropping it stops the REST server (gracefully) and the gateway (its connections too).
+    _stop: tokio::sync::watch::Sender<()>,
 }
 
 impl FakeDiscord {
@@ -325,11 +320,12 @@ impl FakeDiscord {
             rest_addr: rest_listener.local_addr().expect("its address"),
             gateway_addr: gateway_listener.local_addr().expect("its address"),
         });
-        let rest = tokio::spawn(rest::serve(rest_listener, shared.clone()));
-        let gateway = tokio::spawn(gateway::serve(gateway_listener, shared.clone()));
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        tokio::spawn(rest::serve(rest_listener, shared.clone(), stopped.clone()));
+        tokio::spawn(gateway::serve(gateway_listener, shared.clone(), stopped));
         FakeDiscord {
             shared,
-            tasks: vec![rest, gateway],
+            _stop: stop,
         }
     }
 
@@ -527,8 +523,29 @@ impl FakeDiscord {
         state
             .gateway_connections
             .values()
-            .filter(|tx| tx.send((t.to_owned(), d.clone())).is_ok())
+            .filter(|tx| {
+                tx.send(gateway::Outgoing::Dispatch(t.to_owned(), d.clone()))
+                    .is_ok()
+            })
             .count()
+    }
+
+    /// Closes every gateway connection with `code` (e.g. 1000, or 4000 "unknown error", after
+    /// which serenity reconnects). Returns how many were closed.
+    pub fn disconnect_gateway(&self, code: u16) -> usize {
+        let mut state = self.shared.lock();
+        let closed = state
+            .gateway_connections
+            .values()
+            .filter(|tx| tx.send(gateway::Outgoing::Close(code)).is_ok())
+            .count();
+        state.gateway_connections.clear();
+        closed
+    }
+
+    /// How many gateway connections have identified and are open.
+    pub fn gateway_connections(&self) -> usize {
+        self.shared.lock().gateway_connections.len()
     }
 
     /// Polls `f` until it returns `Some`, or panics after `timeout` describing `what`.

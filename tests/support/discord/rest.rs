@@ -21,11 +21,18 @@ use std::time::{Duration, Instant};
 
 const API_PREFIX: &str = "/api/v10";
 
-pub(crate) async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<()>,
+) {
     let app = Router::new().fallback(handle).with_state(shared);
-    axum::serve(listener, app)
-        .await
-        .expect("the fake Discord REST API serves");
+    let _ = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            // Returns when the fake is dropped (the sender goes away).
+            while stop.changed().await.is_ok() {}
+        })
+        .await;
 }
 
 /// An answer before the rate-limit headers are added.
@@ -292,6 +299,16 @@ fn route(
         }
         ("POST", "/channels/{channel_id}/messages/{message_id}/threads") => {
             create_thread(state, &matched, &body)
+        }
+        ("PATCH", "/channels/{channel_id}/messages/{message_id}") => {
+            edit_message(state, &matched, &body)
+        }
+        ("GET", "/channels/{channel_id}/messages/{message_id}") => {
+            let (channel_id, message_id) = (matched.id("channel_id"), matched.id("message_id"));
+            match find_message(state, channel_id, message_id) {
+                Some(m) => Answer::json(200, m.json.clone()),
+                None => Answer::error(404, 10008),
+            }
         }
         ("GET", "/channels/{channel_id}") => get_channel(state, matched.id("channel_id")),
         ("GET", "/guilds/{guild_id}") => get_guild(state, matched.id("guild_id")),
@@ -573,12 +590,53 @@ fn create_message(
             channel_id,
             json: json.clone(),
             request: body,
+            edits: Vec::new(),
         });
     state.message_order.push((channel_id, id));
     if let Some(k) = nonce_key {
         state.nonces.insert(k, (id, received));
     }
     Answer::json(200, json)
+}
+
+fn find_message(state: &State, channel_id: u64, message_id: u64) -> Option<&StoredMessage> {
+    state
+        .messages
+        .get(&channel_id)?
+        .iter()
+        .find(|m| m.id == message_id)
+}
+
+/// Edits a stored message in place: the fields of the body replace the message's; the edit
+/// bodies are kept in order in `StoredMessage::edits`.
+fn edit_message(state: &mut State, matched: &RouteMatch, body: &Value) -> Answer {
+    let (channel_id, message_id) = (matched.id("channel_id"), matched.id("message_id"));
+    if !state.known_channels.contains(&channel_id) {
+        return Answer::error(404, 10003);
+    }
+    let Some(stored) = state
+        .messages
+        .get_mut(&channel_id)
+        .and_then(|list| list.iter_mut().find(|m| m.id == message_id))
+    else {
+        return Answer::error(404, 10008);
+    };
+    for field in ["content", "embeds", "components", "flags"] {
+        if let Some(value) = body.get(field) {
+            stored.json[field] = if value.is_null() {
+                match field {
+                    "content" => json!(""),
+                    "flags" => json!(0),
+                    _ => json!([]),
+                }
+            } else {
+                value.clone()
+            };
+        }
+    }
+    stored.json["edited_timestamp"] = json!(timestamp_now());
+    stored.edits.push(body.clone());
+    Answer::json(200, stored.json.clone())
 }
 
 /// A Message as Discord returns it, from a create or edit body.
