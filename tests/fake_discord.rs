@@ -658,6 +658,44 @@ async fn a_serenity_gateway_client_receives_a_pushed_interaction() {
 }
 
 #[tokio::test]
+async fn heartbeats_are_acknowledged_so_the_shard_stays_connected() {
+    let fake = FakeDiscord::start_with(FakeOptions {
+        heartbeat_interval_ms: 100,
+        ..FakeOptions::default()
+    })
+    .await;
+    let (_rx, shards, running) = gateway_client(&fake).await;
+    fake.wait_identified(DEADLINE).await;
+    fake.wait_for("five heartbeats", DEADLINE, |s| {
+        (s.heartbeats >= 5).then_some(())
+    })
+    .await;
+    assert_eq!(fake.identifies().len(), 1, "no reconnect for a missing ACK");
+    shards.shutdown_all().await;
+    running.abort();
+    assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
+}
+
+#[tokio::test]
+async fn a_wrong_token_gets_401_and_a_violation() {
+    let fake = FakeDiscord::start().await;
+    let response = client()
+        .get(format!("{}/api/v10/users/@me", fake.base_url()))
+        .header("authorization", "Bot not-the-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let response = client()
+        .get(format!("{}/api/v10/users/@me", fake.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(fake.violations().len(), 2, "{:#?}", fake.violations());
+}
+
+#[tokio::test]
 async fn a_dropped_gateway_connection_is_identified_again() {
     let fake = FakeDiscord::start().await;
     let (_rx, shards, running) = gateway_client(&fake).await;
@@ -727,6 +765,15 @@ fn each_builder_deserializes_into_the_right_interaction_variant() {
         serde_json::from_value(interactions::ping()).unwrap(),
         Interaction::Ping(_)
     ));
+    let dm = interactions::in_dm(interactions::command("participants", json!([]), &member));
+    match serde_json::from_value(dm).unwrap() {
+        Interaction::Command(cmd) => {
+            assert!(cmd.guild_id.is_none());
+            assert!(cmd.member.is_none());
+            assert_eq!(cmd.user.id.get(), 42);
+        }
+        other => panic!("not a command: {other:?}"),
+    }
 }
 
 #[test]

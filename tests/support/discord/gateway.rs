@@ -98,11 +98,26 @@ async fn connection(
                                 compress: d["compress"].as_bool(),
                                 payload: payload.clone(),
                             });
-                            if d["token"].as_str().is_none_or(str::is_empty) {
-                                state.violation("IDENTIFY without a token");
+                            let given = d["token"].as_str().unwrap_or_default();
+                            let given = given.strip_prefix("Bot ").unwrap_or(given);
+                            let accepted = !given.is_empty()
+                                && state.options.token.as_ref().is_none_or(|t| t == given);
+                            if accepted {
+                                state.gateway_connections.insert(id, tx.clone());
+                                Some(ready(&state.options, &shared, d))
+                            } else {
+                                state.violation(format!("IDENTIFY with a wrong or no token: {d}"));
+                                None
                             }
-                            state.gateway_connections.insert(id, tx.clone());
-                            ready(&state.options, &shared, d)
+                        };
+                        let Some(ready) = ready else {
+                            // Discord's "Authentication failed".
+                            let frame = CloseFrame {
+                                code: CloseCode::from(4004),
+                                reason: "Authentication failed.".into(),
+                            };
+                            let _ = sink.send(Message::Close(Some(frame))).await;
+                            break;
                         };
                         seq += 1;
                         shared.lock().dispatches.push(("READY".into(), ready.clone()));

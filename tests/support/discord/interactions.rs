@@ -153,6 +153,29 @@ fn base(kind: u8, member: &Member) -> Value {
     })
 }
 
+/// The same interaction sent from a DM: no `guild_id` or `member`, the user at the top level.
+pub fn in_dm(mut interaction: Value) -> Value {
+    if let Some(map) = interaction.as_object_mut() {
+        let user = map
+            .remove("member")
+            .map(|m| m["user"].clone())
+            .unwrap_or(Value::Null);
+        map.remove("guild_id");
+        map.remove("guild_locale");
+        map.insert("user".into(), user);
+        map.insert("context".into(), json!(1));
+        map.insert("authorizing_integration_owners".into(), json!({"0": "0"}));
+        map.insert(
+            "channel".into(),
+            json!({"id": CHANNEL_ID.to_string(), "type": 1}),
+        );
+        if let Some(data) = map.get_mut("data").and_then(Value::as_object_mut) {
+            data.remove("guild_id");
+        }
+    }
+    interaction
+}
+
 /// A stable id for a command name (what Discord's registered command id would be).
 pub fn command_id(name: &str) -> u64 {
     1_300_000_000_000_000_000

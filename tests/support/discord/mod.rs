@@ -42,6 +42,9 @@ pub struct FakeOptions {
     pub bot_user_id: u64,
     pub bot_username: String,
     pub guild_id: u64,
+    /// The bot token requests must carry (`Authorization: Bot <token>`, and IDENTIFY's
+    /// `token`); `None` accepts any.
+    pub token: Option<String>,
     /// The announcement channel; more can be added with [`FakeDiscord::add_channel`].
     pub channel_id: u64,
     /// Treat request objects as `additionalProperties: false` (see `openapi`).
@@ -67,6 +70,7 @@ impl Default for FakeOptions {
             bot_user_id: BOT_USER_ID,
             bot_username: BOT_USERNAME.to_owned(),
             guild_id: GUILD_ID,
+            token: Some(BOT_TOKEN.to_owned()),
             channel_id: CHANNEL_ID,
             closed_objects: true,
             nonce_window: Duration::from_secs(300),

@@ -219,11 +219,15 @@ fn route(
     let needs_bot_token = !matched.template.starts_with("/interactions/")
         && !matched.template.starts_with("/webhooks/");
     if needs_bot_token {
+        let expected = state.options.token.clone();
         match &record.authorization {
-            Some(auth) if auth.starts_with("Bot ") && auth.len() > 4 => {}
+            Some(auth)
+                if auth.starts_with("Bot ")
+                    && auth.len() > 4
+                    && expected.as_ref().is_none_or(|t| auth[4..] == **t) => {}
             Some(_) => {
                 state.violation(format!(
-                    "{method} {path}: Authorization is not `Bot <token>`"
+                    "{method} {path}: Authorization is not `Bot <the bot's token>`"
                 ));
                 return (
                     Answer::json(401, json!({"message": "401: Unauthorized", "code": 0})),
