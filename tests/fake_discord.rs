@@ -140,6 +140,23 @@ fn validator_reports_the_first_problem_with_its_path() {
             {"code": p.code, "message": p.message}
         ]}}}}}})
     );
+    // Of the nonce's branches (int64, string ≤ 25, null) the string one is reported.
+    let p = spec
+        .validate_body("POST", route, &json!({"nonce": "n".repeat(26)}), true)
+        .unwrap_err();
+    assert_eq!(
+        (p.dotted().as_str(), p.code.as_str()),
+        ("nonce", "BASE_TYPE_MAX_LENGTH")
+    );
+    assert!(
+        spec.validate_body(
+            "POST",
+            route,
+            &json!({"nonce": 12345, "enforce_nonce": true}),
+            true
+        )
+        .is_ok()
+    );
     // Explicit `additionalProperties: false`, `required`, `const`, `enum`, `oneOf`.
     let schema = json!({
         "type": "object",

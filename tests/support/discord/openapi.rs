@@ -113,6 +113,8 @@ impl Problem {
 
 const SCHEMAS: &str = "#/components/schemas/";
 const SNOWFLAKE_PATTERN: &str = "^(0|[1-9][0-9]*)$";
+/// Marks the message of a `type` mismatch.
+const TYPE_MISMATCH: &str = "expected type";
 /// The largest integer a JSON double holds exactly.
 const MAX_SAFE: i128 = 9_007_199_254_740_991;
 
@@ -319,7 +321,14 @@ impl Spec {
                         Err(p) => {
                             // Report the branch that got furthest; a const or enum miss
                             // at the same depth is most likely just the wrong branch.
-                            let score = |p: &Problem| (p.path.len(), p.code != "BASE_TYPE_CHOICES");
+                            // A type mismatch means the branch did not apply at all.
+                            let score = |p: &Problem| {
+                                (
+                                    p.path.len(),
+                                    p.code != "BASE_TYPE_CHOICES",
+                                    !p.message.contains(TYPE_MISMATCH),
+                                )
+                            };
                             if deepest.as_ref().is_none_or(|d| score(&p) > score(d)) {
                                 deepest = Some(p);
                             }
@@ -372,7 +381,7 @@ impl Spec {
             Err(Problem::at(
                 path,
                 code,
-                format!("Value {v} is not {what} (expected type {t})."),
+                format!("Value {v} is not {what} ({TYPE_MISMATCH} {t})."),
             ))
         }
     }
