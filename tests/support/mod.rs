@@ -5,6 +5,8 @@
 //! ringside).
 #![allow(dead_code)]
 
+pub mod discord;
+
 use ringside::app::{self, Running};
 use ringside::config::{RingCentralCredentials, Settings};
 use ringside::discord::announcer::MemorySink;
