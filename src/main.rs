@@ -30,7 +30,11 @@ enum Command {
     /// Run the service (the default).
     Run,
     /// Play a scripted conference through the whole pipeline, no accounts needed.
-    Demo,
+    Demo {
+        /// Post the conference into the real Discord channel of the configured bot.
+        #[arg(long)]
+        discord: bool,
+    },
     /// Check the settings, the RingCentral credentials and permissions, and the subscription.
     Check,
     /// List or delete RingCentral webhook subscriptions.
@@ -118,9 +122,11 @@ fn main() -> ExitCode {
             Ok(())
         }),
         #[cfg(feature = "simulator")]
-        Command::Demo => block_on(async move { app::demo::run(&settings).await }),
+        Command::Demo { discord } => {
+            block_on(async move { app::demo::run(&settings, discord).await })
+        }
         #[cfg(not(feature = "simulator"))]
-        Command::Demo => {
+        Command::Demo { .. } => {
             eprintln!(
                 "ringside: this build has no simulator (built without the `simulator` feature)"
             );

@@ -507,7 +507,7 @@ fn run_keeps_its_generated_token_across_a_restart_on_the_same_store() {
 // --- demo -----------------------------------------------------------------------------------
 
 #[test]
-fn demo_plays_the_scripted_conference_with_joins_participants_and_summary() {
+fn demo_plays_the_scripted_conference_with_joins_participants_kick_and_summary() {
     let sandbox = Sandbox::new();
     let out = run(sandbox.command(["demo"]), None, Duration::from_secs(60));
     assert_eq!(out.code(), Some(0), "{out:#?}");
@@ -518,38 +518,89 @@ fn demo_plays_the_scripted_conference_with_joins_participants_and_summary() {
             .position(|line| wanted(line))
             .unwrap_or_else(|| panic!("no {what} line on stdout:\n{}", out.stdout))
     };
-    let started = position(&|line| line == STARTED_LINE, "start");
+    // Channel messages as Discord shows them, then the command exchanges.
+    let started = position(
+        &|line| line.starts_with("📞 Conference started · host Agent 122 · "),
+        "start",
+    );
     let joins = [
-        JOINED_LINE,
-        "Dana Whitfield (•••0142) joined the conference hosted by Agent 122 — 2 on the call",
-        "Ravi Anand (•••8750) joined the conference hosted by Agent 122 — 3 on the call",
+        "➕ Paco Vu (•••1119) joined · 1 on the call",
+        "➕ Dana Whitfield (•••0142) joined · 2 on the call",
+        "➕ Ravi Anand (•••8750) joined · 3 on the call",
     ]
     .map(|join| position(&|line| line == join, join));
-    let participants = position(&|line| line == "/participants", "/participants");
+    let participants = position(&|line| line == "› /participants", "/participants");
     assert!(
-        lines[participants + 1].starts_with("Conference hosted by Agent 122, started "),
+        lines[participants + 1].starts_with("  Conference hosted by Agent 122"),
         "{}",
         out.stdout
     );
-    assert!(
-        lines[participants + 2].starts_with("  • "),
-        "{}",
-        out.stdout
+    for (offset, caller) in ["Paco Vu", "Dana Whitfield", "Ravi Anand"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            lines[participants + 2 + offset].starts_with(&format!("  • {caller} (•••")),
+            "{}",
+            out.stdout
+        );
+    }
+    let suggestions = position(
+        &|line| line.starts_with("› /kick caller: Paco…   suggestions: Paco Vu (•••1119)"),
+        "autocomplete",
+    );
+    let confirm = position(
+        &|line| line == "  [Remove Paco Vu] [Cancel]",
+        "confirmation buttons",
+    );
+    let pressed = position(&|line| line == "› [Remove Paco Vu]", "button press");
+    let result = position(
+        &|line| line == "  Removed Paco Vu from Agent 122's call.",
+        "kick result",
+    );
+    let removed = position(
+        &|line| {
+            line.starts_with("🚫 Paco Vu was removed by @moderator after ")
+                && line.ends_with("— not on the guest list · 2 on the call")
+        },
+        "removal announcement",
+    );
+    let left = position(
+        &|line| line.starts_with("➖ Dana Whitfield left after "),
+        "Dana's leave",
     );
     let ended = position(
-        &|line| line.starts_with("Conference hosted by Agent 122 ended after "),
+        &|line| line.starts_with("📴 Conference ended after "),
         "ended after",
     );
-    assert!(started < joins[0] && joins[0] < joins[1] && joins[1] < joins[2]);
+    let order = [
+        started,
+        joins[0],
+        joins[1],
+        joins[2],
+        participants,
+        suggestions,
+        confirm,
+        pressed,
+        result,
+        removed,
+        left,
+        ended,
+    ];
     assert!(
-        joins[2] < participants && participants < ended,
-        "{}",
+        order.windows(2).all(|pair| pair[0] < pair[1]),
+        "out of order {order:?}:\n{}",
         out.stdout
     );
     assert_eq!(
         lines.iter().rev().find(|line| !line.is_empty()),
         Some(&lines[ended]),
         "the summary comes last:\n{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("**") && !out.stdout.contains("<t:"),
+        "Discord markup shown raw:\n{}",
         out.stdout
     );
 }

@@ -1,19 +1,27 @@
 //! `ringside demo`: the whole pipeline with no accounts. ringside signs in to the built-in
 //! RingCentral platform fake, subscribes its webhook (handshake included), and the fake plays a
-//! conference: a host and three callers join, `/participants` lists them, one caller is removed
-//! through the kick port (the same one `/kick` uses), one hangs up, and the host ends it. The
-//! announcements appear on standard output exactly as local mode prints them.
+//! conference: a host and three callers join, a moderator runs `/participants`, removes one
+//! caller with `/kick` (autocomplete, confirmation button, result), one caller hangs up, and the
+//! host ends it.
+//!
+//! ringside's Discord side runs unchanged — announcer, poster, nonces, command handlers —
+//! against a Discord stand-in ([`crate::simulator::discord`]) that prints each channel message as
+//! Discord would show it. The command exchanges are the real handlers' replies to the
+//! interactions a member's client would send. `ringside demo --discord` posts the same
+//! conference into the real channel of the configured bot instead.
 
-use crate::conference::{Actor, ParticipantId, ParticipantKey};
-use crate::config::{RingCentralCredentials, Settings};
+use crate::config::{DiscordBot, RingCentralCredentials, Settings};
 use crate::discord::announcer::MemorySink;
-use crate::discord::render;
-use crate::ringcentral::kick::{KickOutcome, KickRequest};
+use crate::discord::api::DiscordApi;
+use crate::discord::commands::Reply;
 use crate::ringcentral::subscription::SubscriptionHealth;
+use crate::simulator::discord::{DemoDiscord, Posted, preview};
 use crate::simulator::platform::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT};
 use crate::simulator::{LeaveSignal, Person, Platform, PlatformOptions};
 use anyhow::Context as _;
 use secrecy::SecretString;
+use serde_json::{Value, json};
+use serenity::model::application::Interaction;
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,9 +35,21 @@ const DEMO_COALESCE_MS: u64 = 300;
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(15);
 /// The seed of the demo's conference ids.
 const DEMO_SEED: u64 = 122;
+/// The stand-in Discord's ids.
+const DEMO_APPLICATION: u64 = 1_200_000_000_000_000_001;
+const DEMO_GUILD: u64 = 1_200_000_000_000_000_002;
+const DEMO_CHANNEL: u64 = 1_200_000_000_000_000_003;
+const DEMO_MODERATOR: u64 = 1_200_000_000_000_000_042;
+/// Selects the interactions-endpoint transport, so the demo opens no gateway connection; no
+/// request is ever signed with it (the demo hands interactions to the handlers directly). It is
+/// the public key of RFC 8032's first Ed25519 test vector.
+const DEMO_PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+/// Discord's EPHEMERAL message flag.
+const EPHEMERAL: u64 = 1 << 6;
 
-/// Runs the demo; `settings` supply privacy choices, everything else is the demo's own.
-pub async fn run(settings: &Settings) -> anyhow::Result<()> {
+/// Runs the demo; `settings` supply privacy and access choices (and, with `real_discord`, the
+/// bot and channel), everything else is the demo's own.
+pub async fn run(settings: &Settings, real_discord: bool) -> anyhow::Result<()> {
     let dir = private_dir()?;
     let platform = Platform::start(PlatformOptions::new())
         .await
@@ -52,13 +72,51 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     settings.ringcentral.host_extensions.clear();
     settings.ringcentral.reconcile_interval_secs = 2;
     settings.ringcentral.kick_confirm_secs = 3;
-    settings.discord.bot = None;
 
-    let (lines_tx, mut lines_rx) = mpsc::unbounded_channel();
-    let running = super::start(&settings, Arc::new(MemorySink::forwarding(lines_tx))).await?;
+    let (posted_tx, mut posted_rx) = mpsc::unbounded_channel::<Posted>();
+    let mut stand_in = None;
+    let moderator = if real_discord {
+        let Some(api) = DiscordApi::from_settings(&settings) else {
+            anyhow::bail!(
+                "demo --discord: set the [discord] group (token, application_id, guild_id, channel_id): the scripted conference is posted to that channel"
+            );
+        };
+        // The bot removes the caller on the demo's behalf, so "removed by" names someone real.
+        match api.serenity()?.get_current_user().await {
+            Ok(user) => user.id.get(),
+            Err(error) => anyhow::bail!(
+                "demo --discord: Discord refused the bot: {}",
+                crate::discord::respond::describe(&error)
+            ),
+        }
+    } else {
+        let discord = DemoDiscord::start(posted_tx)
+            .await
+            .context("starting the Discord stand-in")?;
+        settings.discord.api_url = discord.base_url();
+        settings.discord.bot = Some(DiscordBot {
+            token: SecretString::from("demo-bot-token"),
+            application_id: DEMO_APPLICATION,
+            guild_id: DEMO_GUILD,
+            channel_id: DEMO_CHANNEL,
+        });
+        settings.discord.public_key = Some(DEMO_PUBLIC_KEY.to_owned());
+        stand_in = Some(discord);
+        DEMO_MODERATOR
+    };
+    let mention = move |id: &str| {
+        if id == moderator.to_string() {
+            "@moderator".to_owned()
+        } else {
+            "@member".to_owned()
+        }
+    };
+
+    let running = super::start(&settings, Arc::new(MemorySink::new())).await?;
     let printer = tokio::spawn(async move {
-        while let Some(line) = lines_rx.recv().await {
-            println!("{line}");
+        while let Some(posted) = posted_rx.recv().await {
+            println!("{}", preview(&posted.content, &mention));
+            let _ = std::io::stdout().flush();
         }
     });
     if let Some(health) = &running.subscription {
@@ -71,11 +129,35 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         .context("the demo's subscription did not become active")?
         .context("the subscription manager stopped")?;
     }
+    let commands = running
+        .commands
+        .clone()
+        .context("the Discord commands did not start")?;
+    let guild = settings
+        .discord
+        .bot
+        .as_ref()
+        .map_or(DEMO_GUILD, |bot| bot.guild_id);
+    let member = Member {
+        id: moderator,
+        guild,
+    };
     eprintln!(
-        "ringside demo: subscribed {} at the built-in RingCentral platform {}\n",
+        "ringside demo: subscribed {} at the built-in RingCentral platform {}",
         running.webhook_url(),
         platform.base_url()
     );
+    match &stand_in {
+        Some(_) => eprintln!("ringside demo: channel messages as Discord shows them:\n"),
+        None => eprintln!(
+            "ringside demo: announcements go to Discord channel {}; command replies below\n",
+            settings
+                .discord
+                .bot
+                .as_ref()
+                .map_or(0, |bot| bot.channel_id)
+        ),
+    }
 
     let host = Person::with_extension("Agent 122", "+16505550122", "62295300122");
     let conference = platform.conference(DEMO_SEED, host);
@@ -95,39 +177,50 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     }
     settle(&settings).await;
 
-    println!("\n/participants");
-    for view in running.roster.live() {
-        for line in render::participants(&view, settings.privacy.phone_numbers) {
-            println!("{line}");
-        }
-    }
     println!();
+    let listing = commands
+        .handle(member.command("participants", json!([]))?)
+        .await;
+    show("/participants", listing, &mention).await;
 
     conference.advance(Duration::from_secs(240));
-    let paco = ParticipantKey {
-        conference: crate::conference::ConferenceId::parse(&conference.conference_id())?,
-        participant: ParticipantId::parse(&conference.participant_id(callers[0]))?,
-    };
-    let moderator = Actor {
-        id: "demo".into(),
-        display: "@moderator".into(),
-    };
-    println!("/kick caller:Paco Vu reason:not on the guest list");
-    let outcome = match &running.kicker {
-        Some(kicker) => {
-            kicker
-                .kick(KickRequest {
-                    participant: paco,
-                    by: moderator,
-                    reason: Some("not on the guest list".into()),
-                })
-                .await
+    let suggestions = commands
+        .handle(member.autocomplete("kick", "caller", "Paco")?)
+        .await;
+    let choice = match suggestions {
+        Reply::Now(response) => {
+            let response = serde_json::to_value(&response)?;
+            let choices = response["data"]["choices"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let names: Vec<&str> = choices.iter().filter_map(|c| c["name"].as_str()).collect();
+            println!("› /kick caller: Paco…   suggestions: {}", names.join(" | "));
+            choices
+                .first()
+                .and_then(|c| c["value"].as_str())
+                .map(str::to_owned)
         }
-        None => KickOutcome::Failed {
-            reason: "no kick port".into(),
-        },
-    };
-    println!("{}\n", kick_reply(&outcome));
+        Reply::Deferred { .. } => None,
+    }
+    .context("autocomplete offered no caller named Paco")?;
+    let confirmation = commands
+        .handle(member.command(
+            "kick",
+            json!([{"name": "caller", "type": 3, "value": choice},
+                   {"name": "reason", "type": 3, "value": "not on the guest list"}]),
+        )?)
+        .await;
+    let confirm_id = show(
+        "/kick caller:Paco Vu reason:not on the guest list",
+        confirmation,
+        &mention,
+    )
+    .await
+    .context("the /kick confirmation offered no button")?;
+    let pressed = commands.handle(member.button(&confirm_id)?).await;
+    show("[Remove Paco Vu]", pressed, &mention).await;
+    println!();
     let _ = std::io::stdout().flush();
     settle(&settings).await;
 
@@ -139,20 +232,117 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     settle(&settings).await;
 
     running.shutdown().await?;
+    drop(stand_in);
     let _ = printer.await;
     platform.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
-/// What the member who ran `/kick` is told.
-fn kick_reply(outcome: &KickOutcome) -> String {
-    match outcome {
-        KickOutcome::Removed => "  → Removed Paco Vu from the call.".into(),
-        KickOutcome::AlreadyGone => "  → Paco Vu had already left the call.".into(),
-        KickOutcome::Host => "  → The host cannot be removed.".into(),
-        KickOutcome::Failed { reason } => format!("  → Paco Vu was not removed: {reason}."),
+/// The demo's moderator, as a member's client would identify them in an interaction.
+struct Member {
+    id: u64,
+    guild: u64,
+}
+
+impl Member {
+    fn json(&self) -> Value {
+        json!({
+            "user": {"id": self.id.to_string(), "username": "moderator", "discriminator": "0",
+                     "avatar": null, "global_name": "Moderator"},
+            "roles": [], "permissions": "8", "deaf": false, "mute": false, "flags": 0,
+            "joined_at": "2024-01-01T00:00:00+00:00", "nick": null,
+        })
     }
+
+    fn interaction(&self, kind: u8, data: Value, extra: Value) -> anyhow::Result<Interaction> {
+        let mut interaction = json!({
+            "id": "1200000000000000100", "application_id": "1", "type": kind, "data": data,
+            "guild_id": self.guild.to_string(), "channel_id": "1", "member": self.json(),
+            "token": "demo-interaction", "version": 1, "locale": "en-US",
+            "app_permissions": "0", "entitlements": [], "attachment_size_limit": 8_388_608,
+        });
+        if let (Some(target), Some(extra)) = (interaction.as_object_mut(), extra.as_object()) {
+            target.extend(extra.clone());
+        }
+        serde_json::from_value(interaction).context("building the demo's interaction")
+    }
+
+    fn command(&self, name: &str, options: Value) -> anyhow::Result<Interaction> {
+        self.interaction(
+            2,
+            json!({"id": "1", "name": name, "type": 1, "options": options}),
+            json!({}),
+        )
+    }
+
+    fn autocomplete(&self, name: &str, option: &str, typed: &str) -> anyhow::Result<Interaction> {
+        self.interaction(
+            4,
+            json!({"id": "1", "name": name, "type": 1,
+                   "options": [{"name": option, "type": 3, "value": typed, "focused": true}]}),
+            json!({}),
+        )
+    }
+
+    fn button(&self, custom_id: &str) -> anyhow::Result<Interaction> {
+        self.interaction(
+            3,
+            json!({"custom_id": custom_id, "component_type": 2}),
+            json!({"message": {
+                "id": "1200000000000000200", "channel_id": "1",
+                "author": {"id": "1", "username": "ringside", "discriminator": "0", "avatar": null, "bot": true},
+                "content": "", "timestamp": "2024-01-01T00:00:00+00:00", "edited_timestamp": null,
+                "tts": false, "mention_everyone": false, "mentions": [], "mention_roles": [],
+                "attachments": [], "embeds": [], "pinned": false, "type": 0, "flags": EPHEMERAL
+            }}),
+        )
+    }
+}
+
+/// Prints an exchange: what the member typed, then ringside's reply as Discord shows it (the
+/// deferred kind too: the acknowledgement, then the edit the work produced). Answers the custom
+/// id of the reply's first button, if any.
+async fn show(typed: &str, reply: Reply, mention: &dyn Fn(&str) -> String) -> Option<String> {
+    println!("› {typed}");
+    match reply {
+        Reply::Now(response) => {
+            show_message(&serde_json::to_value(&response).ok()?["data"], mention)
+        }
+        Reply::Deferred { ack, work } => {
+            show_message(&serde_json::to_value(&ack).ok()?["data"], mention);
+            let edit = work.await;
+            show_message(&serde_json::to_value(&edit).ok()?, mention)
+        }
+    }
+}
+
+fn show_message(data: &Value, mention: &dyn Fn(&str) -> String) -> Option<String> {
+    if let Some(content) = data["content"].as_str() {
+        for line in preview(content, mention).lines() {
+            println!("  {line}");
+        }
+    }
+    let buttons: Vec<&Value> = data["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().into_iter().flatten())
+        .collect();
+    if !buttons.is_empty() {
+        let labels: Vec<String> = buttons
+            .iter()
+            .map(|button| format!("[{}]", button["label"].as_str().unwrap_or("?")))
+            .collect();
+        println!("  {}", labels.join(" "));
+    }
+    if data["flags"].as_u64().unwrap_or(0) & EPHEMERAL != 0 {
+        println!("  (only you can see this)");
+    }
+    buttons
+        .first()
+        .and_then(|button| button["custom_id"].as_str())
+        .map(str::to_owned)
 }
 
 /// Waits out the coalescing window so everything played so far has been announced.

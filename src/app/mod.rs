@@ -62,6 +62,8 @@ pub struct Running {
     pub store: Store,
     /// Where announcements go when a Discord bot is configured (`None`: local mode).
     pub discord: Option<DiscordTarget>,
+    /// The slash-command handlers both transports use (the demo calls them directly).
+    pub commands: Option<Commands>,
     /// Set only when ringside generated the token and no RingCentral group is configured: the
     /// one case where showing it is safe (it protects nothing real yet).
     pub shown_verification_token: Option<String>,
@@ -312,6 +314,7 @@ pub async fn start_with_clock(
     let mut public = public;
     let mut gateway = None;
     let mut discord_tasks = Vec::new();
+    let mut discord_commands = None;
     let announcer = match DiscordApi::from_settings(settings) {
         None => tokio::spawn(announcer::run(
             events_rx,
@@ -354,6 +357,7 @@ pub async fn start_with_clock(
                 store: store.clone(),
                 clock: clock.clone(),
             });
+            discord_commands = Some(commands.clone());
             let responder = Responder::new(api.serenity()?);
             discord_tasks.push(tokio::spawn(discord::register_commands(
                 api.clone(),
@@ -430,6 +434,7 @@ pub async fn start_with_clock(
     }
 
     Ok(Running {
+        commands: discord_commands,
         discord: settings.discord.bot.as_ref().map(|bot| DiscordTarget {
             guild_id: bot.guild_id,
             channel_id: bot.channel_id,

@@ -96,7 +96,9 @@ impl Drop for DemoDiscord {
 }
 
 fn next_id(channels: &Mutex<Channels>) -> u64 {
-    let mut channels = channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut channels = channels
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     channels.next_id += 1;
     channels.next_id
 }
@@ -149,7 +151,11 @@ async fn create_thread(
     Path((_channel, _message)): Path<(String, String)>,
 ) -> Response {
     let id = next_id(&state.channels);
-    (StatusCode::CREATED, Json(json!({ "id": id.to_string(), "type": 11 }))).into_response()
+    (
+        StatusCode::CREATED,
+        Json(json!({ "id": id.to_string(), "type": 11 })),
+    )
+        .into_response()
 }
 
 async fn set_commands() -> Response {

@@ -22,6 +22,7 @@
 
 mod deliver;
 mod demo;
+pub mod discord;
 pub mod platform;
 mod script;
 #[cfg(test)]
