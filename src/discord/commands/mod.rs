@@ -200,6 +200,12 @@ impl Commands {
             Interaction::Component(component) => {
                 if component.data.custom_id.starts_with("kick:") {
                     self.kick_button(&component).await
+                } else if component
+                    .data
+                    .custom_id
+                    .starts_with(participants::PAGE_PREFIX)
+                {
+                    self.participants_page(&component).await
                 } else {
                     ephemeral("This button is no longer in use.")
                 }

@@ -1,10 +1,11 @@
 //! `/participants [conference] [public]`: who is on the calls now, from the live roster.
 //!
-//! One message, at most 2000 characters: conferences oldest first, each with its host, start,
-//! count and one line per caller. When everything does not fit, the message lists as many
-//! callers as fit and ends with "…and N more callers"; `conference:` narrows it to one call.
-//! (Pagination buttons would need state per message for little gain: a call with more than
-//! ~30 callers is rare for the people this is for.)
+//! Conferences oldest first, each with its host, start, count and one line per caller. A list
+//! that does not fit one message (2000 characters) is paginated: pages break between lines, a
+//! conference continued on the next page repeats its heading, and "◂ Previous" / "Next ▸"
+//! buttons turn the pages. The buttons carry the page and the scope (`all` or a conference key)
+//! in their custom id, so paging keeps no state: each press re-reads the live roster and checks
+//! list access again. `conference:` narrows the list to one call.
 
 use super::{
     Actor, Commands, MAX_CHOICE_CHARS, MAX_CHOICES, MAX_CONTENT_CHARS, Reply, call_label,
@@ -13,12 +14,16 @@ use super::{
 use crate::conference::{ConferenceView, Timestamp};
 use crate::config::PhoneNumbers;
 use serenity::all::{
-    AutocompleteChoice, CommandInteraction, CreateAutocompleteResponse, CreateInteractionResponse,
-    ResolvedValue,
+    AutocompleteChoice, ButtonStyle, CommandInteraction, ComponentInteraction, CreateActionRow,
+    CreateAutocompleteResponse, CreateButton, CreateInteractionResponse, ResolvedValue,
 };
 
-/// Room kept at the end of a cut message for the "…and N more" line.
-const TAIL_RESERVE: usize = 80;
+/// Room kept at the end of a page for its "Page 2 of 3" line.
+const FOOTER_RESERVE: usize = 40;
+/// The custom-id prefix of the paging buttons: `participants:page:<n>:<scope>`.
+pub const PAGE_PREFIX: &str = "participants:page:";
+/// The scope of a list of every live conference.
+const ALL: &str = "all";
 
 impl Commands {
     pub(super) async fn participants(&self, command: &CommandInteraction) -> Reply {
@@ -37,21 +42,46 @@ impl Commands {
             }
         }
         let mut live = self.inner.roster.live();
+        let mut scope = ALL.to_owned();
         if let Some(chosen) = chosen.map(str::trim).filter(|c| !c.is_empty()) {
             live.retain(|view| matches_conference(view, chosen, self.inner.style));
-            if live.is_empty() {
-                return ephemeral(
-                    "That conference is not live any more. Run /participants to see every call.",
-                );
+            match live.as_slice() {
+                [] => {
+                    return ephemeral(
+                        "That conference is not live any more. Run /participants to see every call.",
+                    );
+                }
+                [one] => scope = conference_key(one),
+                _ => {}
             }
         }
-        let content = if live.is_empty() {
-            "Nobody is on a conference call right now.".to_owned()
-        } else {
-            listing(&live, self.inner.style)
-        };
+        let (content, buttons) = page(&live, self.inner.style, 1, &scope);
         Reply::Now(CreateInteractionResponse::Message(
-            message(content).ephemeral(!public),
+            message(content).components(buttons).ephemeral(!public),
+        ))
+    }
+
+    /// A paging button: the page asked for, re-read from the roster now.
+    pub(super) async fn participants_page(&self, component: &ComponentInteraction) -> Reply {
+        let actor = Actor::of_component(component);
+        if let Err(refusal) = self.inner.policy.can_list(&actor.caller) {
+            let text = self.refuse("list_refused", &actor, None, &refusal).await;
+            return ephemeral(text);
+        }
+        let rest = component
+            .data
+            .custom_id
+            .strip_prefix(PAGE_PREFIX)
+            .unwrap_or_default();
+        let (number, scope) = rest.split_once(':').unwrap_or((rest, ALL));
+        let number: usize = number.parse().unwrap_or(1);
+        let mut live = self.inner.roster.live();
+        if scope != ALL {
+            live.retain(|view| conference_key(view) == scope);
+        }
+        let (content, buttons) = page(&live, self.inner.style, number, scope);
+        Reply::Now(CreateInteractionResponse::UpdateMessage(
+            message(content).components(buttons),
         ))
     }
 
@@ -147,46 +177,76 @@ fn conference_lines(view: &ConferenceView, style: PhoneNumbers) -> (String, Vec<
     (heading, lines)
 }
 
-/// Every conference in one message of at most 2000 characters (see the module doc).
-pub(super) fn listing(live: &[ConferenceView], style: PhoneNumbers) -> String {
-    let mut out = String::new();
-    let mut used = 0usize;
-    let mut left_out = 0usize;
-    let fits = |out: &mut String, used: &mut usize, line: &str| -> bool {
-        let len = line.chars().count() + 1;
-        if *used + len + TAIL_RESERVE > MAX_CONTENT_CHARS {
-            return false;
+/// The pages of the list: each at most 2000 characters with its footer, broken between lines; a
+/// conference continued from the previous page repeats its heading.
+pub(super) fn pages(live: &[ConferenceView], style: PhoneNumbers) -> Vec<String> {
+    let budget = MAX_CONTENT_CHARS - FOOTER_RESERVE;
+    let mut pages = Vec::new();
+    let mut current = String::new();
+    let push = |page: &mut String, line: &str| {
+        if !page.is_empty() {
+            page.push('\n');
         }
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.push_str(line);
-        *used += len;
-        true
+        page.push_str(line);
     };
-    for (index, view) in live.iter().enumerate() {
+    let len = |text: &str| text.chars().count();
+    for view in live {
         let (heading, lines) = conference_lines(view, style);
-        let heading = if index > 0 {
-            format!("\n{heading}")
-        } else {
-            heading
-        };
-        if left_out > 0 || !fits(&mut out, &mut used, &heading) {
-            left_out += lines.len();
-            continue;
+        // A heading starts a page rather than end one.
+        let first = lines.first().map_or(0, |line| len(line) + 1);
+        if !current.is_empty() && len(&current) + 2 + len(&heading) + first > budget {
+            pages.push(std::mem::take(&mut current));
         }
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        push(&mut current, &heading);
         for line in lines {
-            if left_out > 0 || !fits(&mut out, &mut used, &line) {
-                left_out += 1;
+            if len(&current) + 1 + len(&line) > budget {
+                pages.push(std::mem::take(&mut current));
+                push(&mut current, &format!("{heading} (continued)"));
             }
+            push(&mut current, &line);
         }
     }
-    match left_out {
-        0 => {}
-        1 => out.push_str("\n…and 1 more caller (pick one conference to see it whole)"),
-        n => out.push_str(&format!(
-            "\n…and {n} more callers (pick one conference to see it whole)"
-        )),
+    if !current.is_empty() {
+        pages.push(current);
     }
-    out
+    pages
+}
+
+/// Page `number` (from 1, clamped to the pages there are) with its footer and paging buttons.
+pub(super) fn page(
+    live: &[ConferenceView],
+    style: PhoneNumbers,
+    number: usize,
+    scope: &str,
+) -> (String, Vec<CreateActionRow>) {
+    let pages = pages(live, style);
+    if pages.is_empty() {
+        let text = if scope == ALL {
+            "Nobody is on a conference call right now."
+        } else {
+            "That conference is not live any more. Run /participants to see every call."
+        };
+        return (text.to_owned(), vec![]);
+    }
+    let total = pages.len();
+    let number = number.clamp(1, total);
+    let mut content = pages[number - 1].clone();
+    if total == 1 {
+        return (content, vec![]);
+    }
+    content.push_str(&format!("\n\n_Page {number} of {total}_"));
+    let button = |target: usize, label: &str, enabled: bool| {
+        CreateButton::new(format!("{PAGE_PREFIX}{target}:{scope}"))
+            .label(label)
+            .style(ButtonStyle::Secondary)
+            .disabled(!enabled)
+    };
+    let row = CreateActionRow::Buttons(vec![
+        button(number.saturating_sub(1), "◂ Previous", number > 1),
+        button(number + 1, "Next ▸", number < total),
+    ]);
+    (content, vec![row])
 }

@@ -342,7 +342,7 @@ async fn participants_says_so_when_nobody_is_on_a_call() {
 }
 
 #[tokio::test]
-async fn participants_too_long_for_one_message_is_cut_with_a_count() {
+async fn participants_too_long_for_one_message_is_paginated_with_every_caller_once() {
     let names: Vec<(String, String)> = (0..80)
         .map(|i| {
             (
@@ -357,24 +357,97 @@ async fn participants_too_long_for_one_message_is_cut_with_a_count() {
         .collect();
     let roster = roster_of(vec![
         conference("s-big", ("Agent 1", "+16505550001"), &callers),
-        conference("s-other", ("Agent 2", "+16505550002"), &callers[..3]),
+        conference(
+            "s-other",
+            ("Agent 2", "+16505550002"),
+            &[
+                ("Ann Other", "+15550001111"),
+                ("Bo Other", "+15550002222"),
+                ("Cy Other", "+15550003333"),
+            ],
+        ),
     ]);
     let h = harness_with(roster, default_access(), false);
-    let reply = now(h
+    let first = now(h
         .commands
         .handle(command("participants", json!([]), plain_member()))
         .await);
-    let text = content(&reply);
-    assert!(text.chars().count() <= MAX_CONTENT_CHARS, "{}", text.len());
-    let shown = text.lines().filter(|l| l.starts_with("• ")).count();
-    assert!(shown > 10);
+    let mut seen: Vec<String> = Vec::new();
+    let mut response = first;
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        assert!(pages < 20, "paging never ends");
+        let text = content(&response);
+        assert!(text.chars().count() <= MAX_CONTENT_CHARS, "{}", text.len());
+        assert!(text.contains(&format!("Page {pages} of ")), "{text}");
+        seen.extend(
+            text.lines()
+                .filter(|l| l.starts_with("• "))
+                .map(str::to_owned),
+        );
+        let ids = custom_ids(&response);
+        assert_eq!(ids.len(), 2, "{response}");
+        let next = &ids[1];
+        let buttons = response["data"]["components"][0]["components"].clone();
+        if buttons[1]["disabled"] == json!(true) {
+            break;
+        }
+        response = now(h.commands.handle(button(next, plain_member())).await);
+        assert_eq!(response["type"], 7, "a page turn updates the message");
+    }
+    assert!(pages >= 3, "{pages} pages");
+    assert_eq!(seen.len(), 83, "every caller listed once across the pages");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 83, "nobody twice: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_page_past_the_end_shows_the_last_and_paging_needs_list_access() {
+    let names: Vec<(String, String)> = (0..60)
+        .map(|i| {
+            (
+                format!("Caller {i} with a long long name"),
+                format!("+1650555{i:04}"),
+            )
+        })
+        .collect();
+    let callers: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(n, p)| (n.as_str(), p.as_str()))
+        .collect();
+    let roster = roster_of(vec![conference(
+        "s-big",
+        ("Agent 1", "+16505550001"),
+        &callers,
+    )]);
+    let mut access = default_access();
+    access.list_roles = vec![MOD_ROLE];
+    let h = harness_with(roster, access, false);
+    let last = now(h
+        .commands
+        .handle(button("participants:page:99:all", moderator()))
+        .await);
+    let text = content(&last);
+    assert!(text.contains("Caller 59 "), "{text}");
+    let total = text
+        .rsplit("of ")
+        .next()
+        .unwrap()
+        .trim_end_matches('_')
+        .to_owned();
     assert!(
-        text.ends_with(&format!(
-            "…and {} more callers (pick one conference to see it whole)",
-            83 - shown
-        )),
+        text.ends_with(&format!("_Page {total} of {total}_")),
         "{text}"
     );
+    let refused = now(h
+        .commands
+        .handle(button("participants:page:2:all", plain_member()))
+        .await);
+    assert!(is_ephemeral(&refused), "{refused}");
+    assert!(!content(&refused).contains("Caller"), "{refused}");
 }
 
 #[tokio::test]
