@@ -18,8 +18,11 @@ use serenity::http::{Http, HttpError};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long before retrying an edit Discord answered 404 (the ack may not have reached it yet).
-const EDIT_RETRY_AFTER: Duration = Duration::from_millis(1000);
+/// The first wait before retrying an edit; doubles each time (with jitter).
+const EDIT_RETRY_FIRST: Duration = Duration::from_millis(1000);
+/// Tries of an edit in all: the moderator must learn whether the caller was removed, and the
+/// interaction token stays valid for 15 minutes, so a short outage or a 429 is waited out.
+const EDIT_ATTEMPTS: u32 = 5;
 
 /// The interaction's kind, as a metric label.
 pub fn kind_of(interaction: &Interaction) -> &'static str {
@@ -62,12 +65,27 @@ pub fn describe(error: &serenity::Error) -> String {
     }
 }
 
-fn is_not_found(error: &serenity::Error) -> bool {
-    matches!(
-        error,
-        serenity::Error::Http(HttpError::UnsuccessfulRequest(response))
-            if response.status_code.as_u16() == 404
-    )
+/// Whether an edit that failed this way may succeed if sent again: a 404 (the ack may not have
+/// reached Discord yet), a 429 (serenity's limiter is off, so Discord's answer comes back as an
+/// error), a 5xx, or no answer at all. Editing `@original` is idempotent.
+fn worth_retrying(error: &serenity::Error) -> bool {
+    match error {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(response)) => {
+            let status = response.status_code.as_u16();
+            status == 404 || status == 429 || status >= 500
+        }
+        serenity::Error::Http(HttpError::Request(_)) => true,
+        // A 429's body has no `code`, which serenity fails to decode.
+        serenity::Error::Json(_) => true,
+        _ => false,
+    }
+}
+
+/// `base` plus up to a quarter of it at random.
+fn with_jitter(base: Duration) -> Duration {
+    let mut byte = [0u8; 1];
+    let spread = getrandom::fill(&mut byte).map_or(0, |()| u32::from(byte[0]));
+    base + base / 4 * spread / 255
 }
 
 /// Sends replies and follow-ups through serenity's REST client.
@@ -132,16 +150,29 @@ impl Responder {
     }
 
     /// Runs deferred work and edits the original response with its result (`PATCH
-    /// /webhooks/{app}/{token}/messages/@original`), retrying once after a 404.
+    /// /webhooks/{app}/{token}/messages/@original`), retrying with backoff what may succeed
+    /// later (see [`worth_retrying`]).
     pub async fn finish(&self, token: &str, work: Work, kind: &'static str) {
         let edit: EditInteractionResponse = work.await;
-        let mut result = edit.clone().execute(&self.http, token).await;
-        if let Err(error) = &result {
-            if is_not_found(error) {
-                tokio::time::sleep(EDIT_RETRY_AFTER).await;
-                result = edit.execute(&self.http, token).await;
+        let mut wait = EDIT_RETRY_FIRST;
+        let mut attempt = 1;
+        let result = loop {
+            let result = edit.clone().execute(&self.http, token).await;
+            match &result {
+                Err(error) if attempt < EDIT_ATTEMPTS && worth_retrying(error) => {
+                    tracing::info!(
+                        kind,
+                        attempt,
+                        error = %describe(error),
+                        "editing a deferred Discord reply failed; trying again"
+                    );
+                    tokio::time::sleep(with_jitter(wait)).await;
+                    wait *= 2;
+                    attempt += 1;
+                }
+                _ => break result,
             }
-        }
+        };
         match result {
             Ok(_) => count(kind, "deferred"),
             Err(error) => {
@@ -153,5 +184,75 @@ impl Responder {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discord::interactions::tests::responder_for;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A Discord whose `@original` edits fail `failures` times with `status`, then succeed.
+    async fn flaky_discord(failures: usize, status: StatusCode) -> (String, Arc<AtomicUsize>) {
+        let tries = Arc::new(AtomicUsize::new(0));
+        let seen = tries.clone();
+        let app = axum::Router::new().fallback(move || {
+            let seen = seen.clone();
+            async move {
+                let attempt = seen.fetch_add(1, Ordering::SeqCst);
+                if attempt < failures {
+                    return (
+                        status,
+                        axum::Json(serde_json::json!({"message": "try later", "retry_after": 0.1, "global": false})),
+                    )
+                        .into_response();
+                }
+                axum::Json(serde_json::json!({
+                    "id": "700", "channel_id": "20",
+                    "author": {"id": "1", "username": "ringside", "discriminator": "0",
+                               "avatar": null, "bot": true},
+                    "content": "done", "timestamp": "2024-01-01T00:00:00+00:00",
+                    "edited_timestamp": null, "tts": false, "mention_everyone": false,
+                    "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
+                    "pinned": false, "type": 0
+                }))
+                .into_response()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}"), tries)
+    }
+
+    fn done() -> Work {
+        Box::pin(async { EditInteractionResponse::new().content("done") })
+    }
+
+    #[tokio::test]
+    async fn an_edit_is_retried_through_429s_and_outages_until_discord_takes_it() {
+        for status in [StatusCode::TOO_MANY_REQUESTS, StatusCode::BAD_GATEWAY] {
+            let (base, tries) = flaky_discord(2, status).await;
+            responder_for(&base)
+                .finish("tok", done(), "component")
+                .await;
+            assert_eq!(
+                tries.load(Ordering::SeqCst),
+                3,
+                "{status}: two failures, then the edit"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_edit_is_not_repeated() {
+        let (base, tries) = flaky_discord(10, StatusCode::FORBIDDEN).await;
+        responder_for(&base)
+            .finish("tok", done(), "component")
+            .await;
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
     }
 }
