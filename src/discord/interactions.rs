@@ -189,6 +189,19 @@ pub(crate) mod tests {
     }
 
     /// [`fake_discord`], answering `GET /api/v10/gateway` with `gateway_url` when given.
+    /// A message as Discord answers it (what serenity reads back from an edit).
+    pub(crate) fn message_json(content: &str) -> Value {
+        json!({
+            "id": "700", "channel_id": "20",
+            "author": {"id": "1", "username": "ringside", "discriminator": "0",
+                       "avatar": null, "bot": true},
+            "content": content, "timestamp": "2024-01-01T00:00:00+00:00",
+            "edited_timestamp": null, "tts": false, "mention_everyone": false,
+            "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
+            "pinned": false, "type": 0
+        })
+    }
+
     pub(crate) async fn fake_discord_with(gateway_url: Option<String>) -> (String, Seen) {
         let seen: Seen = Arc::default();
         let record = seen.clone();
@@ -209,16 +222,7 @@ pub(crate) mod tests {
                 if path.ends_with("/callback") {
                     StatusCode::NO_CONTENT.into_response()
                 } else {
-                    Json(json!({
-                        "id": "700", "channel_id": "20",
-                        "author": {"id": "1", "username": "ringside", "discriminator": "0",
-                                   "avatar": null, "bot": true},
-                        "content": "", "timestamp": "2024-01-01T00:00:00+00:00",
-                        "edited_timestamp": null, "tts": false, "mention_everyone": false,
-                        "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
-                        "pinned": false, "type": 0
-                    }))
-                    .into_response()
+                    Json(message_json("")).into_response()
                 }
             }
         });

@@ -9,8 +9,7 @@
 //! boundaries, repeating a conference's header on the continuation.
 
 use crate::conference::{
-    ConferenceEvent, ConferenceId, EventKind, Identity, LeaveReason, ParticipantKey, Roster,
-    Timestamp,
+    ConferenceEvent, ConferenceId, EventKind, Identity, LeaveReason, Roster, Timestamp,
 };
 use crate::config::PhoneNumbers;
 use crate::discord::{escape, render};
@@ -66,25 +65,6 @@ fn host_text(identity: &Identity, style: PhoneNumbers) -> Option<String> {
 /// `<t:UNIX:t>`: a time each reader sees in their own zone.
 pub fn timestamp(at: Timestamp, style: char) -> String {
     format!("<t:{}:{style}>", at.unix_seconds())
-}
-
-fn on_call(count: u32) -> String {
-    format!("{count} on the call")
-}
-
-fn participant_identity(event: &ConferenceEvent, fallback: &Identity, roster: &Roster) -> Identity {
-    event
-        .kind
-        .participant_id()
-        .and_then(|participant| {
-            roster.participant(&ParticipantKey {
-                conference: event.conference_id.clone(),
-                participant: participant.clone(),
-            })
-        })
-        .map(|view| view.identity)
-        .filter(|identity| !identity.is_unknown())
-        .unwrap_or_else(|| fallback.clone())
 }
 
 /// What a conference is called in a header or a thread name: its host and start time, as known
@@ -160,8 +140,11 @@ pub fn line(event: &ConferenceEvent, roster: &Roster, style: PhoneNumbers) -> St
             on_call: count,
             ..
         } => {
-            let who = caller_with_number(&participant_identity(event, identity, roster), style);
-            format!("➕ {who} joined · {}", on_call(*count))
+            let who = caller_with_number(
+                &render::participant_identity(event, identity, roster),
+                style,
+            );
+            format!("➕ {who} joined · {}", render::on_call(*count))
         }
         EventKind::ParticipantLeft {
             identity,
@@ -172,11 +155,14 @@ pub fn line(event: &ConferenceEvent, roster: &Roster, style: PhoneNumbers) -> St
             on_call: count,
             ..
         } => {
-            let who = caller_short(&participant_identity(event, identity, roster), style);
+            let who = caller_short(
+                &render::participant_identity(event, identity, roster),
+                style,
+            );
             let stayed = joined_at
                 .map(|joined| format!(" after {}", render::duration(event.at.secs_since(joined))))
                 .unwrap_or_default();
-            let count = format!(" · {}", on_call(*count));
+            let count = format!(" · {}", render::on_call(*count));
             match reason {
                 LeaveReason::HungUp => format!("➖ {who} left{stayed}{count}"),
                 LeaveReason::Vanished => format!("➖ {who} dropped off the call{stayed}{count}"),

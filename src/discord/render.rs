@@ -67,12 +67,17 @@ pub fn duration(secs: i64) -> String {
     }
 }
 
-fn on_call(count: u32) -> String {
+/// `3 on the call`.
+pub(crate) fn on_call(count: u32) -> String {
     format!("{count} on the call")
 }
 
 /// The identity to show for a participant event: the roster's, if it knows better.
-fn participant_identity(event: &ConferenceEvent, fallback: &Identity, roster: &Roster) -> Identity {
+pub(crate) fn participant_identity(
+    event: &ConferenceEvent,
+    fallback: &Identity,
+    roster: &Roster,
+) -> Identity {
     event
         .kind
         .participant_id()

@@ -190,7 +190,7 @@ impl Responder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discord::interactions::tests::responder_for;
+    use crate::discord::interactions::tests::{message_json, responder_for};
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -210,15 +210,7 @@ mod tests {
                     )
                         .into_response();
                 }
-                axum::Json(serde_json::json!({
-                    "id": "700", "channel_id": "20",
-                    "author": {"id": "1", "username": "ringside", "discriminator": "0",
-                               "avatar": null, "bot": true},
-                    "content": "done", "timestamp": "2024-01-01T00:00:00+00:00",
-                    "edited_timestamp": null, "tts": false, "mention_everyone": false,
-                    "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
-                    "pinned": false, "type": 0
-                }))
+                axum::Json(message_json("done"))
                 .into_response()
             }
         });
