@@ -7,13 +7,15 @@
 //! rate-limited (`set_channel_limit`, and two injected 429s), so sends are in flight. The process is SIGKILLed at a
 //! random moment while it is sending: right after the fake stored the K-th message (K random),
 //! plus a random jitter of up to twice the held-back time, so some kills land while Discord has
-//! the message and ringside does not know it yet. It is restarted on the same store, everything is
-//! delivered, and it is stopped gracefully. Then:
+//! the message and ringside does not know it yet. It is restarted on the same store and left until
+//! everything is delivered (every acknowledged join is in the channel and the store, read-only,
+//! holds no pending batch, undelivered outbox row or unprocessed inbox row), then stopped
+//! gracefully. Then:
 //!
 //! - every acknowledged notification's join is in the channel exactly once (none lost);
 //! - no caller's join is there twice, and each conference started once (none posted twice);
 //! - nothing the burst never sent is announced;
-//! - the store has no pending batch and no undelivered outbox row left;
+//! - the store still has nothing pending after the stop;
 //! - the fake saw no protocol violation.
 //!
 //! The seed is printed (`RINGSIDE_CRASH_SEED` replays one). Run with `-- --nocapture` for the
@@ -103,16 +105,23 @@ fn joined_names(content: &str) -> Vec<String> {
         .collect()
 }
 
-/// (pending batches, undelivered outbox rows), read-only (no recovery write).
-fn peek_store(store: &Path) -> Option<(usize, usize)> {
+/// (pending batches, undelivered outbox rows, unprocessed inbox rows), read-only.
+fn peek_store(store: &Path) -> Option<(usize, usize, usize)> {
     let conn =
         rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .ok()?;
     conn.query_row(
         "SELECT (SELECT count(*) FROM batches WHERE state = 'pending'),
-                (SELECT count(*) FROM outbox WHERE delivered_at_ms IS NULL)",
+                (SELECT count(*) FROM outbox WHERE delivered_at_ms IS NULL),
+                (SELECT count(*) FROM inbox WHERE processed_at_ms IS NULL)",
         [],
-        |r| Ok((r.get::<_, i64>(0)? as usize, r.get::<_, i64>(1)? as usize)),
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)? as usize,
+                r.get::<_, i64>(1)? as usize,
+                r.get::<_, i64>(2)? as usize,
+            ))
+        },
     )
     .ok()
 }
@@ -205,7 +214,7 @@ fn scenario(run: usize, rng: &mut Rng, runtime: &tokio::runtime::Runtime) -> Rep
         "run {run}: died of SIGKILL: {status}"
     );
     report.messages_first = message_count(&fake);
-    if let Some((pending, undelivered)) = peek_store(&store) {
+    if let Some((pending, undelivered, _)) = peek_store(&store) {
         report.pending_batches_at_crash = Some(pending);
         report.undelivered_at_crash = Some(undelivered);
     }
@@ -235,12 +244,16 @@ fn scenario(run: usize, rng: &mut Rng, runtime: &tokio::runtime::Runtime) -> Rep
             .flat_map(|c| joined_names(c))
             .collect();
         let missing = expected.difference(&delivered).count();
-        if missing == 0 {
+        // Everything is delivered: every acknowledged join in the channel, and nothing left
+        // unprocessed, unannounced or unsent in the store.
+        let left = peek_store(&store);
+        if missing == 0 && left == Some((0, 0, 0)) {
             break;
         }
         assert!(
             waiting.elapsed() < DELIVERY_DEADLINE,
-            "run {run}: {missing} acknowledged joins still not in the channel after {DELIVERY_DEADLINE:?}\n{report:?}\nviolations {:#?}",
+            "run {run}: {missing} acknowledged joins still not in the channel after {DELIVERY_DEADLINE:?}; \
+             (pending batches, undelivered rows, unprocessed rows) {left:?}\n{report:?}\nviolations {:#?}",
             fake.violations()
         );
         std::thread::sleep(Duration::from_millis(20));
@@ -264,11 +277,12 @@ fn scenario(run: usize, rng: &mut Rng, runtime: &tokio::runtime::Runtime) -> Rep
         .unwrap_or(0);
 
     // --- what the channel and the store hold ---------------------------------------------------
-    let (pending, undelivered) = peek_store(&store).expect("the store reads");
+    let left = peek_store(&store).expect("the store reads");
     assert_eq!(
-        (pending, undelivered),
-        (0, 0),
-        "run {run}: pending batches / undelivered outbox rows left after a graceful stop"
+        left,
+        (0, 0, 0),
+        "run {run}: pending batches / undelivered outbox rows / unprocessed inbox rows left after a graceful stop\n{}",
+        second.stderr_seen[second.stderr_seen.len().saturating_sub(40)..].join("\n")
     );
     let contents = fake.contents(CHANNEL_ID);
     let mut joins: BTreeMap<String, usize> = BTreeMap::new();
