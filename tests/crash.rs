@@ -22,14 +22,13 @@ mod support_cli;
 
 use ringside::conference::Detector;
 use ringside::store::Store;
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use support_cli::{Sandbox, Service, fixture, free_ports};
+use support_cli::crash::{ACKED, Burst, FAILED, IN_FLIGHT, REFUSED, Rng, UNSENT, prepare, seed};
+use support_cli::{Sandbox, Service, free_ports};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// DESIGN §7: SIGTERM → graceful exit 0 within 10 s.
@@ -47,89 +46,7 @@ const SENDERS: usize = 32;
 const CONFERENCES: usize = 4;
 const SCENARIOS: usize = 3;
 
-const ADDED: &str = "seed/participant-added.json";
 const HOST: &str = "Agent 122";
-
-/// What became of one prepared notification.
-const UNSENT: u8 = 0;
-const IN_FLIGHT: u8 = 1;
-const ACKED: u8 = 2;
-const REFUSED: u8 = 3;
-const FAILED: u8 = 4;
-
-/// splitmix64: enough randomness for a kill moment, and reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform enough in `low..=high`.
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low + 1)
-    }
-}
-
-fn seed() -> u64 {
-    if let Ok(text) = std::env::var("RINGSIDE_CRASH_SEED") {
-        return text
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("RINGSIDE_CRASH_SEED={text:?}: {e}"));
-    }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    // Folded and mixed so close clocks give unrelated seeds.
-    Rng(nanos as u64 ^ (nanos >> 64) as u64 ^ u64::from(std::process::id())).next()
-}
-
-/// Notification `i` of scenario `run`: its uuid, the conference it joins, the conference-side
-/// party id (the participant's key), the caller's name and the body.
-struct Prepared {
-    uuid: String,
-    conference: String,
-    participant: String,
-    name: String,
-    body: String,
-}
-
-fn prepare(run: usize) -> Vec<Prepared> {
-    let seed: Value = serde_json::from_str(&fixture(ADDED)).unwrap();
-    (0..POOL)
-        .map(|i| {
-            let uuid = format!("crash-{run}-{i:05}");
-            let conference = format!("s-crash{run}-conf{}", i % CONFERENCES);
-            let participant = format!("p-crash{run}-conf{}-{i:05}", i % CONFERENCES);
-            let name = format!("Caller {run}-{i:05}");
-            let mut value = seed.clone();
-            value["uuid"] = Value::from(uuid.clone());
-            let body = &mut value["body"];
-            body["telephonySessionId"] = Value::from(format!("s-crash{run}-orig-{i:05}"));
-            body["sessionId"] = Value::from(format!("{}", 7_000_000_000u64 + i as u64));
-            let party = &mut body["parties"][0];
-            party["id"] = Value::from(format!("p-crash{run}-orig-{i:05}-1"));
-            party["to"]["name"] = Value::from(name.clone());
-            party["to"]["phoneNumber"] = Value::from(format!("+1555{i:07}"));
-            let peer = &mut party["status"]["peerId"];
-            peer["telephonySessionId"] = Value::from(conference.clone());
-            peer["partyId"] = Value::from(participant.clone());
-            Prepared {
-                uuid,
-                conference,
-                participant,
-                name,
-                body: value.to_string(),
-            }
-        })
-        .collect()
-}
 
 /// `ringside run` in local mode on fresh loopback ports with its store at `store`.
 fn start(sandbox: &Sandbox, store: &Path) -> Service {
@@ -144,113 +61,6 @@ fn start(sandbox: &Sandbox, store: &Path) -> Service {
         .env("RINGSIDE_STORE__PATH", store)
         .env("RINGSIDE_ANNOUNCE__COALESCE_MS", "20");
     Service::start(command)
-}
-
-/// The burst: `SENDERS` tasks post the pool in order until `stop` is set or it is used up.
-/// Runs on its own thread; `outcome[i]` says what became of notification `i`.
-struct Burst {
-    outcome: Arc<Vec<AtomicU8>>,
-    acked: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Burst {
-    fn start(url: String, token: String, bodies: Vec<String>) -> Burst {
-        let outcome: Arc<Vec<AtomicU8>> =
-            Arc::new((0..bodies.len()).map(|_| AtomicU8::new(UNSENT)).collect());
-        let acked = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::spawn({
-            let (outcome, acked, stop, done) =
-                (outcome.clone(), acked.clone(), stop.clone(), done.clone());
-            move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(4)
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async {
-                    let client = reqwest::Client::builder()
-                        .no_proxy()
-                        .timeout(Duration::from_secs(5))
-                        .build()
-                        .unwrap();
-                    let bodies = Arc::new(bodies);
-                    let next = Arc::new(AtomicUsize::new(0));
-                    let senders: Vec<_> = (0..SENDERS)
-                        .map(|_| {
-                            let (client, bodies, next, outcome, acked, stop, url, token) = (
-                                client.clone(),
-                                bodies.clone(),
-                                next.clone(),
-                                outcome.clone(),
-                                acked.clone(),
-                                stop.clone(),
-                                url.clone(),
-                                token.clone(),
-                            );
-                            tokio::spawn(async move {
-                                while !stop.load(Ordering::SeqCst) {
-                                    let i = next.fetch_add(1, Ordering::SeqCst);
-                                    if i >= bodies.len() {
-                                        break;
-                                    }
-                                    outcome[i].store(IN_FLIGHT, Ordering::SeqCst);
-                                    let sent = client
-                                        .post(&url)
-                                        .header("Verification-Token", &token)
-                                        .header("Content-Type", "application/json")
-                                        .body(bodies[i].clone())
-                                        .send()
-                                        .await;
-                                    let result = match sent {
-                                        Ok(response) if response.status() == 200 => {
-                                            acked.fetch_add(1, Ordering::SeqCst);
-                                            ACKED
-                                        }
-                                        Ok(_) => REFUSED,
-                                        Err(_) => FAILED,
-                                    };
-                                    outcome[i].store(result, Ordering::SeqCst);
-                                }
-                            })
-                        })
-                        .collect();
-                    for sender in senders {
-                        let _ = sender.await;
-                    }
-                });
-                done.store(true, Ordering::SeqCst);
-            }
-        });
-        Burst {
-            outcome,
-            acked,
-            stop,
-            done,
-            thread: Some(thread),
-        }
-    }
-
-    fn finish(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            // Every request has a 5 s timeout, so this ends.
-            thread.join().expect("the burst thread panicked");
-        }
-    }
-}
-
-impl Drop for Burst {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 /// What a scenario found, for the report.
@@ -345,7 +155,9 @@ fn scenario(run: usize, rng: &mut Rng) -> Report {
         kill_jitter_us: rng.between(0, 800),
         ..Report::default()
     };
-    let prepared = prepare(run);
+    let prepared = prepare("crash", run, POOL, CONFERENCES, |i| {
+        format!("Caller {run}-{i:05}")
+    });
     let sandbox = Sandbox::new();
     let store = sandbox.path().join("crash.sqlite3");
 
@@ -360,6 +172,7 @@ fn scenario(run: usize, rng: &mut Rng) -> Report {
         banner.webhook.clone(),
         token,
         prepared.iter().map(|p| p.body.clone()).collect(),
+        SENDERS,
     );
     let burst_began = Instant::now();
     while burst.acked.load(Ordering::SeqCst) < report.kill_after_acks

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod crash;
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -212,6 +212,8 @@ pub struct State {
     pub rate_limit_next: Option<(u32, f64)>,
     /// Injected failures for message creation: (count left, status).
     pub fail_next: Option<(u32, u16)>,
+    /// How long a created message's answer is held back (the message exists meanwhile).
+    pub message_delay: Option<Duration>,
     pub registered_commands: Vec<Value>,
     /// Every `PUT …/commands` body, in order.
     pub command_puts: Vec<Value>,
@@ -250,6 +252,7 @@ impl State {
             refused_channels: HashMap::new(),
             rate_limit_next: None,
             fail_next: None,
+            message_delay: None,
             registered_commands: Vec::new(),
             command_puts: Vec::new(),
             callbacks: Vec::new(),
@@ -510,6 +513,12 @@ impl FakeDiscord {
     /// The next `count` message creations fail with `status` (e.g. 500, 502).
     pub fn fail_next(&self, count: u32, status: u16) {
         self.shared.lock().fail_next = Some((count, status));
+    }
+
+    /// Holds back the answer to each message creation by `delay` after the message is stored: a
+    /// slow Discord, so a client killed meanwhile never learns that its message exists.
+    pub fn set_message_delay(&self, delay: Option<Duration>) {
+        self.shared.lock().message_delay = delay;
     }
 
     /// Pushes an `INTERACTION_CREATE` dispatch to every identified gateway connection; returns

@@ -119,23 +119,31 @@ async fn handle(
         status: 0,
         received,
     };
-    let mut state = shared.lock();
-    let (answer, bucket) = route(
-        &mut state,
-        &shared,
-        &method,
-        &full_path,
-        &path,
-        &headers,
-        &body,
-        parsed,
-        &mut record,
-        received,
-    );
-    record.status = answer.status;
-    state.requests.push(record);
-    let limit_headers = bucket.map(|key| rate_limit_headers(&mut state, &key, &answer));
-    drop(state);
+    let (answer, limit_headers, delay) = {
+        let mut state = shared.lock();
+        let (answer, bucket) = route(
+            &mut state,
+            &shared,
+            &method,
+            &full_path,
+            &path,
+            &headers,
+            &body,
+            parsed,
+            &mut record,
+            received,
+        );
+        record.status = answer.status;
+        state.requests.push(record);
+        let delay = state
+            .message_delay
+            .filter(|_| answer.status == 200 && bucket.as_deref().is_some_and(is_message_create));
+        let limit_headers = bucket.map(|key| rate_limit_headers(&mut state, &key, &answer));
+        (answer, limit_headers, delay)
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
 
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = match answer.body {
