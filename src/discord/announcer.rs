@@ -138,18 +138,43 @@ pub async fn run(
             changed = shutdown.changed(), if !closing => {
                 if changed.is_err() || *shutdown.borrow() {
                     closing = true;
-                    events.close();
                 }
             }
         }
         if closing {
-            while let Ok(event) = events.try_recv() {
-                pending.push_back((Instant::now(), event));
-            }
+            let mut rest = Vec::new();
+            receive_the_rest(&mut events, &mut rest, LOCAL_DRAIN).await;
+            pending.extend(rest.into_iter().map(|event| (Instant::now(), event)));
             let ready: Vec<Outgoing> = pending.drain(..).map(|(_, event)| event).collect();
             send(&ready, &roster, sink.as_ref(), settings, store.as_ref()).await;
             return;
         }
+    }
+}
+
+/// How long a graceful stop in local mode waits for the detector's last events.
+const LOCAL_DRAIN: Duration = Duration::from_secs(5);
+
+/// On a graceful stop the detector task is still draining the inbox, and what it produces
+/// arrives here until it drops its sender: keep receiving until then (at most `bound`), so a stop
+/// with a backlog announces it now rather than at the next start.
+async fn receive_the_rest(
+    events: &mut mpsc::UnboundedReceiver<Outgoing>,
+    into: &mut Vec<Outgoing>,
+    bound: Duration,
+) {
+    let drained = tokio::time::timeout(bound, async {
+        while let Some(event) = events.recv().await {
+            into.push(event);
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("the detector was still producing events when the announcer stopped");
+    }
+    events.close();
+    while let Ok(event) = events.try_recv() {
+        into.push(event);
     }
 }
 
@@ -360,10 +385,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
             }
         }
         if closing {
-            events.close();
-            while let Ok(event) = events.try_recv() {
-                pending.push(event);
-            }
+            receive_the_rest(&mut events, &mut pending, drain_timeout).await;
             let batches = planner.plan(&std::mem::take(&mut pending));
             commit(&store, batches, &mut queue).await;
             let drained = tokio::time::timeout(drain_timeout, async {
