@@ -947,6 +947,13 @@ async fn commands_are_registered_at_start_by_bulk_overwrite(transport: Transport
         .interact(command("participants", json!([]), &plain_member()))
         .await;
     assert_eq!(answer.kind(), 4);
+    // Ready in either mode (the endpoint has no connection to report).
+    let ready = eventually("ready", DEADLINE, async || {
+        let (status, body) = env.app.readyz().await;
+        (status == 200).then_some(body)
+    })
+    .await;
+    assert_eq!(ready, "ready\n");
     assert_no_violations(&env.fake);
 }
 
