@@ -5,7 +5,10 @@
 //! The client is built with [`ClientBuilder::new_with_http`] from an [`Http`] aimed at
 //! `discord.api_url`, so awaiting the builder reads `GET /api/v10/gateway` from that base and
 //! connects to the websocket URL it names (a test fake can answer both). `connected` is true from
-//! READY (or a resume) until the shard leaves the connected stage, for `/readyz`.
+//! READY (or a resume) until the shard leaves the connected stage, for `/readyz`. Serenity does
+//! not tell the handler every such change (a connection reset followed by a failed resume
+//! restarts the shard without a stage-update event), so the shard manager's view of its runners
+//! is also read every [`STAGE_POLL`].
 
 use super::api::DiscordApi;
 use super::commands::Commands;
@@ -16,9 +19,15 @@ use serenity::all::{
     Interaction, Ready, ResumedEvent, ShardStageUpdateEvent,
 };
 use serenity::async_trait;
+use serenity::gateway::ShardManager;
 use serenity::http::{Http, HttpBuilder};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// How often the shards' connection stage is read for `connected` (an in-memory read).
+pub const STAGE_POLL: Duration = Duration::from_millis(250);
 
 struct Handler {
     commands: Commands,
@@ -95,6 +104,7 @@ pub fn spawn(
         };
         let manager = client.shard_manager.clone();
         tokio::select! {
+            () = follow_stage(manager.clone(), connected.clone()) => {}
             result = client.start() => {
                 if let Err(error) = result {
                     tracing::error!(error = %super::respond::describe(&error), "the Discord gateway client stopped");
@@ -107,6 +117,29 @@ pub fn spawn(
         }
         connected.send_replace(false);
     })
+}
+
+/// Keeps `connected` equal to "a shard runner is in the connected stage", every
+/// [`STAGE_POLL`]; never returns. A restarted shard's runner leaves the map (and a new one is
+/// added only once its websocket opened), so a gateway that went away reads as not connected.
+async fn follow_stage(manager: Arc<ShardManager>, connected: watch::Sender<bool>) {
+    loop {
+        tokio::time::sleep(STAGE_POLL).await;
+        let up = manager
+            .runners
+            .lock()
+            .await
+            .values()
+            .any(|runner| runner.stage == ConnectionStage::Connected);
+        connected.send_if_modified(|current| {
+            let changed = *current != up;
+            if changed && !up {
+                tracing::warn!("the Discord gateway connection was lost");
+            }
+            *current = up;
+            changed
+        });
+    }
 }
 
 /// The `/readyz` check for the gateway: fine while `connected` is true.

@@ -8,7 +8,7 @@
 pub mod discord;
 
 use ringside::app::{self, Running};
-use ringside::config::{RingCentralCredentials, Settings};
+use ringside::config::{DiscordBot, RingCentralCredentials, Settings};
 use ringside::discord::announcer::MemorySink;
 use ringside::ringcentral::subscription::SubscriptionHealth;
 use ringside::simulator::platform::{
@@ -484,5 +484,43 @@ impl TestApp {
                 .then_some(lines)
         })
         .await
+    }
+}
+
+// ----- Discord: the real app against the fake Discord ------------------------------------------
+
+/// How interactions reach the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// The gateway client (no `discord.public_key`).
+    Gateway,
+    /// `POST /discord/interactions` (`discord.public_key` set to the fake's signing key).
+    Endpoint,
+}
+
+impl TestConfig {
+    /// A Discord bot against `fake`: `discord.api_url`, the bot group with the fake's default
+    /// ids and token, and for [`Transport::Endpoint`] the fake's public key.
+    pub fn with_discord(mut self, fake: &discord::FakeDiscord, transport: Transport) -> TestConfig {
+        let options = fake.options();
+        self.settings.discord.api_url = fake.base_url();
+        self.settings.discord.bot = Some(DiscordBot {
+            token: SecretString::from(discord::BOT_TOKEN),
+            application_id: options.application_id,
+            guild_id: options.guild_id,
+            channel_id: options.channel_id,
+        });
+        self.settings.discord.public_key = match transport {
+            Transport::Gateway => None,
+            Transport::Endpoint => Some(discord::interactions::public_key_hex()),
+        };
+        self
+    }
+}
+
+impl TestApp {
+    /// `POST /discord/interactions` on the public listener.
+    pub fn interactions_url(&self) -> String {
+        format!("http://{}/discord/interactions", self.public_addr())
     }
 }
