@@ -156,11 +156,14 @@ async fn readyz_in_gateway_mode_waits_for_the_gateway() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("Discord gateway not connected"), "{body}");
     assert_eq!(fake.gateway_connections(), 0);
-    let (config, _) = app.stop().await;
+    // The client keeps asking the configured Discord (never discord.com's gateway instead) ...
+    fake.wait_for("GET /gateway asked again", DEADLINE, |s| {
+        (s.requests.iter().filter(|r| r.path == "/gateway").count() >= 2).then_some(())
+    })
+    .await;
 
-    // With the right token: 200 once READY has come.
+    // ... so once the token is accepted it connects, without a restart: 200 once READY has come.
     fake.with_state(|s| s.options.token = Some(BOT_TOKEN.to_owned()));
-    let app = config.start().await;
     fake.wait_identified(DEADLINE).await;
     let body = readyz_becomes(&app, 200).await;
     assert_eq!(body.trim(), "ready");

@@ -92,6 +92,11 @@ pub fn spawn(
             responder,
             connected: connected.clone(),
         };
+        // Serenity falls back to discord.com's gateway when `GET /gateway` fails, whatever
+        // `discord.api_url` says; ask first (retrying), and hand it the answer.
+        let Some(url) = gateway_url(&http, &mut shutdown).await else {
+            return;
+        };
         let built = ClientBuilder::new_with_http(http, GatewayIntents::empty())
             .event_handler(handler)
             .await;
@@ -102,6 +107,7 @@ pub fn spawn(
                 return;
             }
         };
+        *client.ws_url.lock().await = url;
         let manager = client.shard_manager.clone();
         tokio::select! {
             () = follow_stage(manager.clone(), connected.clone()) => {}
@@ -117,6 +123,31 @@ pub fn spawn(
         }
         connected.send_replace(false);
     })
+}
+
+/// The first wait after a failed `GET /gateway`; doubles up to [`GATEWAY_RETRY_MAX`].
+const GATEWAY_RETRY_FIRST: Duration = Duration::from_secs(2);
+const GATEWAY_RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// The gateway's address from `GET /gateway` at `discord.api_url`, retried with backoff until it
+/// answers; `None` when ringside stops first.
+async fn gateway_url(http: &Http, shutdown: &mut watch::Receiver<bool>) -> Option<String> {
+    let mut wait = GATEWAY_RETRY_FIRST;
+    loop {
+        match http.get_gateway().await {
+            Ok(gateway) => return Some(gateway.url),
+            Err(error) => tracing::warn!(
+                error = %super::respond::describe(&error),
+                retry_in_secs = wait.as_secs(),
+                "cannot read the Discord gateway's address"
+            ),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stopped(shutdown) => return None,
+        }
+        wait = (wait * 2).min(GATEWAY_RETRY_MAX);
+    }
 }
 
 /// Keeps `connected` equal to "a shard runner is in the connected stage", every
