@@ -76,6 +76,8 @@ pub async fn run(settings: &Settings, real_discord: bool) -> anyhow::Result<()> 
     let (posted_tx, mut posted_rx) = mpsc::unbounded_channel::<Posted>();
     let mut stand_in = None;
     let moderator = if real_discord {
+        // Nothing is printed from the real channel: the printer ends at once.
+        drop(posted_tx);
         let Some(api) = DiscordApi::from_settings(&settings) else {
             anyhow::bail!(
                 "demo --discord: set the [discord] group (token, application_id, guild_id, channel_id): the scripted conference is posted to that channel"
