@@ -40,8 +40,8 @@ const DEMO_APPLICATION: u64 = 1_200_000_000_000_000_001;
 const DEMO_GUILD: u64 = 1_200_000_000_000_000_002;
 const DEMO_CHANNEL: u64 = 1_200_000_000_000_000_003;
 const DEMO_MODERATOR: u64 = 1_200_000_000_000_000_042;
-/// Selects the interactions-endpoint transport, so the demo opens no gateway connection; no
-/// request is ever signed with it (the demo hands interactions to the handlers directly). It is
+/// Selects the interactions-endpoint transport, so the demo opens no gateway connection (with
+/// `--discord`, none that real members' commands could reach); no request is ever signed with it (the demo hands interactions to the handlers directly). It is
 /// the public key of RFC 8032's first Ed25519 test vector.
 const DEMO_PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 /// Discord's EPHEMERAL message flag.
@@ -83,6 +83,9 @@ pub async fn run(settings: &Settings, real_discord: bool) -> anyhow::Result<()> 
                 "demo --discord: set the [discord] group (token, application_id, guild_id, channel_id): the scripted conference is posted to that channel"
             );
         };
+        // No gateway session: real members' commands must not be answered from the demo's
+        // simulated roster. The demo hands its interactions to the handlers directly.
+        settings.discord.public_key = Some(DEMO_PUBLIC_KEY.to_owned());
         // The bot removes the caller on the demo's behalf, so "removed by" names someone real.
         match api.serenity()?.get_current_user().await {
             Ok(user) => user.id.get(),

@@ -96,10 +96,14 @@ impl Running {
     }
 
     /// Graceful stop: stop accepting, drain the detector and the announcer, close the store.
+    /// Every stage shares one deadline ([`SHUTDOWN_GRACE`] from now), so the process exits within
+    /// the 10 s DESIGN §7 promises however the time is spent; what the announcer could not send
+    /// by then stays in the store and is sent (with the same nonces) at the next start.
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         let _ = self.shutdown.send(true);
         for mut server in self.servers {
-            match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+            match tokio::time::timeout_at(deadline, &mut server).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(error))) => tracing::warn!(%error, "listener stopped with an error"),
                 Ok(Err(error)) => tracing::warn!(%error, "listener task failed"),
@@ -110,16 +114,13 @@ impl Running {
             }
         }
         for mut task in self.background {
-            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
-                .await
-                .is_err()
-            {
-                tracing::warn!("a RingCentral task did not stop in time");
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                tracing::warn!("a background task did not stop in time");
                 task.abort();
             }
         }
         let mut pipeline = self.pipeline;
-        match tokio::time::timeout(SHUTDOWN_GRACE, &mut pipeline).await {
+        match tokio::time::timeout_at(deadline, &mut pipeline).await {
             Ok(Ok(_detector)) => {}
             Ok(Err(error)) => tracing::warn!(%error, "detector task failed"),
             Err(_) => {
@@ -128,11 +129,11 @@ impl Running {
             }
         }
         let mut announcer = self.announcer;
-        if tokio::time::timeout(SHUTDOWN_GRACE, &mut announcer)
+        if tokio::time::timeout_at(deadline, &mut announcer)
             .await
             .is_err()
         {
-            tracing::warn!("announcer did not drain in time");
+            tracing::warn!("announcer did not drain in time; the rest is sent at the next start");
             announcer.abort();
         }
         self.store.close().await.context("closing the store")?;

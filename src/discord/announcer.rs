@@ -332,8 +332,10 @@ pub async fn run_discord(config: DiscordAnnouncer) {
     let mut notice = HealthNotice::default();
     if let Some(receiver) = health.as_mut() {
         let current = receiver.borrow_and_update().clone();
-        if let Some(batch) = notice.on(&current, &mut planner) {
-            commit(&store, vec![batch], &mut queue).await;
+        if let Some(batch) = notice.on(&current, &mut planner)
+            && !commit(&store, vec![batch], &mut queue).await
+        {
+            notice.not_posted();
         }
     }
 
@@ -372,8 +374,10 @@ pub async fn run_discord(config: DiscordAnnouncer) {
             () = finished(&mut in_flight) => in_flight = None,
             changed = health_changed(&mut health) => match changed {
                 Some(state) => {
-                    if let Some(batch) = notice.on(&state, &mut planner) {
-                        commit(&store, vec![batch], &mut queue).await;
+                    if let Some(batch) = notice.on(&state, &mut planner)
+                        && !commit(&store, vec![batch], &mut queue).await
+                    {
+                        notice.not_posted();
                     }
                 }
                 None => health = None,
@@ -477,6 +481,12 @@ impl HealthNotice {
             }
             _ => None,
         }
+    }
+
+    /// The notice [`HealthNotice::on`] answered could not be committed: as if it never was, so
+    /// the next change of health tries again.
+    fn not_posted(&mut self) {
+        self.posted = !self.posted;
     }
 }
 
@@ -643,6 +653,7 @@ async fn deliver(delivery: Arc<Delivery>, batch: Batch) {
         _ => channel,
     };
     let mut attempt = 0u32;
+    let mut limited = 0u32;
     loop {
         match delivery.poster.post_message(destination, &batch.body).await {
             Ok(posted) => {
@@ -663,7 +674,13 @@ async fn deliver(delivery: Arc<Delivery>, batch: Batch) {
             }
             Err(PostError::RateLimited { .. }) => {
                 // The poster waits the limit out before the next request; same body, same nonce.
+                // Repeated 429s for the same message also back off, in case Discord keeps
+                // answering with a wait shorter than it means.
+                limited += 1;
                 metrics::counter!("ringside_announcements_retried_total").increment(1);
+                if limited > 1 {
+                    tokio::time::sleep(backoff(limited - 1, MAX_BACKOFF)).await;
+                }
             }
             Err(PostError::Refused {
                 status, message, ..

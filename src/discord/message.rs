@@ -33,12 +33,19 @@ fn bold_name(identity: &Identity) -> Option<String> {
         .map(|name| format!("**{name}**"))
 }
 
-/// A caller: `**Paco Vu** (•••1119)`, `**Paco Vu**`, `•••1119` or `an unknown caller`.
-fn caller_with_number(identity: &Identity, style: PhoneNumbers) -> String {
-    let number = identity
+/// The number as `privacy.phone_numbers` allows, inert: with `full`, it is RingCentral's string
+/// as given (it may be a SIP address or anything a caller ID carries).
+pub(crate) fn shown_number(identity: &Identity, style: PhoneNumbers) -> Option<String> {
+    identity
         .phone_number
         .as_deref()
-        .and_then(|number| render::phone_number(number, style));
+        .and_then(|number| render::phone_number(number, style))
+        .and_then(|number| escape::text(&number))
+}
+
+/// A caller: `**Paco Vu** (•••1119)`, `**Paco Vu**`, `•••1119` or `an unknown caller`.
+fn caller_with_number(identity: &Identity, style: PhoneNumbers) -> String {
+    let number = shown_number(identity, style);
     match (bold_name(identity), number) {
         (Some(name), Some(number)) => format!("{name} ({number})"),
         (Some(name), None) => name,
@@ -54,12 +61,11 @@ fn caller_short(identity: &Identity, style: PhoneNumbers) -> String {
 
 /// A host, inert and without markdown: name, else number.
 fn host_text(identity: &Identity, style: PhoneNumbers) -> Option<String> {
-    identity.name.as_deref().and_then(escape::text).or_else(|| {
-        identity
-            .phone_number
-            .as_deref()
-            .and_then(|number| render::phone_number(number, style))
-    })
+    identity
+        .name
+        .as_deref()
+        .and_then(escape::text)
+        .or_else(|| shown_number(identity, style))
 }
 
 /// `<t:UNIX:t>`: a time each reader sees in their own zone.

@@ -22,6 +22,10 @@ use tokio::time::Instant;
 
 /// How long a 429 without any `retry_after` closes its bucket.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// The shortest wait after a 429, whatever it says: a `retry_after` of 0 must not turn into a
+/// resend loop (every 429 counts toward Discord's invalid-request limit, whose penalty is an IP
+/// ban).
+const MIN_RETRY_AFTER: Duration = Duration::from_millis(250);
 /// The longest wait a rate-limit answer can impose (a bogus header cannot stall us for days).
 const MAX_WAIT: Duration = Duration::from_secs(3600);
 /// The most characters of Discord's error message kept.
@@ -315,7 +319,8 @@ impl Poster {
                     .retry_after
                     .and_then(seconds)
                     .or(headers.retry_after)
-                    .unwrap_or(DEFAULT_RETRY_AFTER);
+                    .unwrap_or(DEFAULT_RETRY_AFTER)
+                    .max(MIN_RETRY_AFTER);
                 let global = headers.global || error.global.unwrap_or(false);
                 let scope = headers
                     .scope
@@ -734,6 +739,24 @@ mod tests {
         poster.post_message(100, "{}").await.unwrap();
         let received = fake.received();
         assert!(received[1].at.duration_since(received[0].at) >= Duration::from_millis(590));
+    }
+
+    #[tokio::test]
+    async fn a_429_that_says_wait_zero_still_waits_a_little() {
+        let fake = FakeDiscord::start().await;
+        let poster = Poster::new(api(&fake.base_url)).unwrap();
+        fake.script(Scripted::RateLimited {
+            retry_after: 0.0,
+            global: false,
+        });
+        let error = poster.post_message(100, "{}").await.unwrap_err();
+        assert!(
+            matches!(error, PostError::RateLimited { retry_after, .. } if retry_after == MIN_RETRY_AFTER),
+            "{error:?}"
+        );
+        poster.post_message(100, "{}").await.unwrap();
+        let received = fake.received();
+        assert!(received[1].at.duration_since(received[0].at) >= MIN_RETRY_AFTER);
     }
 
     #[tokio::test]

@@ -7,7 +7,8 @@
 
 use super::{
     Actor, Commands, MAX_CHOICE_CHARS, MAX_CHOICES, MAX_REASON_CHARS, Reply, call_label,
-    caller_phrase, cut, edit, ephemeral, message, participant_key, plain, short_name, update,
+    caller_phrase, cut, edit, ephemeral, message, new_message, participant_key, plain, short_name,
+    update,
 };
 use crate::conference::{Identity, ParticipantKey};
 use crate::discord::escape;
@@ -288,7 +289,9 @@ impl Commands {
                 .label("Cancel"),
         ]);
         Reply::Now(CreateInteractionResponse::Message(
-            message(content).ephemeral(true).components(vec![buttons]),
+            new_message(content)
+                .ephemeral(true)
+                .components(vec![buttons]),
         ))
     }
 
@@ -308,8 +311,15 @@ impl Commands {
         if pending.user_id != actor.user_id() {
             return ephemeral("Only the member who ran /kick can confirm it.");
         }
-        // From here on the confirmation is used up, whatever happens.
-        self.inner.pending.remove(id);
+        // From here on the confirmation is used up, whatever happens. Taken atomically: two
+        // presses handled at once (each interaction runs in its own task) get it once.
+        let Some((_, pending)) = self
+            .inner
+            .pending
+            .remove_if(id, |_, p| p.user_id == actor.user_id())
+        else {
+            return ephemeral("This confirmation was already used.");
+        };
         let now = self.now_ms();
         if pending.expires_at_ms <= now {
             return update("This confirmation has expired. Run /kick again.");

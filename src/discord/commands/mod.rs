@@ -21,7 +21,6 @@ mod participants;
 
 use super::access::{Caller, Policy, Refusal};
 use super::escape;
-use super::render;
 use crate::conference::{ConferenceView, Identity, ParticipantKey, Roster};
 use crate::config::{Access, PhoneNumbers};
 use crate::ringcentral::kick::Kicker;
@@ -32,7 +31,7 @@ use serenity::all::{
     CommandInteraction, CommandOptionType, ComponentInteraction, CreateAllowedMentions,
     CreateCommand, CreateCommandOption, CreateInteractionResponse,
     CreateInteractionResponseMessage, EditInteractionResponse, Interaction, InteractionContext,
-    Member, User,
+    InteractionResponseFlags, Member, User,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -326,10 +325,16 @@ fn message(content: impl Into<String>) -> CreateInteractionResponseMessage {
         .allowed_mentions(CreateAllowedMentions::new())
 }
 
+/// A new reply message: no mentions allowed, and silent (`/participants public:true` posts in
+/// the channel, which must not notify anyone). Updates of an existing message keep its flags.
+fn new_message(content: impl Into<String>) -> CreateInteractionResponseMessage {
+    message(content).flags(InteractionResponseFlags::SUPPRESS_NOTIFICATIONS)
+}
+
 /// An ephemeral message, answered now.
 fn ephemeral(content: impl Into<String>) -> Reply {
     Reply::Now(CreateInteractionResponse::Message(
-        message(content).ephemeral(true),
+        new_message(content).ephemeral(true),
     ))
 }
 
@@ -384,11 +389,7 @@ fn name_of(identity: &Identity) -> Option<String> {
 
 /// A phone number as privacy allows, inert.
 fn number_of(identity: &Identity, style: PhoneNumbers) -> Option<String> {
-    identity
-        .phone_number
-        .as_deref()
-        .and_then(|number| render::phone_number(number, style))
-        .and_then(|number| escape::text(&number))
+    super::message::shown_number(identity, style)
 }
 
 /// `Paco Vu`, else the number as shown, else `an unknown caller`.

@@ -9,7 +9,7 @@
 
 use super::{
     Actor, Commands, MAX_CHOICE_CHARS, MAX_CHOICES, MAX_CONTENT_CHARS, Reply, call_label,
-    caller_phrase, conference_key, cut, ephemeral, message, plain,
+    caller_phrase, conference_key, cut, ephemeral, message, new_message, plain,
 };
 use crate::conference::{ConferenceView, Timestamp};
 use crate::config::PhoneNumbers;
@@ -57,7 +57,7 @@ impl Commands {
         }
         let (content, buttons) = page(&live, self.inner.style, 1, &scope);
         Reply::Now(CreateInteractionResponse::Message(
-            message(content).components(buttons).ephemeral(!public),
+            new_message(content).components(buttons).ephemeral(!public),
         ))
     }
 

@@ -589,6 +589,37 @@ async fn kick_confirmed_by_the_invoker_calls_the_kicker_with_participant_and_act
     assert_eq!(h.kicker.requests.lock().unwrap().len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_pressed_twice_at_once_removes_once() {
+    let h = harness();
+    let (yes, _) = confirmation(&h, &paco_key(), moderator()).await;
+    let first = h.commands.clone();
+    let second = h.commands.clone();
+    let (a, b) = tokio::join!(
+        tokio::spawn({
+            let yes = yes.clone();
+            async move { first.handle(button(&yes, moderator())).await }
+        }),
+        tokio::spawn(async move { second.handle(button(&yes, moderator())).await }),
+    );
+    let mut deferred = 0;
+    for reply in [a.unwrap(), b.unwrap()] {
+        match reply {
+            Reply::Deferred { work, .. } => {
+                deferred += 1;
+                let _ = work.await;
+            }
+            Reply::Now(response) => {
+                // Whichever way the second press lost the race, it says so and removes nobody.
+                let response = serde_json::to_value(&response).unwrap();
+                assert!(content(&response).contains("already used"), "{response}");
+            }
+        }
+    }
+    assert_eq!(deferred, 1);
+    assert_eq!(h.kicker.requests.lock().unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn kick_by_exact_typed_name_resolves_the_caller() {
     let h = harness();
