@@ -1162,3 +1162,44 @@ async fn readyz_names_discord_before_the_gateway_is_ready() {
     );
     assert_no_violations(&fake);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_a_kick_still_answers_the_moderator_truthfully() {
+    let env = env(Transport::Endpoint).await;
+    let (conference, paco, _rhea) = env.live_call().await;
+    // RingCentral takes its time answering the DELETE, so the kick is still under way when the
+    // stop begins.
+    env.platform.delay_kick_answers(Duration::from_millis(1500));
+    let confirmation = kick_confirmation(&env, &moderator(), "pa", "not on the guest list").await;
+    let ids = confirmation.custom_ids();
+    let pressed = env
+        .interact(button(
+            &ids[0],
+            &moderator(),
+            confirmation_message(&confirmation),
+        ))
+        .await;
+    assert_eq!(pressed.content(), "Removing Paco Vu…");
+    eventually("the DELETE reaches RingCentral", DEADLINE, async || {
+        (!env.deletes().is_empty()).then_some(())
+    })
+    .await;
+    // Stop while RingCentral has not answered yet.
+    let Env { app, fake, .. } = env;
+    app.stop().await;
+    let edits = fake.original_edits();
+    let edit = edits
+        .iter()
+        .find(|e| e.token == pressed.token)
+        .unwrap_or_else(|| panic!("the kick's reply was not edited before the stop: {edits:#?}"));
+    // Whether the kick got in before the stop or was turned away by it, the moderator is told,
+    // and what they are told is what happened.
+    match edit.body["content"].as_str().unwrap_or_default() {
+        "Removed Paco Vu from Agent 122's call." => assert!(!conference.is_present(paco)),
+        "RingCentral did not remove Paco Vu: ringside is shutting down." => {
+            assert!(conference.is_present(paco))
+        }
+        other => panic!("unexpected reply: {other}"),
+    }
+    assert_no_violations(&fake);
+}

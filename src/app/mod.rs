@@ -64,6 +64,8 @@ pub struct Running {
     pub discord: Option<DiscordTarget>,
     /// The slash-command handlers both transports use (the demo calls them directly).
     pub commands: Option<Commands>,
+    /// Answers interactions; its deferred work (kicks) is let finish on a graceful stop.
+    responder: Option<Responder>,
     /// Set only when ringside generated the token and no RingCentral group is configured: the
     /// one case where showing it is safe (it protects nothing real yet).
     pub shown_verification_token: Option<String>,
@@ -112,6 +114,15 @@ impl Running {
                     server.abort();
                 }
             }
+        }
+        // Interactions stopped arriving with the listeners; kicks already confirmed finish and
+        // their replies are edited (they need the detector, which drains after this).
+        if let Some(responder) = &self.responder
+            && tokio::time::timeout_at(deadline, responder.wait_follow_ups())
+                .await
+                .is_err()
+        {
+            tracing::warn!("a confirmed kick did not finish in time");
         }
         for mut task in self.background {
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
@@ -316,6 +327,7 @@ pub async fn start_with_clock(
     let mut gateway = None;
     let mut discord_tasks = Vec::new();
     let mut discord_commands = None;
+    let mut follow_ups = None;
     let announcer = match DiscordApi::from_settings(settings) {
         None => tokio::spawn(announcer::run(
             events_rx,
@@ -360,6 +372,7 @@ pub async fn start_with_clock(
             });
             discord_commands = Some(commands.clone());
             let responder = Responder::new(api.serenity()?);
+            follow_ups = Some(responder.clone());
             discord_tasks.push(tokio::spawn(discord::register_commands(
                 api.clone(),
                 shutdown_rx.clone(),
@@ -436,6 +449,7 @@ pub async fn start_with_clock(
 
     Ok(Running {
         commands: discord_commands,
+        responder: follow_ups,
         discord: settings.discord.bot.as_ref().map(|bot| DiscordTarget {
             guild_id: bot.guild_id,
             channel_id: bot.channel_id,

@@ -158,8 +158,7 @@ async fn receive(
             Json(response).into_response()
         }
         Reply::Deferred { ack, work } => {
-            let responder = state.responder.clone();
-            tokio::spawn(async move { responder.finish(&token, work, kind).await });
+            state.responder.finish_later(token, work, kind);
             Json(ack).into_response()
         }
     }
@@ -462,6 +461,8 @@ pub(crate) mod tests {
                 },
             )
             .await;
+        // The edit is tracked work: a graceful stop waits for it, and so does this test.
+        responder.wait_follow_ups().await;
         let seen = seen.lock().unwrap().clone();
         assert_eq!(seen.len(), 2, "{seen:?}");
         assert_eq!(seen[0].0, "POST");

@@ -17,6 +17,7 @@ use serenity::builder::Builder as _;
 use serenity::http::{Http, HttpError};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinSet;
 
 /// The first wait before retrying an edit; doubles each time (with jitter).
 const EDIT_RETRY_FIRST: Duration = Duration::from_millis(1000);
@@ -92,6 +93,8 @@ fn with_jitter(base: Duration) -> Duration {
 #[derive(Clone)]
 pub struct Responder {
     http: Arc<Http>,
+    /// Deferred work under way (a kick and its reply edit), so a graceful stop can let it end.
+    follow_ups: Arc<std::sync::Mutex<JoinSet<()>>>,
 }
 
 impl std::fmt::Debug for Responder {
@@ -103,7 +106,35 @@ impl std::fmt::Debug for Responder {
 impl Responder {
     /// `http` from [`super::api::DiscordApi::serenity`] (application id set, limiter off).
     pub fn new(http: Arc<Http>) -> Responder {
-        Responder { http }
+        Responder {
+            http,
+            follow_ups: Arc::default(),
+        }
+    }
+
+    /// Runs [`Responder::finish`] in the background, tracked: [`Responder::wait_follow_ups`]
+    /// waits for it. (A kick cut off by the process ending would leave the moderator with
+    /// "Removing …" and no answer.)
+    pub fn finish_later(&self, token: String, work: Work, kind: &'static str) {
+        let responder = self.clone();
+        let mut tasks = self
+            .follow_ups
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Forget the ones already done, so the set stays small on a long run.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(async move { responder.finish(&token, work, kind).await });
+    }
+
+    /// Waits for the deferred work under way (callers bound it with a timeout).
+    pub async fn wait_follow_ups(&self) {
+        let mut tasks = std::mem::take(
+            &mut *self
+                .follow_ups
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        while tasks.join_next().await.is_some() {}
     }
 
     pub fn http(&self) -> &Arc<Http> {
@@ -120,7 +151,7 @@ impl Responder {
             }
             Reply::Deferred { ack, work } => {
                 if self.callback(id, token, ack, kind).await {
-                    self.finish(token, work, kind).await;
+                    self.finish_later(token.to_owned(), work, kind);
                 }
             }
         }
