@@ -27,8 +27,10 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use support_cli::crash::{ACKED, Burst, FAILED, IN_FLIGHT, REFUSED, Rng, UNSENT, prepare, seed};
-use support_cli::{Sandbox, Service, free_ports};
+use support_cli::crash::{
+    ACKED, Burst, FAILED, IN_FLIGHT, REFUSED, Rng, UNSENT, prepare, run_command, seed,
+};
+use support_cli::{Sandbox, Service};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// DESIGN §7: SIGTERM → graceful exit 0 within 10 s.
@@ -50,17 +52,7 @@ const HOST: &str = "Agent 122";
 
 /// `ringside run` in local mode on fresh loopback ports with its store at `store`.
 fn start(sandbox: &Sandbox, store: &Path) -> Service {
-    let [public, admin] = free_ports();
-    let mut command = sandbox.command(["run"]);
-    command
-        .env("RINGSIDE_SERVER__LISTEN", format!("127.0.0.1:{public}"))
-        .env(
-            "RINGSIDE_SERVER__ADMIN_LISTEN",
-            format!("127.0.0.1:{admin}"),
-        )
-        .env("RINGSIDE_STORE__PATH", store)
-        .env("RINGSIDE_ANNOUNCE__COALESCE_MS", "20");
-    Service::start(command)
+    Service::start(run_command(sandbox, store, 20))
 }
 
 /// What a scenario found, for the report.

@@ -34,14 +34,16 @@ use std::time::{Duration, Instant};
 use support::discord::{
     APPLICATION_ID, BOT_TOKEN, CHANNEL_ID, FakeDiscord, FakeOptions, GUILD_ID, interactions,
 };
-use support_cli::crash::{ACKED, Burst, REFUSED, Rng, UNSENT, prepare, seed};
-use support_cli::{Sandbox, Service, free_ports};
+use support_cli::crash::{ACKED, Burst, REFUSED, Rng, UNSENT, prepare, run_command, seed};
+use support_cli::{Sandbox, Service};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The wait for the K-th message gives up (and fails) after this long.
 const SENDING_DEADLINE: Duration = Duration::from_secs(20);
+/// With the burst done, a channel this long without a new message has everything.
+const QUIET: Duration = Duration::from_secs(1);
 /// After the restart, everything acknowledged is in the channel within this.
 const DELIVERY_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -68,16 +70,8 @@ fn message_count(fake: &FakeDiscord) -> usize {
 
 /// `ringside run` with Discord at the fake and RingCentral in local mode, store at `store`.
 fn start(sandbox: &Sandbox, store: &Path, fake: &FakeDiscord) -> Service {
-    let [public, admin] = free_ports();
-    let mut command = sandbox.command(["run"]);
+    let mut command = run_command(sandbox, store, COALESCE_MS);
     command
-        .env("RINGSIDE_SERVER__LISTEN", format!("127.0.0.1:{public}"))
-        .env(
-            "RINGSIDE_SERVER__ADMIN_LISTEN",
-            format!("127.0.0.1:{admin}"),
-        )
-        .env("RINGSIDE_STORE__PATH", store)
-        .env("RINGSIDE_ANNOUNCE__COALESCE_MS", COALESCE_MS.to_string())
         .env("RINGSIDE_DISCORD__TOKEN", BOT_TOKEN)
         .env(
             "RINGSIDE_DISCORD__APPLICATION_ID",
@@ -180,7 +174,17 @@ fn scenario(run: usize, rng: &mut Rng, runtime: &tokio::runtime::Runtime) -> Rep
         SENDERS,
     );
     let waiting = Instant::now();
+    // A burst that coalesces into fewer than K messages ends the wait once it is done and the
+    // channel has gone quiet: the kill then comes after the last post.
+    let mut last_count = 0;
+    let mut last_growth = Instant::now();
     while message_count(&fake) < report.kill_after_messages {
+        let count = message_count(&fake);
+        if count != last_count {
+            (last_count, last_growth) = (count, Instant::now());
+        } else if burst.done.load(Ordering::SeqCst) && last_growth.elapsed() > QUIET {
+            break;
+        }
         assert!(
             waiting.elapsed() < SENDING_DEADLINE,
             "run {run}: only {} of {} messages within {SENDING_DEADLINE:?}; violations {:#?}",

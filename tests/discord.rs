@@ -641,6 +641,18 @@ async fn kick_confirmation(env: &Env, member: &Member, typed: &str, reason: &str
 }
 
 /// The Message a confirmation's buttons sit on, as Discord sends it with a button click.
+impl Env {
+    /// `member` presses the button `custom_id` on `confirmation`'s message.
+    async fn press(&self, confirmation: &Answer, custom_id: &str, member: &Member) -> Answer {
+        self.interact(button(
+            custom_id,
+            member,
+            confirmation_message(confirmation),
+        ))
+        .await
+    }
+}
+
 fn confirmation_message(confirmation: &Answer) -> Value {
     interactions::message(
         1_200_000_000_000_000_777,
@@ -669,13 +681,7 @@ async fn kick_by_an_allowed_member_removes_the_right_party_and_the_channel_says_
         "nothing removed before the button"
     );
 
-    let pressed = env
-        .interact(button(
-            &ids[0],
-            &moderator(),
-            confirmation_message(&confirmation),
-        ))
-        .await;
+    let pressed = env.press(&confirmation, &ids[0], &moderator()).await;
     assert_eq!(
         pressed.kind(),
         7,
@@ -775,13 +781,7 @@ async fn the_confirmation_pressed_by_another_member_does_nothing(transport: Tran
     let ids = confirmation.custom_ids();
     assert_eq!(ids.len(), 2, "{}", confirmation.body);
 
-    let stranger = env
-        .interact(button(
-            &ids[0],
-            &other_moderator(),
-            confirmation_message(&confirmation),
-        ))
-        .await;
+    let stranger = env.press(&confirmation, &ids[0], &other_moderator()).await;
     assert_eq!(
         stranger.kind(),
         4,
@@ -793,13 +793,7 @@ async fn the_confirmation_pressed_by_another_member_does_nothing(transport: Tran
         stranger.content(),
         "Only the member who ran /kick can confirm it."
     );
-    let stranger_cancel = env
-        .interact(button(
-            &ids[1],
-            &plain_member(),
-            confirmation_message(&confirmation),
-        ))
-        .await;
+    let stranger_cancel = env.press(&confirmation, &ids[1], &plain_member()).await;
     assert_eq!(
         stranger_cancel.content(),
         "Only the member who ran /kick can confirm it."
@@ -809,13 +803,7 @@ async fn the_confirmation_pressed_by_another_member_does_nothing(transport: Tran
     assert!(conference.is_present(paco));
 
     // The confirmation is still the invoker's to use.
-    let own = env
-        .interact(button(
-            &ids[1],
-            &moderator(),
-            confirmation_message(&confirmation),
-        ))
-        .await;
+    let own = env.press(&confirmation, &ids[1], &moderator()).await;
     assert_eq!(own.kind(), 7, "{}", own.body);
     assert_eq!(own.content(), "Cancelled; nobody was removed.");
     env.app.settle().await;
@@ -1172,13 +1160,7 @@ async fn a_stop_during_a_kick_still_answers_the_moderator_truthfully() {
     env.platform.delay_kick_answers(Duration::from_millis(1500));
     let confirmation = kick_confirmation(&env, &moderator(), "pa", "not on the guest list").await;
     let ids = confirmation.custom_ids();
-    let pressed = env
-        .interact(button(
-            &ids[0],
-            &moderator(),
-            confirmation_message(&confirmation),
-        ))
-        .await;
+    let pressed = env.press(&confirmation, &ids[0], &moderator()).await;
     assert_eq!(pressed.content(), "Removing Paco Vu…");
     eventually("the DELETE reaches RingCentral", DEADLINE, async || {
         (!env.deletes().is_empty()).then_some(())

@@ -832,6 +832,11 @@ mod discord_tests {
     }
 
     impl Running {
+        /// Commits `event` to the outbox and hands it to the announcer, as the detector does.
+        async fn send(&self, store: &Store, event: ConferenceEvent) {
+            self.events.send(outgoing(store, event).await).unwrap();
+        }
+
         async fn stop(self) {
             let _ = self.shutdown.send(true);
             tokio::time::timeout(Duration::from_secs(20), self.task)
@@ -1013,16 +1018,10 @@ mod discord_tests {
             global: false,
         });
         let running = start(&fake, &store, Options::default());
-        running
-            .events
-            .send(outgoing(&store, join(1, "Paco Vu", 1)).await)
-            .unwrap();
+        running.send(&store, join(1, "Paco Vu", 1)).await;
         eventually("the 429", || async { !fake.received().is_empty() }).await;
         // Arrives while the limit is waited out: it goes into the next message.
-        running
-            .events
-            .send(outgoing(&store, join(1, "Dana Whitfield", 2)).await)
-            .unwrap();
+        running.send(&store, join(1, "Dana Whitfield", 2)).await;
         eventually("both messages", || async { fake.posted().len() == 2 }).await;
         let received = fake.received();
         assert_eq!(received.len(), 3, "429, the same message again, the next");
@@ -1043,18 +1042,12 @@ mod discord_tests {
         let (_dir, store) = crate::store::test_support::open_temp();
         fake.script(Scripted::Status(403, 50001, "Missing Access"));
         let running = start(&fake, &store, Options::default());
-        running
-            .events
-            .send(outgoing(&store, join(1, "Paco Vu", 1)).await)
-            .unwrap();
+        running.send(&store, join(1, "Paco Vu", 1)).await;
         eventually("the parked message", || async {
             !store.parked_batches(10).await.unwrap().is_empty()
         })
         .await;
-        running
-            .events
-            .send(outgoing(&store, join(1, "Dana Whitfield", 2)).await)
-            .unwrap();
+        running.send(&store, join(1, "Dana Whitfield", 2)).await;
         eventually("the next message", || async { fake.posted().len() == 1 }).await;
         assert!(contents(&fake)[0].contains("Dana Whitfield"));
         let parked = store.parked_batches(10).await.unwrap();
@@ -1084,10 +1077,7 @@ mod discord_tests {
             })
         });
         let running = start(&fake, &store, Options::default());
-        running
-            .events
-            .send(outgoing(&store, join(1, "Paco Vu", 1)).await)
-            .unwrap();
+        running.send(&store, join(1, "Paco Vu", 1)).await;
         eventually("the post", || async { fake.posted().len() == 1 }).await;
         assert_eq!(fake.posted()[0].check, Some(true));
         eventually("the batch is marked sent", || async {
@@ -1107,10 +1097,7 @@ mod discord_tests {
             down.script(Scripted::Status(503, 0, "unavailable"));
         }
         let running = start(&down, &store, Options::default());
-        running
-            .events
-            .send(outgoing(&store, join(1, "Paco Vu", 1)).await)
-            .unwrap();
+        running.send(&store, join(1, "Paco Vu", 1)).await;
         eventually("a failed attempt", || async { !down.received().is_empty() }).await;
         running.stop().await;
         let pending = store.pending_batches().await.unwrap();
@@ -1142,10 +1129,7 @@ mod discord_tests {
         let fake = FakeDiscord::start().await;
         let (_dir, store) = crate::store::test_support::open_temp();
         let running = start(&fake, &store, Options::default());
-        running
-            .events
-            .send(outgoing(&store, join(1, "@everyone", 1)).await)
-            .unwrap();
+        running.send(&store, join(1, "@everyone", 1)).await;
         eventually("the post", || async { fake.posted().len() == 1 }).await;
         let body = &fake.posted()[0].body;
         assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
@@ -1170,7 +1154,7 @@ mod discord_tests {
         {
             event.received_at = long_ago.plus_millis(i as i64 * 1000);
             event.at = event.received_at;
-            running.events.send(outgoing(&store, event).await).unwrap();
+            running.send(&store, event).await;
         }
         eventually("the summary", || async { fake.posted().len() == 1 }).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -1234,22 +1218,13 @@ mod discord_tests {
                 ..Options::default()
             },
         );
-        running
-            .events
-            .send(outgoing(&store, started(1)).await)
-            .unwrap();
-        running
-            .events
-            .send(outgoing(&store, join(1, "Paco Vu", 1)).await)
-            .unwrap();
+        running.send(&store, started(1)).await;
+        running.send(&store, join(1, "Paco Vu", 1)).await;
         eventually("start, thread, join", || async {
             fake.received().len() == 3
         })
         .await;
-        running
-            .events
-            .send(outgoing(&store, ended(1)).await)
-            .unwrap();
+        running.send(&store, ended(1)).await;
         eventually("the end", || async { fake.received().len() == 4 }).await;
         let received = fake.received();
         let channel = format!("/channels/{CHANNEL}/messages");
@@ -1301,10 +1276,7 @@ mod discord_tests {
                 ..Options::default()
             },
         );
-        running
-            .events
-            .send(outgoing(&store, join(1, "Paco Vu", 1)).await)
-            .unwrap();
+        running.send(&store, join(1, "Paco Vu", 1)).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         running.stop().await;
         assert_eq!(fake.posted().len(), 1);

@@ -224,3 +224,23 @@ impl Burst {
             .count()
     }
 }
+
+/// `ringside run` on fresh loopback ports with its store at `store` and the given coalescing
+/// window; callers add their own settings (Discord, for crash test (b)) before starting it.
+pub fn run_command(
+    sandbox: &super::Sandbox,
+    store: &std::path::Path,
+    coalesce_ms: u64,
+) -> std::process::Command {
+    let [public, admin] = super::free_ports();
+    let mut command = sandbox.command(["run"]);
+    command
+        .env("RINGSIDE_SERVER__LISTEN", format!("127.0.0.1:{public}"))
+        .env(
+            "RINGSIDE_SERVER__ADMIN_LISTEN",
+            format!("127.0.0.1:{admin}"),
+        )
+        .env("RINGSIDE_STORE__PATH", store)
+        .env("RINGSIDE_ANNOUNCE__COALESCE_MS", coalesce_ms.to_string());
+    command
+}

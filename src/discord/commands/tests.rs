@@ -341,16 +341,16 @@ async fn participants_says_so_when_nobody_is_on_a_call() {
     assert_eq!(content(&reply), "Nobody is on a conference call right now.");
 }
 
+/// `count` callers named `{before}{i}{after}` with distinct numbers.
+fn many_callers(count: usize, before: &str, after: &str) -> Vec<(String, String)> {
+    (0..count)
+        .map(|i| (format!("{before}{i}{after}"), format!("+1650555{i:04}")))
+        .collect()
+}
+
 #[tokio::test]
 async fn participants_too_long_for_one_message_is_paginated_with_every_caller_once() {
-    let names: Vec<(String, String)> = (0..80)
-        .map(|i| {
-            (
-                format!("Caller number {i} with a rather long name"),
-                format!("+1650555{i:04}"),
-            )
-        })
-        .collect();
+    let names = many_callers(80, "Caller number ", " with a rather long name");
     let callers: Vec<(&str, &str)> = names
         .iter()
         .map(|(n, p)| (n.as_str(), p.as_str()))
@@ -406,14 +406,7 @@ async fn participants_too_long_for_one_message_is_paginated_with_every_caller_on
 
 #[tokio::test]
 async fn a_page_past_the_end_shows_the_last_and_paging_needs_list_access() {
-    let names: Vec<(String, String)> = (0..60)
-        .map(|i| {
-            (
-                format!("Caller {i} with a long long name"),
-                format!("+1650555{i:04}"),
-            )
-        })
-        .collect();
+    let names = many_callers(60, "Caller ", " with a long long name");
     let callers: Vec<(&str, &str)> = names
         .iter()
         .map(|(n, p)| (n.as_str(), p.as_str()))
