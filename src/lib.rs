@@ -8,3 +8,4 @@ pub mod ringcentral;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod store;
+pub mod util;

@@ -74,18 +74,28 @@ async fn readyz(State(probes): State<Probes>) -> Response {
                 .into_response();
         }
     }
-    match probes.store.check_writable().await {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(error) => {
-            tracing::warn!(%error, "readiness: store not writable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not ready: store not writable\n",
-            )
-                .into_response()
-        }
+    // From the first failed write on, until a write commits again: no probe write needed (and
+    // none that could succeed on a full disk while notifications cannot).
+    if let Some(reason) = probes.store.failing() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: store not writable: {reason}\n"),
+        )
+            .into_response();
+    }
+    match tokio::time::timeout(STORE_PROBE_TIMEOUT, probes.store.check_writable()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(_)) | Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: store not writable\n",
+        )
+            .into_response(),
     }
 }
+
+/// A readiness probe's store write that takes longer than this counts as a failure: a probe
+/// must answer while a supervisor still waits.
+const STORE_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn metrics() -> Response {
     match super::metrics::handle() {

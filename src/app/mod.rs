@@ -5,11 +5,15 @@ pub mod admin;
 #[cfg(feature = "simulator")]
 pub mod demo;
 pub mod discord;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod operator;
 pub mod pipeline;
 pub mod replay;
+pub mod supervise;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 
 use crate::conference::{ConferenceEvent, Detector, DetectorConfig, Roster};
 use crate::config::Settings;
@@ -38,6 +42,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use supervise::{Supervisor, Watched};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -79,11 +84,17 @@ pub struct Running {
     pub ringcentral: Option<Arc<RcClient>>,
     /// Feeds the detector (reconciliation, kicks).
     pub inputs: pipeline::DetectorInputs,
-    background: Vec<JoinHandle<()>>,
+    /// The core tasks beside the pipeline and the announcer: the subscription manager, the
+    /// reconciler, the gateway client (supervised), and one-shot work such as registering the
+    /// commands (not supervised: it ends when done).
+    background: Vec<(&'static str, Watched<()>)>,
     shutdown: watch::Sender<bool>,
-    servers: Vec<JoinHandle<std::io::Result<()>>>,
-    pipeline: JoinHandle<Detector>,
-    announcer: JoinHandle<()>,
+    servers: Vec<(&'static str, Watched<std::io::Result<()>>)>,
+    pipeline: Watched<Detector>,
+    announcer: Watched<()>,
+    /// Ends when the store thread ends; never awaited.
+    store_thread: Watched<()>,
+    pub supervisor: Supervisor,
 }
 
 impl Running {
@@ -103,11 +114,14 @@ impl Running {
     /// by then stays in the store and is sent (with the same nonces) at the next start.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        self.supervisor.stopping();
         let _ = self.shutdown.send(true);
-        for mut server in self.servers {
+        for (_, mut server) in self.servers {
             match tokio::time::timeout_at(deadline, &mut server).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(error))) => tracing::warn!(%error, "listener stopped with an error"),
+                Ok(Ok(Some(Ok(())) | None)) => {}
+                Ok(Ok(Some(Err(error)))) => {
+                    tracing::warn!(%error, "listener stopped with an error")
+                }
                 Ok(Err(error)) => tracing::warn!(%error, "listener task failed"),
                 Err(_) => {
                     tracing::warn!("listener did not stop in time");
@@ -124,7 +138,7 @@ impl Running {
         {
             tracing::warn!("a confirmed kick did not finish in time");
         }
-        for mut task in self.background {
+        for (_, mut task) in self.background {
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
                 tracing::warn!("a background task did not stop in time");
                 task.abort();
@@ -132,7 +146,8 @@ impl Running {
         }
         let mut pipeline = self.pipeline;
         match tokio::time::timeout_at(deadline, &mut pipeline).await {
-            Ok(Ok(_detector)) => {}
+            Ok(Ok(Some(_detector))) => {}
+            Ok(Ok(None)) => tracing::warn!("the detector task had already ended"),
             Ok(Err(error)) => tracing::warn!(%error, "detector task failed"),
             Err(_) => {
                 tracing::warn!("detector task did not drain in time");
@@ -147,7 +162,12 @@ impl Running {
             tracing::warn!("announcer did not drain in time; the rest is sent at the next start");
             announcer.abort();
         }
-        self.store.close().await.context("closing the store")?;
+        drop(self.store_thread);
+        // A store that cannot write has said so already; the stop still succeeds (what was not
+        // flushed is replayed or resent at the next start).
+        if let Err(error) = self.store.close().await {
+            tracing::warn!(error = %format!("{error:#}"), "the store did not close cleanly");
+        }
         Ok(())
     }
 }
@@ -254,6 +274,14 @@ pub async fn start_with_clock(
         store.mark_processed(unusable).await?;
     }
 
+    let supervisor = Supervisor::default();
+    let store_thread = supervisor.watch(
+        "store",
+        tokio::spawn({
+            let store = store.clone();
+            async move { store.ended().await }
+        }),
+    );
     let pipeline = tokio::spawn(
         pipeline::Pipeline::new(
             detector,
@@ -274,6 +302,7 @@ pub async fn start_with_clock(
         store: store.clone(),
         accepted: accepted_tx,
         max_body_bytes: settings.server.max_body_bytes,
+        deadline: settings.server.webhook_deadline,
         clock: clock.clone(),
     })
     .route("/healthz", get(|| async { (StatusCode::OK, "ok\n") }));
@@ -322,7 +351,7 @@ pub async fn start_with_clock(
 
     // The Discord side, or the local-mode sink: the announcer starts now (events waited in its
     // channel), the commands once the kick port exists.
-    let mut readiness: Vec<admin::ReadinessCheck> = Vec::new();
+    let mut readiness: Vec<admin::ReadinessCheck> = vec![supervisor.readiness()];
     let mut public = public;
     let mut gateway = None;
     let mut discord_tasks = Vec::new();
@@ -373,10 +402,14 @@ pub async fn start_with_clock(
             discord_commands = Some(commands.clone());
             let responder = Responder::new(api.serenity()?);
             follow_ups = Some(responder.clone());
-            discord_tasks.push(tokio::spawn(discord::register_commands(
-                api.clone(),
-                shutdown_rx.clone(),
-            )));
+            // One-shot (it ends once Discord took the commands): not supervised.
+            discord_tasks.push((
+                "registration",
+                Supervisor::unsupervised(tokio::spawn(discord::register_commands(
+                    api.clone(),
+                    shutdown_rx.clone(),
+                ))),
+            ));
             match &settings.discord.public_key {
                 Some(public_key) => {
                     public = public.merge(interactions::router(InteractionsState {
@@ -385,17 +418,13 @@ pub async fn start_with_clock(
                         responder,
                         clock: clock.clone(),
                         max_body_bytes: settings.server.max_body_bytes,
+                        seen: interactions::SeenInteractions::default(),
                     }));
                 }
                 None => {
                     let (connected_tx, connected_rx) = watch::channel(false);
                     readiness.push(discord_gateway::readiness(connected_rx));
-                    gateway = Some((
-                        discord_gateway::gateway_http(&api)?,
-                        commands,
-                        responder,
-                        connected_tx,
-                    ));
+                    gateway = Some((api.clone(), commands, responder, connected_tx));
                 }
             }
             announcer
@@ -408,41 +437,83 @@ pub async fn start_with_clock(
         operator = operator.merge(admin::api_router(roster.clone(), token.clone()));
     }
     let mut servers = Vec::new();
+    let limits = listener::Limits {
+        header_read_timeout: settings.server.header_read_timeout,
+        idle_timeout: settings.server.idle_timeout,
+        max_connections: settings.server.max_connections,
+    };
+    let needed = u64::try_from(settings.server.max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(2)
+        .saturating_add(64);
+    listener::raise_open_files_limit(needed);
     let public_listener = bind(settings.server.listen, "server.listen").await?;
     let public_addr = public_listener.local_addr()?;
     // Port 0 asks for any free port, so two zeros are two listeners, not one.
     let one_port = settings.server.admin_listen == settings.server.listen
         && settings.server.listen.port() != 0;
     let admin_addr = if one_port {
-        servers.push(serve(
-            public_listener,
-            public.merge(operator),
-            shutdown_rx.clone(),
+        servers.push(watched(
+            &supervisor,
+            "public listener",
+            serve(
+                public_listener,
+                public.merge(operator),
+                limits,
+                "public",
+                shutdown_rx.clone(),
+            ),
         ));
         None
     } else {
         let admin_listener = bind(settings.server.admin_listen, "server.admin_listen").await?;
         let admin_addr = admin_listener.local_addr()?;
-        servers.push(serve(public_listener, public, shutdown_rx.clone()));
-        servers.push(serve(admin_listener, operator, shutdown_rx.clone()));
+        servers.push(watched(
+            &supervisor,
+            "public listener",
+            serve(
+                public_listener,
+                public,
+                limits,
+                "public",
+                shutdown_rx.clone(),
+            ),
+        ));
+        servers.push(watched(
+            &supervisor,
+            "operator listener",
+            serve(
+                admin_listener,
+                operator,
+                limits,
+                "operator",
+                shutdown_rx.clone(),
+            ),
+        ));
         Some(admin_addr)
     };
 
     let mut background = discord_tasks;
     if let Some((http, commands, responder, connected)) = gateway {
-        background.push(discord_gateway::spawn(
-            http,
-            commands,
-            responder,
-            connected,
-            shutdown_rx.clone(),
+        background.push(watched(
+            &supervisor,
+            "gateway",
+            discord_gateway::spawn(http, commands, responder, connected, shutdown_rx.clone()),
         ));
     }
     let mut kicker = None;
     let mut reconciler_handle = None;
     if let Some((reconciler, manager, _, kick, handle)) = ringcentral {
-        background.push(tokio::spawn(manager.run(reminders_rx, shutdown_rx.clone())));
-        background.push(tokio::spawn(reconciler.run(shutdown_rx.clone())));
+        background.push(watched(
+            &supervisor,
+            "subscription",
+            tokio::spawn(manager.run(reminders_rx, shutdown_rx.clone())),
+        ));
+        background.push(watched(
+            &supervisor,
+            "reconciler",
+            tokio::spawn(reconciler.run(shutdown_rx.clone())),
+        ));
         kicker = Some(kick);
         reconciler_handle = Some(handle);
     }
@@ -469,9 +540,20 @@ pub async fn start_with_clock(
         inputs,
         shutdown,
         servers,
-        pipeline,
-        announcer,
+        pipeline: supervisor.watch("pipeline", pipeline),
+        announcer: supervisor.watch("announcer", announcer),
+        store_thread,
+        supervisor,
     })
+}
+
+/// A supervised task with its name.
+fn watched<T: Send + 'static>(
+    supervisor: &Supervisor,
+    name: &'static str,
+    task: JoinHandle<T>,
+) -> (&'static str, Watched<T>) {
+    (name, supervisor.watch(name, task))
 }
 
 /// The RingCentral client with its token owner (keeping the token pair in `store`) and rate
@@ -558,22 +640,24 @@ async fn bind(addr: SocketAddr, key: &str) -> anyhow::Result<tokio::net::TcpList
 fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: listener::Limits,
+    name: &'static str,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
     let router = router
+        // No route may hold a connection longer than this; an answer that late is a 503 (a
+        // 408 or another 4xx would tell RingCentral the notification itself was wrong).
         .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
-        .layer(TraceLayer::new_for_http())
+        // Spans and responses at debug; failures are not logged here: each route logs its
+        // refusals itself, throttled, and a failing store is logged once by the store.
+        .layer(TraceLayer::new_for_http().on_failure(()))
         // A bug must not reset RingCentral's connection: answer 500 and keep serving.
         .layer(CatchPanicLayer::new());
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
+    listener::serve(listener, router, limits, name, async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
     })
 }
 
@@ -636,16 +720,30 @@ pub fn banner(running: &Running) -> String {
     text
 }
 
-/// `ringside run`: start, print the banner, wait for SIGTERM or SIGINT, stop gracefully.
+/// `ringside run`: start, print the banner, wait for SIGTERM or SIGINT, stop gracefully. If a
+/// core task dies first, stop all the same and fail (exit status 1), so that a supervisor
+/// restarts ringside.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // Listen for the signals before anything can tell the world ringside is up: a SIGTERM that
     // arrives right after the banner must stop it gracefully, not kill it.
     let stop = stop_signal()?;
     let running = start(&settings, Arc::new(announcer::StdoutSink)).await?;
     eprint!("{}", banner(&running));
-    stop.await;
+    #[cfg(feature = "test-hooks")]
+    test_hooks::arm(&running);
+    let supervisor = running.supervisor.clone();
+    let dead = tokio::select! {
+        () = stop => None,
+        name = supervisor.died() => Some(name),
+    };
     tracing::info!("stopping");
-    running.shutdown().await
+    running.shutdown().await?;
+    match dead {
+        None => Ok(()),
+        Some(name) => Err(anyhow::anyhow!(
+            "core task {name} ended; stopped so that a supervisor can restart ringside"
+        )),
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT; the handlers are installed when this returns.

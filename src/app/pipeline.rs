@@ -135,7 +135,13 @@ impl Pipeline {
                     if count == 0 {
                         // A graceful stop keeps the final state.
                         self.unsaved = true;
-                        self.commit(Vec::new(), true).await;
+                        if !self.commit(Vec::new(), true).await {
+                            tracing::warn!(
+                                notifications = self.unmarked.len(),
+                                events = self.pending.len(),
+                                "stopping with a store that cannot write: the notifications not marked processed are replayed at the next start"
+                            );
+                        }
                         return self.detector;
                     }
                     self.apply_batch(std::mem::take(&mut batch)).await;
@@ -157,7 +163,9 @@ impl Pipeline {
                     self.sync_roster();
                     self.commit(Vec::new(), false).await;
                 }
-                _ = flush.tick() => self.commit(Vec::new(), false).await,
+                _ = flush.tick() => {
+                    self.commit(Vec::new(), false).await;
+                }
             }
         }
     }
@@ -212,7 +220,11 @@ impl Pipeline {
     /// expensive part), together with the marks of the rows whose effects it holds. After a
     /// crash the rows not yet marked are replayed into the last written state: the detector
     /// produces the same events again, and the outbox keeps them once.
-    async fn commit(&mut self, processed: Vec<i64>, force_state: bool) {
+    ///
+    /// When the store cannot write, nothing is lost or announced early: the events stay pending
+    /// and the marks unmarked, and the next commit (at the latest the next flush tick) tries
+    /// again. Answers whether everything due was committed.
+    async fn commit(&mut self, processed: Vec<i64>, force_state: bool) -> bool {
         self.unmarked.extend(processed);
         let events = std::mem::take(&mut self.pending);
         let due = self
@@ -236,7 +248,7 @@ impl Pipeline {
             Vec::new()
         };
         if marks.is_empty() && state.is_none() && events.is_empty() {
-            return;
+            return true;
         }
         let saving = state.is_some();
         let rows: Vec<NewOutboxRow> = events
@@ -256,36 +268,31 @@ impl Pipeline {
             .commit_processed(marks.clone(), state, rows)
             .await
         {
-            Ok(kept) => {
-                if saving {
-                    self.unsaved = false;
-                    self.last_saved = Some(tokio::time::Instant::now());
-                }
-                Some(kept)
-            }
+            Ok(kept) => kept,
             Err(error) => {
-                tracing::error!(%error, "could not commit processed notifications; they will be replayed at the next start");
+                // The store logs that it is failing, once; this retries at the next commit.
+                tracing::debug!(%error, "could not commit processed notifications; retrying");
                 self.unmarked.extend(marks);
-                None
+                self.pending = events;
+                if saving {
+                    self.unsaved = true;
+                }
+                return false;
             }
         };
+        if saving {
+            self.unsaved = false;
+            self.last_saved = Some(tokio::time::Instant::now());
+        }
         // The announcer outlives this task; if it is gone we are shutting down anyway.
-        match kept {
-            Some(kept) => {
-                for (event, id) in events.into_iter().zip(kept) {
-                    // `None`: committed before (a replay after a crash) — resent from the
-                    // outbox at start if it was never announced.
-                    if let Some(id) = id {
-                        let _ = self.events.send((Some(id), event));
-                    }
-                }
-            }
-            None => {
-                for event in events {
-                    let _ = self.events.send((None, event));
-                }
+        for (event, id) in events.into_iter().zip(kept) {
+            // `None`: committed before (a replay after a crash) — resent from the outbox at
+            // start if it was never announced.
+            if let Some(id) = id {
+                let _ = self.events.send((Some(id), event));
             }
         }
+        true
     }
 
     async fn apply_batch(&mut self, batch: Vec<Accepted>) {

@@ -40,6 +40,10 @@ pub(super) struct RawServer {
     pub public_url: Option<Scalar>,
     pub max_body_bytes: Option<Scalar>,
     pub api_token: Option<Scalar>,
+    pub header_read_timeout_secs: Option<Scalar>,
+    pub idle_timeout_secs: Option<Scalar>,
+    pub max_connections: Option<Scalar>,
+    pub webhook_deadline_ms: Option<Scalar>,
 }
 
 #[derive(Default, Deserialize, Serialize)]

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use secrecy::SecretString;
 
@@ -41,8 +42,21 @@ pub struct Server {
     pub public_url: Option<String>,
     /// `server.max_body_bytes`: largest request body accepted (at least 1024).
     pub max_body_bytes: usize,
-    /// `server.api_token`: bearer token for the admin API; `None` disables it.
+    /// `server.api_token`: bearer token for the admin API (16 to 64 characters); `None`
+    /// disables it.
     pub api_token: Option<SecretString>,
+    /// `server.header_read_timeout_secs`: a connection must send a whole request head within
+    /// this (at least 1 s).
+    pub header_read_timeout: Duration,
+    /// `server.idle_timeout_secs`: a connection with no bytes either way for this long is
+    /// closed (at least 1 s).
+    pub idle_timeout: Duration,
+    /// `server.max_connections`: open connections per listener (one-port mode: one cap for
+    /// both route sets); a connection beyond it waits for a slot (at least 1).
+    pub max_connections: usize,
+    /// `server.webhook_deadline_ms`: a notification carrying the right token is answered 200 or
+    /// 503 within this (at least 1 ms).
+    pub webhook_deadline: Duration,
 }
 
 /// `[ringcentral]`
@@ -53,7 +67,7 @@ pub struct RingCentral {
     /// `ringcentral.client_id`, `client_secret` and `jwt`, all or none.
     /// `None`: no RingCentral account (local mode for this side).
     pub credentials: Option<RingCentralCredentials>,
-    /// `ringcentral.verification_token`: 1 to 64 visible ASCII characters
+    /// `ringcentral.verification_token`: 16 to 64 visible ASCII characters
     /// that RingCentral sends back with every webhook.
     pub verification_token: Option<SecretString>,
     /// `ringcentral.event_filters`: empty means the built-in default

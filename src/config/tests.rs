@@ -3,6 +3,7 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
@@ -259,16 +260,25 @@ fn env_strings_that_look_like_other_things_stay_strings() {
     let mut vars = RC_FULL.to_vec();
     vars[1] = ("RINGSIDE_RINGCENTRAL__CLIENT_SECRET", "1.50");
     vars[2] = ("RINGSIDE_RINGCENTRAL__JWT", "[a, b]");
-    vars.push(("RINGSIDE_RINGCENTRAL__VERIFICATION_TOKEN", "007"));
-    vars.push(("RINGSIDE_SERVER__API_TOKEN", "\"quoted\""));
+    vars.push((
+        "RINGSIDE_RINGCENTRAL__VERIFICATION_TOKEN",
+        "0071234567890123",
+    ));
+    vars.push(("RINGSIDE_SERVER__API_TOKEN", "\"quoted-api-token\""));
     vars.push(("RINGSIDE_RINGCENTRAL__HOST_EXTENSIONS", "[0101, \"0102\"]"));
     let s = from_env(&vars).unwrap();
     let rc = s.ringcentral;
     let credentials = rc.credentials.unwrap();
     assert_eq!(credentials.client_secret.expose_secret(), "1.50");
     assert_eq!(credentials.jwt.expose_secret(), "[a, b]");
-    assert_eq!(rc.verification_token.unwrap().expose_secret(), "007");
-    assert_eq!(s.server.api_token.unwrap().expose_secret(), "\"quoted\"");
+    assert_eq!(
+        rc.verification_token.unwrap().expose_secret(),
+        "0071234567890123"
+    );
+    assert_eq!(
+        s.server.api_token.unwrap().expose_secret(),
+        "\"quoted-api-token\""
+    );
     assert_eq!(rc.host_extensions, ["0101", "0102"]);
 }
 
@@ -276,7 +286,7 @@ fn env_strings_that_look_like_other_things_stay_strings() {
 fn toml_numbers_and_booleans_for_string_keys_are_stringified() {
     let s = from_toml(
         "[ringcentral]\nclient_id = 123\nclient_secret = true\njwt = 1.5\n\
-         verification_token = \"007\"\nhost_extensions = [101, \"0102\"]\n",
+         verification_token = \"0071234567890123\"\nhost_extensions = [101, \"0102\"]\n",
     )
     .unwrap();
     let credentials = s.ringcentral.credentials.unwrap();
@@ -285,7 +295,7 @@ fn toml_numbers_and_booleans_for_string_keys_are_stringified() {
     assert_eq!(credentials.jwt.expose_secret(), "1.5");
     assert_eq!(
         s.ringcentral.verification_token.unwrap().expose_secret(),
-        "007"
+        "0071234567890123"
     );
     assert_eq!(s.ringcentral.host_extensions, ["101", "0102"]);
 }
@@ -637,10 +647,8 @@ fn urls_are_checked_and_lose_their_trailing_slash() {
         " https://x.example",
     ] {
         let e = error_of(from_env(&[("RINGSIDE_SERVER__PUBLIC_URL", bad)]));
-        assert!(
-            e.starts_with(&format!("config: server.public_url: {bad:?} is not ")),
-            "{e}"
-        );
+        assert!(e.starts_with("config: server.public_url: is not "), "{e}");
+        assert!(!e.contains(&format!("{bad:?}")), "the URL is echoed: {e}");
     }
     let e = error_of(from_env(&[(
         "RINGSIDE_DISCORD__API_URL",
@@ -791,8 +799,11 @@ fn unreadable_file_names_the_file() {
 #[test]
 fn secrets_do_not_appear_in_debug_output() {
     let mut vars: Vec<_> = RC_FULL.iter().chain(DISCORD_FULL.iter()).copied().collect();
-    vars.push(("RINGSIDE_SERVER__API_TOKEN", "sekrit-api"));
-    vars.push(("RINGSIDE_RINGCENTRAL__VERIFICATION_TOKEN", "sekrit-verify"));
+    vars.push(("RINGSIDE_SERVER__API_TOKEN", "sekrit-api-token-1"));
+    vars.push((
+        "RINGSIDE_RINGCENTRAL__VERIFICATION_TOKEN",
+        "sekrit-verify-token",
+    ));
     let s = from_env(&vars).unwrap();
     let debug = format!("{s:?} {s:#?}");
     assert!(!debug.contains("sekrit"), "{debug}");
@@ -999,4 +1010,86 @@ fn scalar_keeps_text() {
         .extract_inner("a")
         .unwrap();
     assert_eq!(value.0, "0123");
+}
+
+// ----- exposure: limits of the listeners, and secrets that are too weak -----
+
+#[test]
+fn listener_limits_have_defaults_and_a_minimum_of_one() {
+    let s = from_env(&[]).unwrap();
+    assert_eq!(s.server.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(s.server.idle_timeout, Duration::from_secs(60));
+    assert_eq!(s.server.max_connections, 512);
+    assert_eq!(s.server.webhook_deadline, Duration::from_millis(2500));
+
+    let s = from_toml(
+        "[server]\nheader_read_timeout_secs = 1\nidle_timeout_secs = \"1\"\n\
+         max_connections = 1\nwebhook_deadline_ms = 1\n",
+    )
+    .unwrap();
+    assert_eq!(s.server.header_read_timeout, Duration::from_secs(1));
+    assert_eq!(s.server.idle_timeout, Duration::from_secs(1));
+    assert_eq!(s.server.max_connections, 1);
+    assert_eq!(s.server.webhook_deadline, Duration::from_millis(1));
+
+    for key in [
+        "HEADER_READ_TIMEOUT_SECS",
+        "IDLE_TIMEOUT_SECS",
+        "MAX_CONNECTIONS",
+        "WEBHOOK_DEADLINE_MS",
+    ] {
+        let e = error_of(from_env(&[(&format!("RINGSIDE_SERVER__{key}"), "0")]));
+        assert_eq!(
+            e,
+            format!(
+                "config: server.{}: \"0\" is too small (at least 1)",
+                key.to_ascii_lowercase()
+            )
+        );
+    }
+}
+
+#[test]
+fn short_secret_tokens_are_refused_without_showing_them() {
+    for (var, key) in [
+        (
+            "RINGSIDE_RINGCENTRAL__VERIFICATION_TOKEN",
+            "ringcentral.verification_token",
+        ),
+        ("RINGSIDE_SERVER__API_TOKEN", "server.api_token"),
+    ] {
+        let e = error_of(from_env(&[(var, "x")]));
+        assert_eq!(
+            e,
+            format!(
+                "config: {key}: is 1 characters long (at least 16: a short token can be guessed)"
+            )
+        );
+        let fifteen = "sekritsekrit123";
+        let e = error_of(from_env(&[(var, fifteen)]));
+        assert!(e.contains("is 15 characters long (at least 16"), "{e}");
+        assert!(!e.contains(fifteen), "{e}");
+        let sixteen = "sekritsekrit1234";
+        assert!(from_env(&[(var, sixteen)]).is_ok());
+    }
+}
+
+#[test]
+fn urls_with_credentials_a_query_or_a_fragment_are_refused_and_never_echoed() {
+    for (var, key) in [
+        ("RINGSIDE_SERVER__PUBLIC_URL", "server.public_url"),
+        ("RINGSIDE_RINGCENTRAL__SERVER_URL", "ringcentral.server_url"),
+    ] {
+        for bad in [
+            "https://admin:hunter2@ringside.example.com",
+            "https://ringside.example.com/?token=hunter2",
+            "https://ringside.example.com/#hunter2",
+            "https://hunter2@ringside.example.com",
+            "not a url hunter2",
+        ] {
+            let e = error_of(from_env(&[(var, bad)]));
+            assert!(e.starts_with(&format!("config: {key}: ")), "{e}");
+            assert!(!e.contains("hunter2"), "{key} error shows the URL: {e}");
+        }
+    }
 }

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use secrecy::SecretString;
 
@@ -26,6 +27,10 @@ pub(super) mod defaults {
     pub const LISTEN: &str = "127.0.0.1:8080";
     pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";
     pub const MAX_BODY_BYTES: u64 = 65_536;
+    pub const HEADER_READ_TIMEOUT_SECS: u64 = 10;
+    pub const IDLE_TIMEOUT_SECS: u64 = 60;
+    pub const MAX_CONNECTIONS: u64 = 512;
+    pub const WEBHOOK_DEADLINE_MS: u64 = 2_500;
     pub const RINGCENTRAL_SERVER_URL: &str = "https://platform.ringcentral.com";
     pub const SUBSCRIPTION_EXPIRES_IN: u64 = 604_800;
     pub const RECONCILE_INTERVAL_SECS: u64 = 20;
@@ -47,8 +52,11 @@ pub(super) mod defaults {
     pub const AUDIT_RETENTION_DAYS: u64 = 365;
 }
 
-/// RingCentral's limit on a webhook verification token, in characters.
+/// RingCentral's limit on a webhook verification token, in characters; the API token shares it.
 pub(super) const VERIFICATION_TOKEN_MAX: usize = 64;
+/// The shortest configured secret token ringside accepts: a guessable token would open the
+/// webhook (or the operator API) to anyone who can reach it. Generated tokens are 32 characters.
+pub(super) const TOKEN_MIN: usize = 16;
 
 const RINGCENTRAL_GROUP: &str = "ringcentral.client_id, client_secret and jwt go together";
 const DISCORD_GROUP: &str = "discord.token, application_id, guild_id and channel_id go together";
@@ -86,7 +94,40 @@ fn server(raw: RawServer) -> Result<Server> {
                 u64::MAX,
             )?,
         )?,
-        api_token: text(raw.api_token).map(SecretString::from),
+        api_token: text(raw.api_token)
+            .map(|token| secret_token("server.api_token", token))
+            .transpose()?,
+        header_read_timeout: Duration::from_secs(whole(
+            "server.header_read_timeout_secs",
+            raw.header_read_timeout_secs,
+            defaults::HEADER_READ_TIMEOUT_SECS,
+            1,
+            86_400,
+        )?),
+        idle_timeout: Duration::from_secs(whole(
+            "server.idle_timeout_secs",
+            raw.idle_timeout_secs,
+            defaults::IDLE_TIMEOUT_SECS,
+            1,
+            86_400,
+        )?),
+        max_connections: to_usize(
+            "server.max_connections",
+            whole(
+                "server.max_connections",
+                raw.max_connections,
+                defaults::MAX_CONNECTIONS,
+                1,
+                1_000_000,
+            )?,
+        )?,
+        webhook_deadline: Duration::from_millis(whole(
+            "server.webhook_deadline_ms",
+            raw.webhook_deadline_ms,
+            defaults::WEBHOOK_DEADLINE_MS,
+            1,
+            60_000,
+        )?),
     })
 }
 
@@ -120,7 +161,7 @@ fn ringcentral(raw: RawRingCentral) -> Result<RingCentral> {
         )?,
         credentials,
         verification_token: text(raw.verification_token)
-            .map(verification_token)
+            .map(|token| secret_token("ringcentral.verification_token", token))
             .transpose()?,
         event_filters: strings(raw.event_filters),
         host_extensions: strings(raw.host_extensions),
@@ -421,13 +462,14 @@ fn snowflakes(key: &str, value: Option<List>) -> Result<Vec<u64>> {
     strings(value).iter().map(|id| snowflake(key, id)).collect()
 }
 
-/// An absolute http(s) URL without query or fragment, kept as written except
-/// for trailing slashes, which are removed so paths can be appended with `/`.
+/// An absolute http(s) URL without user info, query or fragment, kept as written except for
+/// trailing slashes, which are removed so paths can be appended with `/`. Errors never show the
+/// value: a URL may carry a password or a token in its user info or query.
 fn http_url(key: &str, value: String) -> Result<String> {
     let bad = |why: &str| {
         ConfigError::invalid(
             key,
-            format!("{value:?} is not {why} (e.g. https://ringside.example.com)"),
+            format!("is not {why} (e.g. https://ringside.example.com)"),
         )
     };
     if value.trim() != value {
@@ -437,22 +479,22 @@ fn http_url(key: &str, value: String) -> Result<String> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(bad("an absolute http(s) URL"));
     }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("a URL without ?query or #fragment"));
-    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ConfigError::invalid(
             key,
             "must not contain a user name or password",
         ));
     }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("a URL without ?query or #fragment"));
+    }
     Ok(value.trim_end_matches('/').to_owned())
 }
 
-/// RingCentral echoes this token in an HTTP header; it must be 1 to 64
-/// visible ASCII characters. It is secret, so errors never show it.
-fn verification_token(value: String) -> Result<SecretString> {
-    let key = "ringcentral.verification_token";
+/// A secret token ringside compares requests against (`ringcentral.verification_token`,
+/// which RingCentral echoes in an HTTP header, and `server.api_token`): 16 to 64 visible ASCII
+/// characters. Errors never show it.
+fn secret_token(key: &str, value: String) -> Result<SecretString> {
     let length = value.chars().count();
     if length > VERIFICATION_TOKEN_MAX {
         return Err(ConfigError::invalid(
@@ -464,6 +506,14 @@ fn verification_token(value: String) -> Result<SecretString> {
         return Err(ConfigError::invalid(
             key,
             "may contain only visible ASCII characters (no spaces)",
+        ));
+    }
+    if length < TOKEN_MIN {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "is {length} characters long (at least {TOKEN_MIN}: a short token can be guessed)"
+            ),
         ));
     }
     Ok(value.into())

@@ -207,8 +207,8 @@ async fn send(
             if let Some(store) = store
                 && let Err(error) = store.mark_delivered(delivered).await
             {
-                // Announced again after a crash, at worst.
-                tracing::warn!(%error, "could not mark announcements delivered");
+                // Announced again after a crash, at worst; a failing store is logged by the store.
+                tracing::debug!(%error, "could not mark announcements delivered");
             }
         }
         Err(error) => {
@@ -442,7 +442,8 @@ async fn commit(store: &Store, batches: Vec<NewBatch>, queue: &mut VecDeque<Batc
             true
         }
         Err(error) => {
-            tracing::error!(%error, "cannot commit announcements before posting them; retrying");
+            // The store logs that it is failing, once; the caller retries after a window.
+            tracing::debug!(%error, "cannot commit announcements before posting them; retrying");
             false
         }
     }

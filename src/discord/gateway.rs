@@ -78,51 +78,88 @@ pub fn gateway_http(api: &DiscordApi) -> anyhow::Result<Http> {
 }
 
 /// Connects to the gateway and serves interactions until `shutdown` turns true (or its sender
-/// is dropped), then stops the shards. `connected` follows the connection (see the module doc).
+/// is gone). A client that stops for good — the token refused, the gateway refusing the
+/// session — is logged, shows in `/readyz` (not connected) and is started again after a backoff:
+/// the task itself never ends before `shutdown`.
 pub fn spawn(
-    http: Http,
+    api: DiscordApi,
     commands: Commands,
     responder: Responder,
     connected: watch::Sender<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let handler = Handler {
-            commands,
-            responder,
-            connected: connected.clone(),
-        };
-        // Serenity falls back to discord.com's gateway when `GET /gateway` fails, whatever
-        // `discord.api_url` says; ask first (retrying), and hand it the answer.
-        let Some(url) = gateway_url(&http, &mut shutdown).await else {
-            return;
-        };
-        let built = ClientBuilder::new_with_http(http, GatewayIntents::empty())
-            .event_handler(handler)
-            .await;
-        let mut client: Client = match built {
-            Ok(client) => client,
-            Err(error) => {
-                tracing::error!(error = %super::respond::describe(&error), "could not set up the Discord gateway client");
-                return;
+        let mut wait = GATEWAY_RETRY_FIRST;
+        loop {
+            if !connect_once(&api, &commands, &responder, &connected, &mut shutdown).await {
+                break;
             }
-        };
-        *client.ws_url.lock().await = url;
-        let manager = client.shard_manager.clone();
-        tokio::select! {
-            () = follow_stage(manager.clone(), connected.clone()) => {}
-            result = client.start() => {
-                if let Err(error) = result {
-                    tracing::error!(error = %super::respond::describe(&error), "the Discord gateway client stopped");
-                }
+            connected.send_replace(false);
+            tracing::warn!(
+                retry_in_secs = wait.as_secs(),
+                "the Discord gateway client stopped; starting it again"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = stopped(&mut shutdown) => break,
             }
-            () = stopped(&mut shutdown) => {
-                tracing::info!("stopping the Discord gateway");
-                manager.shutdown_all().await;
-            }
+            wait = (wait * 2).min(GATEWAY_RETRY_MAX);
         }
         connected.send_replace(false);
     })
+}
+
+/// One gateway client from start to stop; `false` when ringside is stopping.
+async fn connect_once(
+    api: &DiscordApi,
+    commands: &Commands,
+    responder: &Responder,
+    connected: &watch::Sender<bool>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let http = match gateway_http(api) {
+        Ok(http) => http,
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "could not set up the Discord gateway client");
+            return true;
+        }
+    };
+    // Serenity falls back to discord.com's gateway when `GET /gateway` fails, whatever
+    // `discord.api_url` says; ask first (retrying), and hand it the answer.
+    let Some(url) = gateway_url(&http, shutdown).await else {
+        return false;
+    };
+    let handler = Handler {
+        commands: commands.clone(),
+        responder: responder.clone(),
+        connected: connected.clone(),
+    };
+    let built = ClientBuilder::new_with_http(http, GatewayIntents::empty())
+        .event_handler(handler)
+        .await;
+    let mut client: Client = match built {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(error = %super::respond::describe(&error), "could not set up the Discord gateway client");
+            return true;
+        }
+    };
+    *client.ws_url.lock().await = url;
+    let manager = client.shard_manager.clone();
+    tokio::select! {
+        () = follow_stage(manager.clone(), connected.clone()) => true,
+        result = client.start() => {
+            if let Err(error) = result {
+                tracing::error!(error = %super::respond::describe(&error), "the Discord gateway client stopped");
+            }
+            true
+        }
+        () = stopped(shutdown) => {
+            tracing::info!("stopping the Discord gateway");
+            manager.shutdown_all().await;
+            false
+        }
+    }
 }
 
 /// The first wait after a failed `GET /gateway`; doubles up to [`GATEWAY_RETRY_MAX`].
@@ -265,7 +302,7 @@ mod tests {
         let (connected_tx, mut connected) = watch::channel(false);
         let (stop, shutdown) = watch::channel(false);
         let task = spawn(
-            gateway_http(&api).unwrap(),
+            api.clone(),
             h.commands.clone(),
             responder_for(&base),
             connected_tx,

@@ -5,13 +5,16 @@
 //! `X-Signature-Ed25519` over `X-Signature-Timestamp` followed by the raw body, and a timestamp
 //! within five minutes of now (either way). Anything else is `401` with a one-line reason —
 //! Discord sends bad signatures on purpose and drops endpoints that accept them. A verified body
-//! that is not an interaction is `400`. PING is answered `{"type":1}`; other interactions go to
+//! that is not an interaction is `400`. A signed interaction whose id was already received in the
+//! last ten minutes (a captured request posted again within the timestamp window) is `401`: no
+//! second answer, no second action. PING is answered `{"type":1}`; other interactions go to
 //! [`Commands::handle`]: a `Now` reply is the response body, a `Deferred` one answers with its
 //! ack and finishes through the [`Responder`] (PATCH `@original`).
 
 use super::commands::{Commands, Reply};
 use super::respond::{Responder, count, kind_of};
 use crate::ringcentral::webhook::Clock;
+use crate::util::throttle::Throttle;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -20,7 +23,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serenity::all::Interaction;
 use serenity::interactions_endpoint::Verifier;
-use std::sync::Arc;
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Refusal log lines: at most one per reason per second, each with the count it stands for.
+static REFUSALS: Throttle = Throttle::new(Duration::from_secs(1));
+/// How long an interaction id is remembered: twice the timestamp window, so a replay signed
+/// with the same timestamp is refused for as long as its timestamp would be accepted.
+const REMEMBER_IDS_MS: i64 = 10 * 60 * 1000;
+/// The most interaction ids remembered. Only requests Discord signed get this far; at this
+/// many, the oldest is forgotten first.
+const MAX_REMEMBERED_IDS: usize = 100_000;
 
 /// The route's path.
 pub const PATH: &str = "/discord/interactions";
@@ -36,6 +50,38 @@ pub struct InteractionsState {
     pub clock: Arc<dyn Clock>,
     /// `server.max_body_bytes`.
     pub max_body_bytes: usize,
+    /// Interaction ids received in the last ten minutes.
+    pub seen: SeenInteractions,
+}
+
+/// Interaction ids received recently, oldest first: a replay of a signed request is refused.
+#[derive(Clone, Default)]
+pub struct SeenInteractions(Arc<Mutex<Seen>>);
+
+#[derive(Default)]
+struct Seen {
+    order: VecDeque<(i64, u64)>,
+    ids: HashSet<u64>,
+}
+
+impl SeenInteractions {
+    /// Records `id` received at `now_ms`; `false` when it was received in the last ten minutes.
+    fn first_time(&self, id: u64, now_ms: i64) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(&(at, old)) = seen.order.front() {
+            if now_ms.saturating_sub(at) < REMEMBER_IDS_MS && seen.order.len() < MAX_REMEMBERED_IDS
+            {
+                break;
+            }
+            seen.order.pop_front();
+            seen.ids.remove(&old);
+        }
+        if !seen.ids.insert(id) {
+            return false;
+        }
+        seen.order.push_back((now_ms, id));
+        true
+    }
 }
 
 /// The verifier for `discord.public_key` (64 hex characters), or why not.
@@ -66,11 +112,14 @@ pub fn router(state: InteractionsState) -> axum::Router {
 fn reject(status: StatusCode, reason: &'static str, line: String) -> Response {
     metrics::counter!("ringside_discord_interaction_rejections_total", "reason" => reason)
         .increment(1);
-    tracing::warn!(
-        status = status.as_u16(),
-        reason,
-        "refused a Discord interaction request"
-    );
+    if let Some(count) = REFUSALS.admit(reason) {
+        tracing::warn!(
+            status = status.as_u16(),
+            reason,
+            count,
+            "refused Discord interaction requests"
+        );
+    }
     (status, format!("{line}\n")).into_response()
 }
 
@@ -146,6 +195,16 @@ async fn receive(
             );
         }
     };
+    if !state
+        .seen
+        .first_time(interaction.id().get(), state.clock.now().0)
+    {
+        return reject(
+            StatusCode::UNAUTHORIZED,
+            "replayed",
+            "this interaction was already received".into(),
+        );
+    }
     let kind = kind_of(&interaction);
     if let Interaction::Ping(_) = interaction {
         count(kind, "answered");
@@ -268,6 +327,7 @@ pub(crate) mod tests {
             responder: responder_for(&base),
             clock: h.clock.clone(),
             max_body_bytes: 65_536,
+            seen: SeenInteractions::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -371,6 +431,38 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn a_replayed_signed_interaction_is_refused_and_not_acted_on() {
+        let e = endpoint().await;
+        let listing = command_json(2, "participants", json!([]), plain_member());
+        let (status, first) = e.signed(&listing).await;
+        assert_eq!(status, 200);
+        assert_eq!(first["type"], 4);
+        // The same signed request, posted again inside the timestamp window.
+        let (status, again) = e.signed(&listing).await;
+        assert_eq!(status, 401);
+        assert_eq!(again, json!("this interaction was already received\n"));
+        // A different interaction is answered as usual.
+        let mut other = listing.clone();
+        other["id"] = json!("902");
+        assert_eq!(e.signed(&other).await.0, 200);
+    }
+
+    #[test]
+    fn interaction_ids_are_remembered_for_ten_minutes_and_bounded() {
+        let seen = SeenInteractions::default();
+        assert!(seen.first_time(1, 0));
+        assert!(!seen.first_time(1, REMEMBER_IDS_MS - 1));
+        assert!(seen.first_time(2, REMEMBER_IDS_MS - 1));
+        // Ten minutes on, the first is forgotten; the second is still remembered.
+        assert!(seen.first_time(1, REMEMBER_IDS_MS));
+        assert!(!seen.first_time(2, REMEMBER_IDS_MS));
+        for id in 10..(10 + MAX_REMEMBERED_IDS as u64) {
+            seen.first_time(id, REMEMBER_IDS_MS);
+        }
+        assert!(seen.0.lock().unwrap().order.len() <= MAX_REMEMBERED_IDS);
+    }
+
+    #[tokio::test]
     async fn a_signed_body_that_is_not_an_interaction_is_400() {
         let e = endpoint().await;
         let (status, body) = e.post("{\"type\":", &e.now_secs.to_string(), &key()).await;
@@ -415,6 +507,7 @@ pub(crate) mod tests {
             .unwrap()
             .to_owned();
         let mut press = command_json(3, "kick", json!([]), moderator());
+        press["id"] = json!("901");
         press["data"] = json!({"custom_id": yes, "component_type": 2});
         press["token"] = json!("button-token");
         press["message"] = json!({

@@ -3,6 +3,14 @@
 //! At start, reuse the stored subscription only when ringside holds its verification token and
 //! its address is this webhook, and it is `Active`; otherwise delete what cannot be trusted and
 //! create a new one (RingCentral never returns the token and cannot change `deliveryMode`).
+//! What ringside deletes is exactly: the subscription whose id it stored (whatever its address),
+//! and any WebHook subscription at its own address other than the one it keeps. Every other
+//! subscription of the same app and user — a staging instance, a blue/green twin, another
+//! integration, any WebSocket subscription — is listed in the log and left alone.
+//!
+//! The verification token of a new subscription is stored *before* the create request: while
+//! the store cannot write, nothing is created (so a failing store cannot make ringside create
+//! subscriptions it then forgets and deletes).
 //! Renew on the reminder notification and on a timer before expiry; a watchdog reads the
 //! subscription every `watchdog_interval_secs` and recreates it when it is `Blacklisted` or
 //! gone, then asks for discovery. On shutdown the subscription is kept.
@@ -40,9 +48,11 @@ pub fn event_filters(configured: &[String], expires_in: u32) -> Vec<String> {
     }
 }
 
-/// What ringside remembers of the subscription it created.
+/// What ringside remembers of the subscription it created. `id` is empty between storing the
+/// token and RingCentral's answer to the create request.
 #[derive(Clone, Serialize, Deserialize)]
 struct Stored {
+    #[serde(default)]
     id: String,
     address: String,
     verification_token: String,
@@ -54,6 +64,7 @@ pub async fn stored_id(store: &Store) -> Option<String> {
     serde_json::from_str::<Stored>(&text)
         .ok()
         .map(|stored| stored.id)
+        .filter(|id| !id.is_empty())
 }
 
 /// The subscription as the rest of ringside sees it (readiness, "cannot see calls" notices).
@@ -140,9 +151,9 @@ impl SubscriptionManager {
     /// Makes sure an Active subscription delivers to this webhook with a token ringside holds.
     /// Returns its id.
     pub async fn ensure(&self) -> Result<String, SubscriptionError> {
-        let stored = self.stored().await.filter(|stored| self.trusted(stored));
+        let stored = self.stored().await.filter(|stored| !stored.id.is_empty());
         let mut keep = None;
-        if let Some(stored) = &stored {
+        if let Some(stored) = stored.as_ref().filter(|stored| self.trusted(stored)) {
             match self.client.get_subscription(&stored.id).await {
                 Ok(info)
                     if info.status == Some(SubscriptionStatus::Active)
@@ -163,21 +174,40 @@ impl SubscriptionManager {
                 Err(error) => return Err(SubscriptionError::Client(error)),
             }
         }
-        // Every other webhook subscription of this app and user is one whose token ringside
-        // does not hold (store lost, token or address changed): it cannot be trusted or fixed.
+        // The subscription ringside created, when it is not kept: whatever its address (the
+        // address or the token changed since), ringside made it and replaces it.
+        if let Some(stored) = &stored
+            && keep.is_none()
+        {
+            tracing::warn!(subscription_id = %stored.id, "deleting the subscription ringside created before");
+            self.delete(&stored.id).await?;
+        }
+        let kept_id = keep.as_ref().map(|kept| kept.id.as_str());
+        let stored_id = stored.as_ref().map(|stored| stored.id.as_str());
         for info in self.client.list_subscriptions().await? {
-            let is_webhook = info
-                .delivery_mode
-                .as_ref()
-                .and_then(|mode| mode.transport_type.as_deref())
-                .is_none_or(|kind| kind.eq_ignore_ascii_case("WebHook"));
-            if keep.as_ref().is_some_and(|kept| kept.id == info.id) || !is_webhook {
+            if Some(info.id.as_str()) == kept_id || Some(info.id.as_str()) == stored_id {
                 continue;
             }
-            tracing::warn!(subscription_id = %info.id, "deleting a subscription whose verification token ringside does not hold");
-            match self.client.delete_subscription(&info.id).await {
-                Ok(()) | Err(RcError::NotFound { .. }) => {}
-                Err(error) => return Err(SubscriptionError::Client(error)),
+            let mode = info.delivery_mode.as_ref();
+            let transport = mode
+                .and_then(|mode| mode.transport_type.as_deref())
+                .unwrap_or("WebHook");
+            let address = mode.and_then(|mode| mode.address.as_deref());
+            if transport.eq_ignore_ascii_case("WebHook")
+                && address == Some(self.options.address.as_str())
+            {
+                // Delivers to this webhook with a token ringside does not hold (the store was
+                // lost, or the token changed): its notifications would be refused anyway.
+                tracing::warn!(subscription_id = %info.id, "deleting a subscription to this webhook whose verification token ringside does not hold");
+                self.delete(&info.id).await?;
+            } else {
+                tracing::info!(
+                    subscription_id = %info.id,
+                    transport,
+                    address = address.unwrap_or(""),
+                    status = ?info.status,
+                    "another subscription of this app and user; left alone"
+                );
             }
         }
         let info = match keep {
@@ -191,30 +221,47 @@ impl SubscriptionManager {
         Ok(info.id)
     }
 
+    async fn delete(&self, id: &str) -> Result<(), SubscriptionError> {
+        match self.client.delete_subscription(id).await {
+            Ok(()) | Err(RcError::NotFound { .. }) => Ok(()),
+            Err(error) => Err(SubscriptionError::Client(error)),
+        }
+    }
+
+    async fn keep(&self, stored: &Stored) -> Result<(), SubscriptionError> {
+        let text = serde_json::to_string(stored)
+            .map_err(|error| SubscriptionError::Store(error.to_string()))?;
+        self.store
+            .set_meta(SUBSCRIPTION_KEY, &text)
+            .await
+            .map_err(|error| SubscriptionError::Store(error.to_string()))
+    }
+
     async fn create(&self) -> Result<SubscriptionInfo, SubscriptionError> {
+        let token = self.options.verification_token.expose_secret().to_owned();
+        // The token first: if the store cannot keep it, no subscription is created.
+        self.keep(&Stored {
+            id: String::new(),
+            address: self.options.address.clone(),
+            verification_token: token.clone(),
+        })
+        .await?;
         let request = CreateSubscription {
             event_filters: self.options.event_filters.clone(),
             delivery_mode: DeliveryMode {
                 transport_type: Some("WebHook".into()),
                 address: Some(self.options.address.clone()),
-                verification_token: Some(
-                    self.options.verification_token.expose_secret().to_owned(),
-                ),
+                verification_token: Some(token.clone()),
             },
             expires_in: self.options.expires_in,
         };
         let info = self.client.create_subscription(&request).await?;
-        let stored = Stored {
+        self.keep(&Stored {
             id: info.id.clone(),
             address: self.options.address.clone(),
-            verification_token: self.options.verification_token.expose_secret().to_owned(),
-        };
-        if let Ok(text) = serde_json::to_string(&stored) {
-            self.store
-                .set_meta(SUBSCRIPTION_KEY, &text)
-                .await
-                .map_err(|error| SubscriptionError::Store(error.to_string()))?;
-        }
+            verification_token: token,
+        })
+        .await?;
         tracing::info!(subscription_id = %info.id, "created the RingCentral subscription");
         // Events may have been missed while there was no subscription.
         let _ = self.discover.send(());

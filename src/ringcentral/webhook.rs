@@ -4,17 +4,28 @@
 //! commit it to the inbox (the commit is the dedup), answer. RingCentral blacklists slow or
 //! failing endpoints, so a notification that is well-formed JSON but unusable is quarantined and
 //! answered 200 — only requests that are not notifications at all get a 4xx.
+//!
+//! The order of checks is what makes the route safe to expose. The handshake (a
+//! `Validation-Token` header and no body) is decided from the headers and stays unauthenticated,
+//! as RingCentral requires; every other request is authenticated from its headers *before* a
+//! byte of its body is read, so an unauthenticated client costs a header parse and nothing more.
+//! A request carrying the right token is answered within `server.webhook_deadline_ms`: 200 once
+//! committed, else 503 — never a 4xx for a store that is slow or failing (RingCentral retries a
+//! 503). Refusals are counted per reason and logged at most once a second per reason; a failing
+//! store is logged by the store itself, once when it starts failing and once when it recovers.
 
 use crate::conference::{SessionUpdate, Timestamp, Unusable};
 use crate::ringcentral::wire::{Envelope, EventKind, TelephonyNotification};
 use crate::store::{InboxInsert, NewInboxRow, NewQuarantineRow, Store};
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use crate::util::throttle::Throttle;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
+use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 
@@ -26,6 +37,12 @@ pub const VERIFICATION_TOKEN: &str = "verification-token";
 const MAX_VALIDATION_TOKEN_LEN: usize = 512;
 /// Longest notification `uuid` ringside stores.
 const MAX_UUID_LEN: usize = 256;
+/// The most of a body read on an unauthenticated request that may be a handshake (a chunked
+/// body, whose length the headers do not give): a handshake's body is empty.
+const MAX_HANDSHAKE_BODY: usize = 1024;
+
+/// Refusal log lines: at most one per reason per second, each with the count it stands for.
+static REFUSALS: Throttle = Throttle::new(Duration::from_secs(1));
 
 /// Where time comes from; tests and the replay path use their own.
 pub trait Clock: Send + Sync + 'static {
@@ -64,6 +81,8 @@ pub struct WebhookState {
     pub store: Store,
     pub accepted: mpsc::UnboundedSender<Accepted>,
     pub max_body_bytes: usize,
+    /// `server.webhook_deadline_ms`: an authenticated request is answered 200 or 503 by then.
+    pub deadline: Duration,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -84,6 +103,8 @@ pub enum WebhookError {
     NotNotification(String),
     #[error("ringside cannot store notifications right now")]
     Store,
+    #[error("ringside could not store the notification in time")]
+    Deadline,
 }
 
 impl WebhookError {
@@ -95,7 +116,7 @@ impl WebhookError {
             | WebhookError::ValidationTokenTooLong
             | WebhookError::NotJson(_)
             | WebhookError::NotNotification(_) => StatusCode::BAD_REQUEST,
-            WebhookError::Store => StatusCode::SERVICE_UNAVAILABLE,
+            WebhookError::Store | WebhookError::Deadline => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -108,15 +129,22 @@ impl WebhookError {
             WebhookError::NotJson(_) => "not_json",
             WebhookError::NotNotification(_) => "not_notification",
             WebhookError::Store => "store",
+            WebhookError::Deadline => "deadline",
         }
     }
 }
 
 impl IntoResponse for WebhookError {
     fn into_response(self) -> Response {
-        metrics::counter!("ringside_notifications_rejected_total", "reason" => self.metric_reason())
-            .increment(1);
-        tracing::warn!(status = self.status().as_u16(), reason = %self, "webhook request refused");
+        let reason = self.metric_reason();
+        metrics::counter!("ringside_notifications_rejected_total", "reason" => reason).increment(1);
+        // A store that is slow or failing is logged by the store, once; each refusal of the
+        // client's own making is logged here at most once a second per reason.
+        if !matches!(self, WebhookError::Store | WebhookError::Deadline)
+            && let Some(count) = REFUSALS.admit(reason)
+        {
+            tracing::warn!(status = self.status().as_u16(), reason = %self, count, "webhook requests refused");
+        }
         let mut response = (self.status(), format!("{self}\n")).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -127,19 +155,112 @@ impl IntoResponse for WebhookError {
 }
 
 /// `POST /webhooks/ringcentral`.
-pub async fn receive(
-    State(state): State<WebhookState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, WebhookError> {
+pub async fn receive(State(state): State<WebhookState>, request: Request) -> Response {
     let received_at = state.clock.now();
-    let bytes = read_body(body, state.max_body_bytes)?;
-    if let Some(token) = headers.get(VALIDATION_TOKEN)
-        && bytes.iter().all(u8::is_ascii_whitespace)
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let secret = state.verification_token.expose_secret();
+    let authentic = authenticate(headers, secret);
+    let validation = headers.get(VALIDATION_TOKEN);
+    let declared = declared_length(headers);
+    if let Some(token) = validation
+        && !authentic
     {
-        return handshake(token);
+        // Unauthenticated: only a handshake may pass, and a handshake has no body. Decided from
+        // the headers; a chunked body is read only up to `MAX_HANDSHAKE_BODY`.
+        return match declared {
+            Declared::Empty => handshake(token),
+            Declared::Chunked => match read_limited(body, MAX_HANDSHAKE_BODY).await {
+                Ok(bytes) if blank(&bytes) => handshake(token),
+                _ => Err(WebhookError::Unauthorized),
+            },
+            Declared::Length(_) => Err(WebhookError::Unauthorized),
+        }
+        .unwrap_or_else(IntoResponse::into_response);
     }
-    authenticate(&headers, state.verification_token.expose_secret())?;
+    if !authentic {
+        return WebhookError::Unauthorized.into_response();
+    }
+    if let Declared::Length(length) = declared
+        && length > state.max_body_bytes as u64
+    {
+        return WebhookError::TooLarge(state.max_body_bytes).into_response();
+    }
+    // From here the sender proved it holds the token: answer within the deadline, 200 or 503.
+    let deadline = state.deadline;
+    let work = async move {
+        let bytes =
+            read_limited(body, state.max_body_bytes)
+                .await
+                .map_err(|error| match error {
+                    ReadError::TooLarge => WebhookError::TooLarge(state.max_body_bytes),
+                    ReadError::Unreadable => WebhookError::Unreadable,
+                })?;
+        if let Some(token) = validation
+            && blank(&bytes)
+        {
+            return handshake(token);
+        }
+        accept(state, received_at, bytes).await
+    };
+    match tokio::time::timeout(deadline, work).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => error.into_response(),
+        Err(_) => WebhookError::Deadline.into_response(),
+    }
+}
+
+/// What the headers say of the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Declared {
+    /// `Content-Length: 0`, or neither a length nor a transfer encoding.
+    Empty,
+    /// `Content-Length: n` with n > 0.
+    Length(u64),
+    /// A transfer encoding (chunked) or an unreadable length: the body must be read to know.
+    Chunked,
+}
+
+fn declared_length(headers: &HeaderMap) -> Declared {
+    match headers.get(header::CONTENT_LENGTH) {
+        Some(value) => match value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            Some(0) => Declared::Empty,
+            Some(length) => Declared::Length(length),
+            None => Declared::Chunked,
+        },
+        None if headers.contains_key(header::TRANSFER_ENCODING) => Declared::Chunked,
+        None => Declared::Empty,
+    }
+}
+
+fn blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+enum ReadError {
+    TooLarge,
+    Unreadable,
+}
+
+/// Reads at most `limit` bytes of `body`.
+async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ReadError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(ReadError::TooLarge),
+        Err(_) => Err(ReadError::Unreadable),
+    }
+}
+
+/// An authenticated notification's body: parsed, then ignored, quarantined or committed.
+async fn accept(
+    state: WebhookState,
+    received_at: Timestamp,
+    bytes: Bytes,
+) -> Result<Response, WebhookError> {
     let envelope: Envelope = serde_json::from_slice(&bytes).map_err(refusal)?;
     let kind = EventKind::of(&envelope.event);
     if kind == EventKind::Other {
@@ -156,11 +277,11 @@ pub async fn receive(
             Ok(update) => {
                 tracing::debug!(telephony_session_id = %update.session_id, uuid = %envelope.uuid, "telephony notification received");
                 commit(
-                    &state,
-                    &envelope.uuid,
+                    state,
+                    envelope.uuid,
                     "telephony",
                     received_at,
-                    &bytes,
+                    bytes,
                     Payload::Telephony(update),
                 )
                 .await
@@ -169,26 +290,15 @@ pub async fn receive(
         },
         _ => {
             commit(
-                &state,
-                &envelope.uuid,
+                state,
+                envelope.uuid,
                 "reminder",
                 received_at,
-                &bytes,
+                bytes,
                 Payload::Reminder,
             )
             .await
         }
-    }
-}
-
-/// The body, as axum buffered it under the route's `DefaultBodyLimit`.
-fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, WebhookError> {
-    match body {
-        Ok(bytes) => Ok(bytes),
-        Err(BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))) => {
-            Err(WebhookError::TooLarge(limit))
-        }
-        Err(_) => Err(WebhookError::Unreadable),
     }
 }
 
@@ -199,7 +309,10 @@ fn handshake(token: &HeaderValue) -> Result<Response, WebhookError> {
         return Err(WebhookError::ValidationTokenTooLong);
     }
     metrics::counter!("ringside_webhook_handshakes_total").increment(1);
-    tracing::info!("answered RingCentral's webhook validation handshake");
+    // Anyone may send a handshake: logged like a refusal, at most once a second.
+    if let Some(count) = REFUSALS.admit("handshake") {
+        tracing::info!(count, "answered RingCentral's webhook validation handshake");
+    }
     let mut response = StatusCode::OK.into_response();
     let headers = response.headers_mut();
     headers.insert("Validation-Token", token.clone());
@@ -211,19 +324,15 @@ fn handshake(token: &HeaderValue) -> Result<Response, WebhookError> {
 }
 
 /// Verification: `Verification-Token`, or a `Validation-Token` equal to the secret (RingCentral's
-/// docs disagree on the name), compared in constant time.
-fn authenticate(headers: &HeaderMap, secret: &str) -> Result<(), WebhookError> {
+/// docs disagree on the name), compared in constant time. Only the first value of each header
+/// counts: a request repeating a header a hundred times still makes one guess per name.
+fn authenticate(headers: &HeaderMap, secret: &str) -> bool {
     let matches = |name: &str| {
         headers
-            .get_all(name)
-            .iter()
-            .any(|value| bool::from(value.as_bytes().ct_eq(secret.as_bytes())))
+            .get(name)
+            .is_some_and(|value| bool::from(value.as_bytes().ct_eq(secret.as_bytes())))
     };
-    if matches(VERIFICATION_TOKEN) || matches(VALIDATION_TOKEN) {
-        Ok(())
-    } else {
-        Err(WebhookError::Unauthorized)
-    }
+    matches(VERIFICATION_TOKEN) | matches(VALIDATION_TOKEN)
 }
 
 fn refusal(error: serde_json::Error) -> WebhookError {
@@ -241,43 +350,52 @@ fn usable(bytes: &[u8]) -> Result<SessionUpdate, Unusable> {
     SessionUpdate::from_notification(&notification.body)
 }
 
+/// Commits the notification to the inbox and hands it to the detector; answers after the
+/// commit. The commit runs in its own task: when the deadline answers 503 first, a commit that
+/// still succeeds is not lost between the store and the detector — it is handed over all the
+/// same (and a retry of the same `uuid` is then a duplicate).
 async fn commit(
-    state: &WebhookState,
-    uuid: &str,
-    kind: &str,
+    state: WebhookState,
+    uuid: String,
+    kind: &'static str,
     received_at: Timestamp,
-    bytes: &Bytes,
+    bytes: Bytes,
     payload: Payload,
 ) -> Result<Response, WebhookError> {
     let row = NewInboxRow {
-        uuid: uuid.to_owned(),
+        uuid,
         kind: kind.to_owned(),
         received_at_ms: received_at.0,
         body: bytes.to_vec(),
     };
-    match state.store.insert_inbox(row).await {
-        Ok(InboxInsert::Inserted { id }) => {
-            metrics::counter!("ringside_notifications_total", "outcome" => "accepted").increment(1);
-            // The detector task may be gone during shutdown; the row is committed and will be
-            // replayed at the next start, so nothing is lost.
-            let _ = state.accepted.send(Accepted {
-                inbox_id: id,
-                received_at,
-                payload,
-            });
-            Ok(ok())
+    let committed = tokio::spawn(async move {
+        let uuid = row.uuid.clone();
+        match state.store.insert_inbox(row).await {
+            Ok(InboxInsert::Inserted { id }) => {
+                metrics::counter!("ringside_notifications_total", "outcome" => "accepted")
+                    .increment(1);
+                // The detector task may be gone during shutdown; the row is committed and will
+                // be replayed at the next start, so nothing is lost.
+                let _ = state.accepted.send(Accepted {
+                    inbox_id: id,
+                    received_at,
+                    payload,
+                });
+                Ok(ok())
+            }
+            Ok(InboxInsert::Duplicate { .. }) => {
+                metrics::counter!("ringside_notifications_total", "outcome" => "duplicate")
+                    .increment(1);
+                tracing::debug!(%uuid, "duplicate notification dropped");
+                Ok(ok())
+            }
+            Err(error) => {
+                tracing::debug!(%error, "could not commit a notification to the inbox");
+                Err(WebhookError::Store)
+            }
         }
-        Ok(InboxInsert::Duplicate { .. }) => {
-            metrics::counter!("ringside_notifications_total", "outcome" => "duplicate")
-                .increment(1);
-            tracing::debug!(%uuid, "duplicate notification dropped");
-            Ok(ok())
-        }
-        Err(error) => {
-            tracing::error!(%error, "could not commit a notification to the inbox");
-            Err(WebhookError::Store)
-        }
-    }
+    });
+    committed.await.unwrap_or(Err(WebhookError::Store))
 }
 
 async fn quarantine(
@@ -298,7 +416,7 @@ async fn quarantine(
     match state.store.quarantine(row).await {
         Ok(_) => Ok(ok()),
         Err(error) => {
-            tracing::error!(%error, "could not quarantine a notification");
+            tracing::debug!(%error, "could not quarantine a notification");
             Err(WebhookError::Store)
         }
     }
@@ -308,11 +426,10 @@ fn ok() -> Response {
     StatusCode::OK.into_response()
 }
 
-/// The public listener's RingCentral route, with its body limit.
+/// The public listener's RingCentral route. The body limit is applied by [`receive`] itself,
+/// after authentication.
 pub fn router(state: WebhookState) -> axum::Router {
-    let limit = state.max_body_bytes;
     axum::Router::new()
         .route("/webhooks/ringcentral", axum::routing::post(receive))
-        .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
 }

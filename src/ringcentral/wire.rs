@@ -5,8 +5,71 @@
 //! ignored and ids are opaque strings. What ringside *requires* of a notification is checked
 //! later, in [`crate::conference::input`], so that an unusable notification can be quarantined
 //! instead of refused (a 4xx gets the subscription blacklisted).
+//!
+//! Ids are opaque strings, but RingCentral writes some of them as JSON numbers (`ownerId`,
+//! `accountId` and `extensionId` in several event kinds and REST answers): every id field takes
+//! a string or a number ([`lenient_id`]), so a number never turns a notification into a 400.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Deserializing ids written as a JSON string or a JSON number (kept as its decimal text).
+pub mod lenient_id {
+    use serde::Deserializer;
+    use serde::de::{self, Visitor};
+    use std::fmt;
+
+    struct IdVisitor;
+
+    impl<'de> Visitor<'de> for IdVisitor {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an id (a string or a number)")
+        }
+
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+            Ok(Some(value.to_owned()))
+        }
+
+        fn visit_string<E: de::Error>(self, value: String) -> Result<Self::Value, E> {
+            Ok(Some(value))
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            Ok(Some(value.to_string()))
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+            Ok(Some(value.to_string()))
+        }
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+            Ok(Some(value.to_string()))
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
+            inner.deserialize_any(IdVisitor)
+        }
+    }
+
+    /// An optional id: a string, a number, or `null`.
+    pub fn option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+        deserializer.deserialize_any(IdVisitor)
+    }
+
+    /// A required id: a string or a number.
+    pub fn required<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+        option(deserializer)?.ok_or_else(|| de::Error::custom("an id is null"))
+    }
+}
 
 /// Declares an open enum: known variants matched case-insensitively, anything else kept verbatim.
 macro_rules! open_enum {
@@ -130,9 +193,9 @@ pub struct Envelope {
     pub event: String,
     #[serde(default)]
     pub timestamp: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub subscription_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub owner_id: Option<String>,
     pub body: serde_json::Map<String, serde_json::Value>,
 }
@@ -145,9 +208,9 @@ pub struct TelephonyNotification {
     pub event: String,
     #[serde(default)]
     pub timestamp: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub subscription_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub owner_id: Option<String>,
     pub body: TelephonyBody,
 }
@@ -160,11 +223,11 @@ pub struct TelephonyBody {
     /// negative or fractional value quarantines the notification instead of failing the parse.
     #[serde(default)]
     pub sequence: Option<serde_json::Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub session_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub telephony_session_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub server_id: Option<String>,
     #[serde(default)]
     pub event_time: Option<String>,
@@ -172,9 +235,9 @@ pub struct TelephonyBody {
     pub origin: Option<Origin>,
     #[serde(default)]
     pub parties: Vec<Party>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub account_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub extension_id: Option<String>,
 }
 
@@ -188,11 +251,11 @@ pub struct Origin {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Party {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub account_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub extension_id: Option<String>,
     #[serde(default)]
     pub direction: Option<Direction>,
@@ -222,9 +285,9 @@ pub struct Endpoint {
     pub phone_number: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub extension_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub device_id: Option<String>,
 }
 
@@ -232,9 +295,9 @@ pub struct Endpoint {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Owner {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub account_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub extension_id: Option<String>,
 }
 
@@ -260,11 +323,11 @@ pub struct Status {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerId {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub session_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub telephony_session_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub party_id: Option<String>,
 }
 
@@ -288,7 +351,7 @@ pub struct MobilePickupData {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallSession {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub id: Option<String>,
     #[serde(default)]
     pub origin: Option<Origin>,
@@ -361,9 +424,9 @@ pub struct TokenInfo {
     /// Space-separated app permissions.
     #[serde(default)]
     pub scope: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub owner_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub endpoint_id: Option<String>,
 }
 
@@ -437,6 +500,7 @@ pub struct BlacklistedData {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionInfo {
+    #[serde(deserialize_with = "lenient_id::required")]
     pub id: String,
     #[serde(default)]
     pub uri: Option<String>,
@@ -469,13 +533,13 @@ pub struct SubscriptionList {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveCall {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub telephony_session_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub party_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_id::option")]
     pub session_id: Option<String>,
     #[serde(default)]
     pub telephony_status: Option<String>,

@@ -20,6 +20,15 @@
 //! was first polled may still let its write happen.
 //!
 //! Values of the meta table may be secrets: they are never logged.
+//!
+//! The file holds secrets (the verification token, RingCentral's tokens) and callers' names and
+//! numbers, so it is created `0600` before SQLite opens it (SQLite gives `-wal` and `-shm` the
+//! main file's mode), missing directories are created `0700`, and looser modes on existing store
+//! files are tightened at start. A directory ringside did not create is never changed.
+//!
+//! A store that cannot write (a full disk, a lock held elsewhere, an I/O error) is logged once
+//! when it starts failing and once when it recovers ([`Store::failing`] tells readiness); each
+//! caller gets its error and decides whether to retry.
 
 mod audit;
 mod batches;
@@ -38,6 +47,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
+
+mod files;
 
 pub use audit::AuditEntry;
 pub use batches::{Batch, BatchState, BatchTarget, NewBatch};
@@ -99,6 +110,8 @@ pub enum StoreError {
 pub enum OpenCause {
     #[error("cannot create its directory")]
     CreateDir(#[source] std::io::Error),
+    #[error("cannot create the file or make it private")]
+    Permissions(#[source] std::io::Error),
     #[error("SQLite cannot open or configure it")]
     Sqlite(#[source] rusqlite::Error),
 }
@@ -116,6 +129,30 @@ pub struct StoreStats {
 struct Counters {
     transactions: AtomicU64,
     commands: AtomicU64,
+    /// Why the last write transaction failed, while writes keep failing; `None` when the last
+    /// one committed.
+    failing: Mutex<Option<String>>,
+}
+
+impl Counters {
+    /// Records how a write transaction ended; logs only when that changes.
+    fn record(&self, failure: Option<String>) {
+        let mut failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        match (&*failing, failure) {
+            (None, Some(reason)) => {
+                tracing::error!(%reason, "the store cannot write: notifications are answered 503 and announcements wait until it recovers");
+                metrics::gauge!("ringside_store_failing").set(1.0);
+                *failing = Some(reason);
+            }
+            (Some(_), None) => {
+                tracing::info!("the store writes again");
+                metrics::gauge!("ringside_store_failing").set(0.0);
+                *failing = None;
+            }
+            (Some(_), Some(reason)) => *failing = Some(reason),
+            (None, None) => {}
+        }
+    }
 }
 
 /// Handle to the store thread; cheap to clone, every clone talks to the same thread.
@@ -127,6 +164,17 @@ pub struct Store {
     commands: mpsc::Sender<Command>,
     counters: Arc<Counters>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// Turns true when the store thread ends, however it ends (closed, or a panic).
+    ended: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Tells [`Store::ended`] when the thread ends, on return and on unwinding alike.
+struct EndSignal(tokio::sync::watch::Sender<bool>);
+
+impl Drop for EndSignal {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
+    }
 }
 
 impl fmt::Debug for Store {
@@ -145,9 +193,7 @@ impl Store {
             path: path.to_owned(),
             source,
         };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| failed(OpenCause::CreateDir(e)))?;
-        }
+        files::prepare(path).map_err(failed)?;
         let conn = Connection::open(path)
             .and_then(|conn| configure(&conn).map(|()| conn))
             .map_err(|e| failed(OpenCause::Sqlite(e)))?;
@@ -155,11 +201,15 @@ impl Store {
 
         let (commands, queue) = mpsc::channel(QUEUE_CAPACITY);
         let counters = Arc::new(Counters::default());
+        let (end_signal, ended) = tokio::sync::watch::channel(false);
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.to_owned())
             .spawn({
                 let counters = Arc::clone(&counters);
-                move || run(conn, queue, &counters)
+                move || {
+                    let _signal = EndSignal(end_signal);
+                    run(conn, queue, &counters)
+                }
             })
             .map_err(StoreError::Spawn)?;
         tracing::info!(
@@ -171,6 +221,7 @@ impl Store {
             commands,
             counters,
             thread: Arc::new(Mutex::new(Some(thread))),
+            ended,
         })
     }
 
@@ -384,6 +435,21 @@ impl Store {
         self.read(inbox::counts).await
     }
 
+    /// Resolves when the store thread has ended (closed, or stopped by a bug).
+    pub async fn ended(&self) {
+        let mut ended = self.ended.clone();
+        let _ = ended.wait_for(|ended| *ended).await;
+    }
+
+    /// Why writes fail, from the first failed write transaction until one commits again.
+    pub fn failing(&self) -> Option<String> {
+        self.counters
+            .failing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Group-commit counters since open.
     pub fn stats(&self) -> StoreStats {
         StoreStats {
@@ -486,10 +552,20 @@ enum Command {
     Close(oneshot::Sender<Result<(), StoreError>>),
 }
 
+/// How one write went inside the transaction.
+enum Applied {
+    Done,
+    /// Its statement failed; `storage` when the failure is the file's, not the statement's
+    /// (a full disk, an I/O error, a lock held elsewhere).
+    Failed {
+        storage: Option<String>,
+    },
+}
+
 /// A write waiting for its batch's commit.
 trait WriteJob: Send {
-    /// Runs the work inside the open transaction; `true` when it succeeded.
-    fn apply(&mut self, conn: &Connection) -> bool;
+    /// Runs the work inside the open transaction.
+    fn apply(&mut self, conn: &Connection) -> Applied;
     /// Answers: the batch's failure if there was one, else the work's own outcome.
     fn answer(self: Box<Self>, batch_failure: Option<&Arc<rusqlite::Error>>);
 }
@@ -505,14 +581,19 @@ where
     T: Send,
     F: FnOnce(&Connection) -> rusqlite::Result<T> + Send,
 {
-    fn apply(&mut self, conn: &Connection) -> bool {
+    fn apply(&mut self, conn: &Connection) -> Applied {
         let Some(work) = self.work.take() else {
-            return false;
+            return Applied::Failed { storage: None };
         };
         let outcome = work(conn);
-        let succeeded = outcome.is_ok();
+        let applied = match &outcome {
+            Ok(_) => Applied::Done,
+            Err(error) => Applied::Failed {
+                storage: storage_failure(error),
+            },
+        };
         self.outcome = Some(outcome);
-        succeeded
+        applied
     }
 
     fn answer(self: Box<Self>, batch_failure: Option<&Arc<rusqlite::Error>>) {
@@ -577,7 +658,8 @@ fn commit(conn: &Connection, jobs: &mut Vec<Box<dyn WriteJob>>, counters: &Count
     if jobs.is_empty() {
         return;
     }
-    let failure = transaction(conn, jobs).err().map(Arc::new);
+    let (result, storage) = transaction(conn, jobs);
+    let failure = result.err().map(Arc::new);
     match &failure {
         None => {
             counters.transactions.fetch_add(1, Ordering::Relaxed);
@@ -585,30 +667,68 @@ fn commit(conn: &Connection, jobs: &mut Vec<Box<dyn WriteJob>>, counters: &Count
             counters.commands.fetch_add(commands, Ordering::Relaxed);
         }
         Some(error) => {
-            tracing::error!(%error, commands = jobs.len(), "store write transaction failed");
-            if !conn.is_autocommit() {
-                if let Err(error) = conn.execute_batch("ROLLBACK") {
-                    tracing::error!(%error, "store: rolling back a failed transaction failed");
-                }
+            tracing::debug!(%error, commands = jobs.len(), "store write transaction failed");
+            if !conn.is_autocommit()
+                && let Err(error) = conn.execute_batch("ROLLBACK")
+            {
+                tracing::debug!(%error, "store: rolling back a failed transaction failed");
             }
         }
     }
+    counters.record(failure.as_ref().map(|error| error.to_string()).or(storage));
     for job in jobs.drain(..) {
         job.answer(failure.as_ref());
     }
 }
 
-fn transaction(conn: &Connection, jobs: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    for job in jobs.iter_mut() {
-        conn.execute_batch("SAVEPOINT job")?;
-        if job.apply(conn) {
-            conn.execute_batch("RELEASE job")?;
-        } else {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+/// The transaction's outcome, and the first write that failed for the file's sake.
+fn transaction(
+    conn: &Connection,
+    jobs: &mut [Box<dyn WriteJob>],
+) -> (rusqlite::Result<()>, Option<String>) {
+    let mut storage = None;
+    let result = (|| {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        for job in jobs.iter_mut() {
+            conn.execute_batch("SAVEPOINT job")?;
+            match job.apply(conn) {
+                Applied::Done => conn.execute_batch("RELEASE job")?,
+                Applied::Failed { storage: failed } => {
+                    storage = storage.take().or(failed);
+                    conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                }
+            }
         }
+        conn.execute_batch("COMMIT")
+    })();
+    (result, storage)
+}
+
+/// The reason, when a statement failed because of the file rather than the statement: a full
+/// disk, an I/O error, a read-only or locked file.
+fn storage_failure(error: &rusqlite::Error) -> Option<String> {
+    use rusqlite::ErrorCode;
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _)
+            if matches!(
+                failure.code,
+                ErrorCode::DiskFull
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::ReadOnly
+                    | ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::DatabaseCorrupt
+                    | ErrorCode::NotADatabase
+                    | ErrorCode::OutOfMemory
+                    | ErrorCode::PermissionDenied
+                    | ErrorCode::FileLockingProtocolFailed
+            ) =>
+        {
+            Some(error.to_string())
+        }
+        _ => None,
     }
-    conn.execute_batch("COMMIT")
 }
 
 #[cfg(test)]

@@ -1,0 +1,3 @@
+//! Small helpers shared by every layer; nothing here knows RingCentral, Discord or the store.
+
+pub mod throttle;
