@@ -421,7 +421,7 @@ fn run_in_local_mode_announces_a_posted_seed_on_stdout_and_stops_on_sigterm() {
 
 #[test]
 fn run_never_prints_a_configured_verification_token() {
-    const TOKEN: &str = "s3cr3t-token";
+    const TOKEN: &str = "s3cr3t-token-4ffe-81d0";
     let sandbox = Sandbox::new();
     let (mut service, _) = local_run(
         &sandbox,
@@ -603,4 +603,175 @@ fn demo_plays_the_scripted_conference_with_joins_participants_kick_and_summary()
         "Discord markup shown raw:\n{}",
         out.stdout
     );
+}
+
+// ----- safe to expose: what the binary logs under a flood, with a failing store, and when a
+// ----- core task dies --------------------------------------------------------------------------
+
+/// POSTs `count` requests to `url` from 32 connections at once, each with `headers` and a body
+/// from `body(i)`; answers every status seen and how long it took.
+fn flood(
+    url: &str,
+    count: usize,
+    headers: &[(&str, &str)],
+    body: impl Fn(usize) -> String,
+) -> (Vec<u16>, Duration) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let bodies: std::sync::Arc<Vec<String>> =
+            std::sync::Arc::new((0..count).map(&body).collect());
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let workers: Vec<_> = (0..32)
+            .map(|_| {
+                let (client, next, bodies, headers, url) = (
+                    client.clone(),
+                    next.clone(),
+                    bodies.clone(),
+                    headers.clone(),
+                    url.to_owned(),
+                );
+                tokio::spawn(async move {
+                    let mut statuses = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= bodies.len() {
+                            return statuses;
+                        }
+                        let mut request = client.post(&url).body(bodies[i].clone());
+                        for (name, value) in &headers {
+                            request = request.header(name, value);
+                        }
+                        let status = request.send().await.map(|r| r.status().as_u16());
+                        statuses.push(status.unwrap_or(0));
+                    }
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for worker in workers {
+            statuses.extend(worker.await.unwrap());
+        }
+        (statuses, started.elapsed())
+    })
+}
+
+#[test]
+fn ten_thousand_refused_requests_write_at_most_one_log_line_a_second() {
+    let sandbox = Sandbox::new();
+    let (mut service, _) = local_run(&sandbox, &[]);
+    let banner = service.banner(START_TIMEOUT);
+    let (statuses, took) = flood(&banner.webhook, 10_000, &[], |_| "{}".to_owned());
+    assert!(statuses.iter().all(|status| *status == 401), "{:?}", {
+        let mut odd: Vec<_> = statuses.iter().filter(|s| **s != 401).collect();
+        odd.dedup();
+        odd
+    });
+    service.settle(Duration::from_millis(500), Duration::from_secs(5));
+    let exit = service.terminate(STOP_TIMEOUT);
+    assert_eq!(exit.code(), Some(0));
+    let refusals = service
+        .stderr_seen
+        .iter()
+        .filter(|line| line.contains("webhook requests refused"))
+        .count();
+    eprintln!(
+        "10,000 unauthenticated requests in {took:.1?}: {refusals} refusal log lines, {} stderr lines in all",
+        service.stderr_seen.len()
+    );
+    let bound = took.as_secs() as usize + 2;
+    assert!(
+        (1..=bound).contains(&refusals),
+        "{refusals} refusal lines for {took:?} of flood"
+    );
+}
+
+#[test]
+fn a_store_that_cannot_write_is_logged_once_and_a_stop_still_exits_0() {
+    let sandbox = Sandbox::new();
+    let (mut service, _) = local_run(
+        &sandbox,
+        &[
+            ("RINGSIDE_SERVER__WEBHOOK_DEADLINE_MS", "300"),
+            (
+                "RINGSIDE_RINGCENTRAL__VERIFICATION_TOKEN",
+                "flood-test-token-0123456789",
+            ),
+        ],
+    );
+    let banner = service.banner(START_TIMEOUT);
+    let lock = rusqlite::Connection::open(sandbox.path().join("x.sqlite3")).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let seed: Value = serde_json::from_str(&fixture(ADDED)).unwrap();
+    let notification = |i: usize| {
+        let mut notification = seed.clone();
+        notification["uuid"] = json!(format!("locked-{i}"));
+        notification.to_string()
+    };
+    let headers = [
+        ("Verification-Token", "flood-test-token-0123456789"),
+        ("Content-Type", "application/json"),
+    ];
+    let (statuses, _) = flood(&banner.webhook, 40, &headers, notification);
+    assert!(statuses.iter().all(|status| *status == 503), "{statuses:?}");
+    service.stderr_until(Duration::from_secs(20), |line| {
+        line.contains("the store cannot write")
+    });
+    let (statuses, _) = flood(&banner.webhook, 40, &headers, |i| notification(i + 40));
+    assert!(statuses.iter().all(|status| *status == 503), "{statuses:?}");
+
+    // Stopped while the store still cannot write: within the 10 s DESIGN §7 promises.
+    let exit = service.terminate(Duration::from_secs(11));
+    assert_eq!(exit.code(), Some(0), "{}", service.stderr_seen.join("\n"));
+    drop(lock);
+    let failing = service
+        .stderr_seen
+        .iter()
+        .filter(|line| line.contains("the store cannot write"))
+        .count();
+    assert_eq!(failing, 1, "{}", service.stderr_seen.join("\n"));
+    let per_request = service
+        .stderr_seen
+        .iter()
+        .filter(|line| line.contains("could not commit") || line.contains("refused"))
+        .count();
+    assert_eq!(per_request, 0, "{}", service.stderr_seen.join("\n"));
+}
+
+#[test]
+fn a_core_task_that_dies_stops_ringside_with_exit_status_1() {
+    for task in ["pipeline", "announcer", "store"] {
+        let sandbox = Sandbox::new();
+        let (mut service, _) = local_run(&sandbox, &[("RINGSIDE_TEST_END_TASK", task)]);
+        service.banner(START_TIMEOUT);
+        let line = service.stderr_until(Duration::from_secs(10), |line| {
+            line.contains("a core task ended")
+        });
+        assert!(line.contains(task), "{line}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = service.try_wait() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{task}: still running"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(1), "{task}");
+    }
 }

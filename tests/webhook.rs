@@ -6,6 +6,8 @@
 //! sleeps are the ones that wait past the coalescing window before asserting that nothing was
 //! announced.
 
+#[path = "webhook/exposure.rs"]
+mod exposure;
 mod support;
 
 use ringside::simulator::{ConferenceScript, LeaveSignal, Person, play};

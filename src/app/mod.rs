@@ -94,6 +94,10 @@ pub struct Running {
     announcer: Watched<()>,
     /// Ends when the store thread ends; never awaited.
     store_thread: Watched<()>,
+    /// Keeps the announcer's channel open while ringside runs, so that the announcer ends only
+    /// on a stop (after the detector task let go of its sender), never because the detector
+    /// task died: that death is the detector's, and is reported as such.
+    events_keepalive: mpsc::UnboundedSender<announcer::Outgoing>,
     pub supervisor: Supervisor,
 }
 
@@ -116,15 +120,18 @@ impl Running {
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         self.supervisor.stopping();
         let _ = self.shutdown.send(true);
-        for (_, mut server) in self.servers {
+        // What did not finish in time, said in one line at the end (a store that cannot write
+        // makes every stage late, and has said so already).
+        let mut late: Vec<&'static str> = Vec::new();
+        for (name, mut server) in self.servers {
             match tokio::time::timeout_at(deadline, &mut server).await {
                 Ok(Ok(Some(Ok(())) | None)) => {}
                 Ok(Ok(Some(Err(error)))) => {
-                    tracing::warn!(%error, "listener stopped with an error")
+                    tracing::warn!(%error, listener = name, "listener stopped with an error")
                 }
-                Ok(Err(error)) => tracing::warn!(%error, "listener task failed"),
+                Ok(Err(error)) => tracing::warn!(%error, listener = name, "listener task failed"),
                 Err(_) => {
-                    tracing::warn!("listener did not stop in time");
+                    late.push(name);
                     server.abort();
                 }
             }
@@ -136,11 +143,11 @@ impl Running {
                 .await
                 .is_err()
         {
-            tracing::warn!("a confirmed kick did not finish in time");
+            late.push("a confirmed kick");
         }
-        for (_, mut task) in self.background {
+        for (name, mut task) in self.background {
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
-                tracing::warn!("a background task did not stop in time");
+                late.push(name);
                 task.abort();
             }
         }
@@ -150,27 +157,39 @@ impl Running {
             Ok(Ok(None)) => tracing::warn!("the detector task had already ended"),
             Ok(Err(error)) => tracing::warn!(%error, "detector task failed"),
             Err(_) => {
-                tracing::warn!("detector task did not drain in time");
+                late.push("the detector (the rest of the inbox is replayed at the next start)");
                 pipeline.abort();
             }
         }
+        drop(self.events_keepalive);
         let mut announcer = self.announcer;
         if tokio::time::timeout_at(deadline, &mut announcer)
             .await
             .is_err()
         {
-            tracing::warn!("announcer did not drain in time; the rest is sent at the next start");
+            late.push("the announcer (the rest is sent at the next start)");
             announcer.abort();
         }
         drop(self.store_thread);
-        // A store that cannot write has said so already; the stop still succeeds (what was not
-        // flushed is replayed or resent at the next start).
-        if let Err(error) = self.store.close().await {
-            tracing::warn!(error = %format!("{error:#}"), "the store did not close cleanly");
+        // The store finishes what is queued; a store that cannot write may take long to fail
+        // each write, so its close is bounded too. What it did not flush is replayed or resent
+        // at the next start; the stop still succeeds.
+        match tokio::time::timeout_at(deadline + STORE_CLOSE_GRACE, self.store.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => late.push("the store"),
+        }
+        if !late.is_empty() {
+            tracing::warn!(
+                unfinished = %late.join(", "),
+                "stopped before everything was flushed; nothing is lost: it is replayed or resent at the next start"
+            );
         }
         Ok(())
     }
 }
+
+/// How long past the shared deadline the store may take to close.
+const STORE_CLOSE_GRACE: Duration = Duration::from_millis(1500);
 
 /// The Discord channel ringside announces in, and how interactions arrive.
 #[derive(Debug, Clone)]
@@ -543,6 +562,7 @@ pub async fn start_with_clock(
         pipeline: supervisor.watch("pipeline", pipeline),
         announcer: supervisor.watch("announcer", announcer),
         store_thread,
+        events_keepalive: events_tx,
         supervisor,
     })
 }

@@ -170,7 +170,8 @@ async fn receive_the_rest(
     })
     .await;
     if drained.is_err() {
-        tracing::warn!("the detector was still producing events when the announcer stopped");
+        // The stop's summary says what was left; the detector's rows are replayed at start.
+        tracing::debug!("the detector was still producing events when the announcer stopped");
     }
     events.close();
     while let Ok(event) = events.try_recv() {

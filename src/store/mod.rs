@@ -641,7 +641,7 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Command>, counters: &Counters
     }
 
     if let Err(error) = conn.execute_batch("PRAGMA optimize") {
-        tracing::warn!(%error, "store: PRAGMA optimize failed");
+        tracing::debug!(%error, "store: PRAGMA optimize failed");
     }
     let mut closed = conn.close().map_err(|(_, error)| StoreError::Sqlite(error));
     if let Err(error) = &closed {

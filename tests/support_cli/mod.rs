@@ -205,6 +205,13 @@ impl Service {
         self.child.id()
     }
 
+    /// The exit status, once the child has exited; then everything left in its pipes is read.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        let status = self.child.try_wait().expect("waiting for ringside")?;
+        self.drain();
+        Some(status)
+    }
+
     fn context(&self) -> String {
         format!(
             "--- stdout so far\n{}\n--- stderr so far\n{}",
