@@ -453,6 +453,102 @@ async fn a_changed_verification_token_replaces_the_subscription() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_of_another_instance_are_left_alone_across_restarts() {
+    let platform = start_platform(PlatformOptions::new()).await;
+    let production = TestConfig::new().against(&platform).start().await;
+    let production_id = production.wait_subscription_active().await;
+    // A staging instance of the same app and user: its own address, store and token.
+    let mut staging = TestConfig::new().against(&platform);
+    staging.settings.ringcentral.verification_token =
+        Some(secrecy::SecretString::from("staging-verification-token"));
+    let staging = staging.start().await;
+    let staging_id = staging.wait_subscription_active().await;
+    assert_ne!(staging_id, production_id);
+
+    // Each restarts (a blue/green deploy): neither deletes the other's subscription.
+    let (config, _) = staging.stop().await;
+    let staging = config.start().await;
+    assert_eq!(staging.wait_subscription_active().await, staging_id);
+    let (config, _) = production.stop().await;
+    let production = config.start().await;
+    assert_eq!(production.wait_subscription_active().await, production_id);
+
+    let deletes: Vec<RequestRecord> = platform
+        .requests()
+        .into_iter()
+        .filter(|request| request.method == "DELETE")
+        .collect();
+    assert!(deletes.is_empty(), "{:#?}", describe(&deletes));
+    assert_eq!(platform.subscriptions().len(), 2);
+    production.stop().await;
+    staging.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stored_subscription_is_replaced_when_the_address_changed() {
+    let platform = start_platform(PlatformOptions::new()).await;
+    let app = TestConfig::new().against(&platform).start().await;
+    let old = app.wait_subscription_active().await;
+    let (mut config, _) = app.stop().await;
+
+    // Same store, new address: the one ringside created (at the old address) goes.
+    let listen = support::free_port();
+    config.settings.server.listen = listen;
+    config.settings.server.public_url = Some(format!("http://{listen}"));
+    let app = config.start().await;
+    let new = app.wait_subscription_active().await;
+    assert_ne!(new, old);
+    assert_eq!(
+        requests_to(&platform, "DELETE", &format!("{SUBSCRIPTIONS}/{old}")).len(),
+        1,
+        "{:#?}",
+        describe(&platform.requests())
+    );
+    let subscriptions = platform.subscriptions();
+    assert_eq!(subscriptions.len(), 1, "{subscriptions:#?}");
+    assert_eq!(subscriptions[0].address, app.config.webhook_address());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_subscription_is_created_while_the_store_cannot_keep_its_token() {
+    let platform = start_platform(PlatformOptions::new()).await;
+    let app = TestConfig::new().against(&platform).start().await;
+    let old = app.wait_subscription_active().await;
+    let (config, _) = app.stop().await;
+    ringside::app::operator::delete_subscription(&config.settings, Some(old))
+        .await
+        .expect("the operator deletes it");
+    let creates_before = requests_to(&platform, "POST", SUBSCRIPTIONS).len();
+
+    // Another connection holds the store's write lock: reads work, writes fail.
+    let lock = rusqlite::Connection::open(&config.settings.store.path).unwrap();
+    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let app = config.start().await;
+    let reason = support::eventually(
+        "the subscription reports failing",
+        Duration::from_secs(20),
+        async || match app.subscription_health() {
+            SubscriptionHealth::Failing { reason } => Some(reason),
+            _ => None,
+        },
+    )
+    .await;
+    assert!(
+        reason.contains("cannot keep the subscription in the store"),
+        "{reason}"
+    );
+    assert!(platform.subscriptions().is_empty());
+    assert_eq!(
+        requests_to(&platform, "POST", SUBSCRIPTIONS).len(),
+        creates_before,
+        "a subscription was created while its token could not be kept"
+    );
+    drop(lock);
+    app.stop().await;
+}
+
 // ----- 4. auth -------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

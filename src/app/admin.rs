@@ -14,6 +14,10 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 
+/// Refusal log lines: at most one per second, with the count each stands for.
+static REFUSALS: crate::util::throttle::Throttle =
+    crate::util::throttle::Throttle::new(std::time::Duration::from_secs(1));
+
 #[derive(Clone)]
 struct ApiState {
     roster: Roster,
@@ -129,7 +133,9 @@ fn authorized(headers: &HeaderMap, token: &SecretString) -> bool {
 async fn conferences(State(state): State<ApiState>, headers: HeaderMap) -> Response {
     if !authorized(&headers, &state.token) {
         metrics::counter!("ringside_api_unauthorized_total").increment(1);
-        tracing::warn!("GET /api/conferences without a valid bearer token");
+        if let Some(count) = REFUSALS.admit("api_unauthorized") {
+            tracing::warn!(count, "GET /api/conferences without a valid bearer token");
+        }
         return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n").into_response();
     }
     let conferences: Vec<Value> = state.roster.live().iter().map(conference_json).collect();

@@ -620,3 +620,60 @@ pub struct ErrorItem {
     #[serde(default)]
     pub parameter_name: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_written_as_numbers_read_as_their_decimal_text() {
+        let notification: TelephonyNotification = serde_json::from_value(json!({
+            "uuid": "u-1", "event": "/restapi/v1.0/account/37439510/telephony/sessions",
+            "subscriptionId": "sub-1", "ownerId": 400131508008u64,
+            "body": {
+                "sequence": 3, "sessionId": 1234, "telephonySessionId": "s-1",
+                "accountId": 37439510, "extensionId": 400131508008u64,
+                "parties": [{
+                    "id": "p-1", "accountId": 37439510, "extensionId": 400131508008u64,
+                    "to": {"phoneNumber": "+16505550100", "extensionId": 101, "deviceId": 802},
+                    "status": {"code": "Gone", "reason": "Conference",
+                               "peerId": {"sessionId": 55, "telephonySessionId": "s-2", "partyId": "p-2"}}
+                }]
+            }
+        }))
+        .expect("numbers are ids too");
+        assert_eq!(notification.owner_id.as_deref(), Some("400131508008"));
+        let body = &notification.body;
+        assert_eq!(body.session_id.as_deref(), Some("1234"));
+        assert_eq!(body.account_id.as_deref(), Some("37439510"));
+        assert_eq!(body.extension_id.as_deref(), Some("400131508008"));
+        let party = &body.parties[0];
+        assert_eq!(party.extension_id.as_deref(), Some("400131508008"));
+        let to = party.to.as_ref().unwrap();
+        assert_eq!(to.extension_id.as_deref(), Some("101"));
+        assert_eq!(to.device_id.as_deref(), Some("802"));
+        let peer = party.status.as_ref().unwrap().peer_id.as_ref().unwrap();
+        assert_eq!(peer.session_id.as_deref(), Some("55"));
+
+        // The envelope the webhook reads first, and a REST session read.
+        let envelope: Envelope = serde_json::from_value(json!({
+            "uuid": "u-1", "event": "/x", "ownerId": 7, "subscriptionId": 8, "body": {}
+        }))
+        .unwrap();
+        assert_eq!(envelope.owner_id.as_deref(), Some("7"));
+        assert_eq!(envelope.subscription_id.as_deref(), Some("8"));
+        let session: CallSession = serde_json::from_value(json!({
+            "id": 99, "parties": [{"id": 5, "owner": {"accountId": 1, "extensionId": 2}}]
+        }))
+        .unwrap();
+        assert_eq!(session.id.as_deref(), Some("99"));
+        assert_eq!(session.parties[0].id.as_deref(), Some("5"));
+        let subscription: SubscriptionInfo = serde_json::from_value(json!({"id": 12})).unwrap();
+        assert_eq!(subscription.id, "12");
+        // Null is absent; other shapes are still errors.
+        let party: Party = serde_json::from_value(json!({"id": null})).unwrap();
+        assert_eq!(party.id, None);
+        assert!(serde_json::from_value::<Party>(json!({"id": {"nested": 1}})).is_err());
+    }
+}
