@@ -363,7 +363,8 @@ fn free_local_port() -> anyhow::Result<std::net::SocketAddr> {
 
 /// A private directory for the demo's store, removed at the end.
 fn private_dir() -> anyhow::Result<std::path::PathBuf> {
-    let suffix = super::random_hex(8)?;
+    let suffix =
+        crate::util::random::hex(8).ok_or_else(|| anyhow::anyhow!("no randomness from the OS"))?;
     let dir = std::env::temp_dir().join(format!("ringside-demo-{suffix}"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)

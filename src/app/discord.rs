@@ -6,6 +6,8 @@ use crate::discord::api::DiscordApi;
 use crate::discord::commands;
 use crate::discord::poster::Reachability;
 use crate::discord::respond;
+use crate::util::backoff::Backoff;
+use crate::util::shutdown::Shutdown;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -25,7 +27,7 @@ pub fn poster_readiness(reachability: watch::Receiver<Reachability>) -> Readines
 
 /// Registers `/participants` and `/kick` in the server by bulk overwrite (so a restart never
 /// duplicates them), retrying with backoff while Discord is unreachable; gives up on stop.
-pub async fn register_commands(api: DiscordApi, mut shutdown: watch::Receiver<bool>) {
+pub async fn register_commands(api: DiscordApi, mut shutdown: Shutdown) {
     let http = match api.serenity() {
         Ok(http) => http,
         Err(error) => {
@@ -33,7 +35,7 @@ pub async fn register_commands(api: DiscordApi, mut shutdown: watch::Receiver<bo
             return;
         }
     };
-    let mut wait = REGISTER_RETRY_FIRST;
+    let mut backoff = Backoff::new(REGISTER_RETRY_FIRST, REGISTER_RETRY_MAX);
     loop {
         match commands::register(&http, api.guild_id).await {
             Ok(()) => {
@@ -46,17 +48,16 @@ pub async fn register_commands(api: DiscordApi, mut shutdown: watch::Receiver<bo
             Err(error) => {
                 metrics::counter!("ringside_discord_command_registration_failures_total")
                     .increment(1);
+                let wait = backoff.next_wait();
                 tracing::warn!(
                     error = %respond::describe(&error),
                     retry_in_secs = wait.as_secs(),
                     "could not register the Discord commands"
                 );
+                if shutdown.sleep(wait).await {
+                    return;
+                }
             }
         }
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
-        wait = (wait * 2).min(REGISTER_RETRY_MAX);
     }
 }

@@ -34,6 +34,7 @@ use crate::ringcentral::subscription::{
 };
 use crate::ringcentral::webhook::{self, Clock, SystemClock, WebhookState};
 use crate::store::Store;
+use crate::util::shutdown::{Shutdown, StopSender};
 use anyhow::Context as _;
 use axum::Router;
 use axum::http::StatusCode;
@@ -88,7 +89,7 @@ pub struct Running {
     /// reconciler, the gateway client (supervised), and one-shot work such as registering the
     /// commands (not supervised: it ends when done).
     background: Vec<(&'static str, Watched<()>)>,
-    shutdown: watch::Sender<bool>,
+    shutdown: StopSender,
     servers: Vec<(&'static str, Watched<std::io::Result<()>>)>,
     pipeline: Watched<Detector>,
     announcer: Watched<()>,
@@ -119,7 +120,7 @@ impl Running {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         self.supervisor.stopping();
-        let _ = self.shutdown.send(true);
+        self.shutdown.stop();
         // What did not finish in time, said in one line at the end (a store that cannot write
         // makes every stage late, and has said so already).
         let mut late: Vec<&'static str> = Vec::new();
@@ -247,7 +248,7 @@ pub async fn start_with_clock(
     let (directed_tx, directed_rx) = mpsc::unbounded_channel();
     let inputs = pipeline::DetectorInputs::new(directed_tx);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (shutdown, shutdown_rx) = crate::util::shutdown::channel();
     let (reminders_tx, reminders_rx) = mpsc::unbounded_channel();
 
     // Announcements committed but not sent before the last stop go first.
@@ -662,7 +663,7 @@ fn serve(
     router: Router,
     limits: listener::Limits,
     name: &'static str,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) -> JoinHandle<std::io::Result<()>> {
     let router = router
         // No route may hold a connection longer than this; an answer that late is a 503 (a
@@ -677,7 +678,7 @@ fn serve(
         // A bug must not reset RingCentral's connection: answer 500 and keep serving.
         .layer(CatchPanicLayer::new());
     listener::serve(listener, router, limits, name, async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
+        shutdown.recv().await;
     })
 }
 
@@ -693,16 +694,10 @@ async fn verification_token(
     if let Some(token) = store.get_meta(VERIFICATION_TOKEN_KEY).await? {
         return Ok((SecretString::from(token), true));
     }
-    let token = random_hex(GENERATED_TOKEN_BYTES)?;
+    let token = crate::util::random::hex(GENERATED_TOKEN_BYTES)
+        .ok_or_else(|| anyhow::anyhow!("no randomness from the OS"))?;
     store.set_meta(VERIFICATION_TOKEN_KEY, &token).await?;
     Ok((SecretString::from(token), true))
-}
-
-/// `bytes` random bytes from the OS, hex-encoded.
-pub fn random_hex(bytes: usize) -> anyhow::Result<String> {
-    let mut buffer = vec![0u8; bytes];
-    getrandom::fill(&mut buffer).map_err(|error| anyhow::anyhow!("no randomness: {error}"))?;
-    Ok(buffer.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 /// The start-up banner, on standard error (standard output carries only announcements).

@@ -17,6 +17,9 @@ use crate::discord::render;
 use crate::ringcentral::subscription::SubscriptionHealth;
 use crate::ringcentral::webhook::Clock;
 use crate::store::{Batch, BatchTarget, NewBatch, Store};
+use crate::util::backoff::Backoff;
+use crate::util::random;
+use crate::util::shutdown::Shutdown;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -111,7 +114,7 @@ pub async fn run(
     roster: Roster,
     sink: Arc<dyn Sink>,
     settings: AnnouncerSettings,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
     store: Option<Store>,
 ) {
     let mut pending: VecDeque<(Instant, Outgoing)> = VecDeque::new();
@@ -135,11 +138,7 @@ pub async fn run(
                 }
                 send(&ready, &roster, sink.as_ref(), settings, store.as_ref()).await;
             }
-            changed = shutdown.changed(), if !closing => {
-                if changed.is_err() || *shutdown.borrow() {
-                    closing = true;
-                }
-            }
+            () = shutdown.recv(), if !closing => closing = true,
         }
         if closing {
             let mut rest = Vec::new();
@@ -252,7 +251,7 @@ pub struct DiscordAnnouncer {
     pub channel_id: u64,
     /// The RingCentral subscription's health (none in setups without a subscription).
     pub health: Option<watch::Receiver<SubscriptionHealth>>,
-    pub shutdown: watch::Receiver<bool>,
+    pub shutdown: Shutdown,
     /// How long a graceful stop keeps sending what is pending; the rest is sent at the next start.
     pub drain_timeout: Duration,
 }
@@ -383,11 +382,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
                 }
                 None => health = None,
             },
-            changed = shutdown.changed(), if !closing => {
-                if changed.is_err() || *shutdown.borrow() {
-                    closing = true;
-                }
-            }
+            () = shutdown.recv(), if !closing => closing = true,
         }
         if closing {
             receive_the_rest(&mut events, &mut pending, drain_timeout).await;
@@ -453,7 +448,7 @@ async fn commit(store: &Store, batches: Vec<NewBatch>, queue: &mut VecDeque<Batc
 /// A random nonce prefix for this run: with the sequence it makes every batch's nonce unique.
 fn nonce_prefix() -> String {
     let mut bytes = [0u8; 5];
-    if getrandom::fill(&mut bytes).is_err() {
+    if !random::fill(&mut bytes) {
         // Time is unique enough for a nonce prefix when the OS has no randomness to give.
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -461,7 +456,7 @@ fn nonce_prefix() -> String {
             .unwrap_or_default();
         bytes.copy_from_slice(&nanos.to_le_bytes()[..5]);
     }
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    random::hex_of(&bytes)
 }
 
 /// "ringside cannot see calls" once when health turns Failing, and the recovery after it.
@@ -630,18 +625,9 @@ impl Planner {
     }
 }
 
-/// Backoff with jitter: `attempt` 1 waits about `FIRST_BACKOFF`, doubling up to `max`.
+/// The wait after `attempt` failures in a row: [`FIRST_BACKOFF`], doubling up to `max`.
 fn backoff(attempt: u32, max: Duration) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(16);
-    let base = FIRST_BACKOFF.saturating_mul(1 << exponent).min(max);
-    let mut random = [0u8; 2];
-    let fraction = if getrandom::fill(&mut random).is_ok() {
-        f64::from(u16::from_le_bytes(random)) / f64::from(u16::MAX)
-    } else {
-        0.5
-    };
-    // Between half and all of the base wait.
-    base.mul_f64(0.5 + fraction / 2.0)
+    Backoff::new(FIRST_BACKOFF, max).wait_after(attempt)
 }
 
 /// Posts one batch until it is sent or parked (retrying rate limits, outages and a refused
@@ -829,7 +815,7 @@ mod discord_tests {
 
     struct Running {
         events: mpsc::UnboundedSender<Outgoing>,
-        shutdown: watch::Sender<bool>,
+        shutdown: crate::util::shutdown::StopSender,
         task: tokio::task::JoinHandle<()>,
     }
 
@@ -840,7 +826,7 @@ mod discord_tests {
         }
 
         async fn stop(self) {
-            let _ = self.shutdown.send(true);
+            self.shutdown.stop();
             tokio::time::timeout(Duration::from_secs(20), self.task)
                 .await
                 .expect("the announcer stops")
@@ -850,7 +836,7 @@ mod discord_tests {
 
     fn start(fake: &FakeDiscord, store: &Store, options: Options) -> Running {
         let (events, receiver) = mpsc::unbounded_channel();
-        let (shutdown, shutdown_receiver) = watch::channel(false);
+        let (shutdown, shutdown_receiver) = crate::util::shutdown::channel();
         let config = DiscordAnnouncer {
             events: receiver,
             roster: Roster::new(),

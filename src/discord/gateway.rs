@@ -13,6 +13,8 @@
 use super::api::DiscordApi;
 use super::commands::Commands;
 use super::respond::{Responder, kind_of};
+use crate::util::backoff::Backoff;
+use crate::util::shutdown::Shutdown;
 use secrecy::ExposeSecret;
 use serenity::all::{
     ApplicationId, Client, ClientBuilder, ConnectionStage, Context, EventHandler, GatewayIntents,
@@ -86,24 +88,23 @@ pub fn spawn(
     commands: Commands,
     responder: Responder,
     connected: watch::Sender<bool>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut wait = GATEWAY_RETRY_FIRST;
+        let mut backoff = Backoff::new(GATEWAY_RETRY_FIRST, GATEWAY_RETRY_MAX);
         loop {
             if !connect_once(&api, &commands, &responder, &connected, &mut shutdown).await {
                 break;
             }
             connected.send_replace(false);
+            let wait = backoff.next_wait();
             tracing::warn!(
                 retry_in_secs = wait.as_secs(),
                 "the Discord gateway client stopped; starting it again"
             );
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = stopped(&mut shutdown) => break,
+            if shutdown.sleep(wait).await {
+                break;
             }
-            wait = (wait * 2).min(GATEWAY_RETRY_MAX);
         }
         connected.send_replace(false);
     })
@@ -115,7 +116,7 @@ async fn connect_once(
     commands: &Commands,
     responder: &Responder,
     connected: &watch::Sender<bool>,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &mut Shutdown,
 ) -> bool {
     let http = match gateway_http(api) {
         Ok(http) => http,
@@ -154,7 +155,7 @@ async fn connect_once(
             }
             true
         }
-        () = stopped(shutdown) => {
+        () = shutdown.recv() => {
             tracing::info!("stopping the Discord gateway");
             manager.shutdown_all().await;
             false
@@ -168,22 +169,24 @@ const GATEWAY_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// The gateway's address from `GET /gateway` at `discord.api_url`, retried with backoff until it
 /// answers; `None` when ringside stops first.
-async fn gateway_url(http: &Http, shutdown: &mut watch::Receiver<bool>) -> Option<String> {
-    let mut wait = GATEWAY_RETRY_FIRST;
+async fn gateway_url(http: &Http, shutdown: &mut Shutdown) -> Option<String> {
+    let mut backoff = Backoff::new(GATEWAY_RETRY_FIRST, GATEWAY_RETRY_MAX);
     loop {
-        match http.get_gateway().await {
+        let wait = match http.get_gateway().await {
             Ok(gateway) => return Some(gateway.url),
-            Err(error) => tracing::warn!(
-                error = %super::respond::describe(&error),
-                retry_in_secs = wait.as_secs(),
-                "cannot read the Discord gateway's address"
-            ),
+            Err(error) => {
+                let wait = backoff.next_wait();
+                tracing::warn!(
+                    error = %super::respond::describe(&error),
+                    retry_in_secs = wait.as_secs(),
+                    "cannot read the Discord gateway's address"
+                );
+                wait
+            }
+        };
+        if shutdown.sleep(wait).await {
+            return None;
         }
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = stopped(shutdown) => return None,
-        }
-        wait = (wait * 2).min(GATEWAY_RETRY_MAX);
     }
 }
 
@@ -215,18 +218,6 @@ pub fn readiness(connected: watch::Receiver<bool>) -> crate::app::admin::Readine
     std::sync::Arc::new(move || {
         (!*connected.borrow()).then(|| "Discord gateway not connected".to_owned())
     })
-}
-
-/// Resolves once `shutdown` is true or its sender is gone.
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    loop {
-        if *shutdown.borrow_and_update() {
-            return;
-        }
-        if shutdown.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -300,7 +291,7 @@ mod tests {
             },
         );
         let (connected_tx, mut connected) = watch::channel(false);
-        let (stop, shutdown) = watch::channel(false);
+        let (stop, shutdown) = crate::util::shutdown::channel();
         let task = spawn(
             api.clone(),
             h.commands.clone(),
@@ -337,7 +328,7 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        stop.send_replace(true);
+        stop.stop();
         tokio::time::timeout(Duration::from_secs(10), task)
             .await
             .expect("the gateway stops on shutdown")

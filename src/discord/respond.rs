@@ -10,6 +10,7 @@
 //! interaction token never appears in a log line.
 
 use super::commands::{Reply, Work};
+use crate::util::backoff::Backoff;
 use serenity::all::{
     CreateInteractionResponse, EditInteractionResponse, Interaction, InteractionId,
 };
@@ -21,6 +22,8 @@ use tokio::task::JoinSet;
 
 /// The first wait before retrying an edit; doubles each time (with jitter).
 const EDIT_RETRY_FIRST: Duration = Duration::from_millis(1000);
+/// The longest wait between two tries of an edit.
+const EDIT_RETRY_MAX: Duration = Duration::from_secs(16);
 /// Tries of an edit in all: the moderator must learn whether the caller was removed, and the
 /// interaction token stays valid for 15 minutes, so a short outage or a 429 is waited out.
 const EDIT_ATTEMPTS: u32 = 5;
@@ -80,13 +83,6 @@ fn worth_retrying(error: &serenity::Error) -> bool {
         serenity::Error::Json(_) => true,
         _ => false,
     }
-}
-
-/// `base` plus up to a quarter of it at random.
-fn with_jitter(base: Duration) -> Duration {
-    let mut byte = [0u8; 1];
-    let spread = getrandom::fill(&mut byte).map_or(0, |()| u32::from(byte[0]));
-    base + base / 4 * spread / 255
 }
 
 /// Sends replies and follow-ups through serenity's REST client.
@@ -185,7 +181,7 @@ impl Responder {
     /// later (see [`worth_retrying`]).
     pub async fn finish(&self, token: &str, work: Work, kind: &'static str) {
         let edit: EditInteractionResponse = work.await;
-        let mut wait = EDIT_RETRY_FIRST;
+        let mut backoff = Backoff::new(EDIT_RETRY_FIRST, EDIT_RETRY_MAX);
         let mut attempt = 1;
         let result = loop {
             let result = edit.clone().execute(&self.http, token).await;
@@ -197,8 +193,7 @@ impl Responder {
                         error = %describe(error),
                         "editing a deferred Discord reply failed; trying again"
                     );
-                    tokio::time::sleep(with_jitter(wait)).await;
-                    wait *= 2;
+                    tokio::time::sleep(backoff.next_wait()).await;
                     attempt += 1;
                 }
                 _ => break result,

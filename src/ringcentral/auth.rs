@@ -12,6 +12,7 @@ use super::rate::{RateGroup, RateLimits};
 use super::wire::{ErrorBody, TokenInfo};
 use crate::config::RingCentralCredentials;
 use crate::store::Store;
+use crate::util::backoff::Backoff;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -238,10 +239,7 @@ impl TokenOwner {
             }
             Err(error) => {
                 state.failures = state.failures.saturating_add(1);
-                let backoff = self
-                    .retry_base
-                    .saturating_mul(1u32 << (state.failures - 1).min(16))
-                    .min(MAX_BACKOFF);
+                let backoff = Backoff::new(self.retry_base, MAX_BACKOFF).wait_after(state.failures);
                 state.next_attempt = Some(Instant::now() + backoff);
                 tracing::warn!(%error, retry_in_secs = backoff.as_secs(), "RingCentral authentication failed");
                 metrics::counter!("ringside_ringcentral_auth_failures_total").increment(1);

@@ -15,10 +15,11 @@ use super::webhook::Clock;
 use crate::app::pipeline::DetectorInputs;
 use crate::conference::{ConferenceId, Input, Roster, SessionUpdate};
 use crate::store::Store;
+use crate::util::shutdown::Shutdown;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// Where the ids of the conferences live at the last look are kept, for discovery at start.
@@ -104,13 +105,13 @@ impl Reconciler {
     }
 
     /// Runs until `shutdown` fires. Discovery runs first.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut shutdown: Shutdown) {
         self.discovery().await;
         let mut step = tokio::time::interval(STEP);
         step.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                () = stopped(&mut shutdown) => return,
+                () = shutdown.recv() => return,
                 Some(conference) = self.poll_now.recv() => {
                     self.urgent.insert(conference);
                 }
@@ -267,9 +268,4 @@ impl Reconciler {
             self.remembered = ids;
         }
     }
-}
-
-/// Resolves once shutdown was asked for (or its sender is gone).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
 }

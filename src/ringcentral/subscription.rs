@@ -18,6 +18,7 @@
 use super::client::{RcClient, RcError};
 use super::wire::{CreateSubscription, DeliveryMode, SubscriptionInfo, SubscriptionStatus};
 use crate::store::Store;
+use crate::util::shutdown::Shutdown;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -391,11 +392,7 @@ impl SubscriptionManager {
 
     /// Runs the lifecycle until `shutdown` fires: ensure, then renew on reminders and before
     /// expiry, and watch.
-    pub async fn run(
-        self,
-        mut reminders: mpsc::UnboundedReceiver<()>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
+    pub async fn run(self, mut reminders: mpsc::UnboundedReceiver<()>, mut shutdown: Shutdown) {
         let mut id: Option<String> = None;
         let mut watchdog = tokio::time::interval(self.options.watchdog_interval);
         watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -411,7 +408,7 @@ impl SubscriptionManager {
                         self.set_health(SubscriptionHealth::Failing {
                             reason: error.to_string(),
                         });
-                        if wait_or_stop(&mut shutdown, retry_delay(&error)).await {
+                        if shutdown.sleep(retry_delay(&error)).await {
                             return;
                         }
                         continue;
@@ -420,7 +417,7 @@ impl SubscriptionManager {
             }
             let current = id.clone().unwrap_or_default();
             tokio::select! {
-                () = stopped(&mut shutdown) => return,
+                () = shutdown.recv() => return,
                 _ = watchdog.tick() => match self.watch_once(&current).await {
                     Ok(now) => id = Some(now),
                     Err(error) => self.report(&error, &mut id),
@@ -464,14 +461,6 @@ fn retry_delay(error: &SubscriptionError) -> Duration {
     }
 }
 
-/// Sleeps `delay` unless asked to stop first; `true` when stopping.
-async fn wait_or_stop(shutdown: &mut watch::Receiver<bool>, delay: Duration) -> bool {
-    tokio::select! {
-        () = stopped(shutdown) => true,
-        _ = tokio::time::sleep(delay) => false,
-    }
-}
-
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SubscriptionError {
     #[error("RingCentral did not enable {0}: the app is missing a permission")]
@@ -480,11 +469,6 @@ pub enum SubscriptionError {
     Client(#[from] RcError),
     #[error("cannot keep the subscription in the store: {0}")]
     Store(String),
-}
-
-/// Resolves once shutdown was asked for (or its sender is gone).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 
 use super::{CallerRef, LeaveSignal, Person, Scripted};
+use crate::util::random::SplitMix64;
 
 /// The webhook envelope with an empty `body.parties`.
 const NOTIFICATION: &str = include_str!("templates/notification.json");
@@ -96,7 +97,7 @@ impl ConferenceScript {
     /// A script for a conference hosted by `host`, whose clock starts at `base` (truncated to
     /// milliseconds). Nothing is emitted yet.
     pub fn new(seed: u64, mut host: Person, base: OffsetDateTime) -> Self {
-        let mut rng = Rng(seed);
+        let mut rng = Rng(SplitMix64::new(seed));
         let account_id = rng.digits(9);
         let owner_id = rng.digits(11);
         let subscription_id = rng.subscription_id();
@@ -633,22 +634,18 @@ fn wire_time(at: OffsetDateTime) -> String {
         .expect("script times format")
 }
 
-/// SplitMix64: small, seedable, good enough for made-up ids and delays.
+/// The seeded generator for made-up ids and delays.
 #[derive(Debug, Clone)]
-struct Rng(u64);
+struct Rng(SplitMix64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform enough in `0..bound` for ids and delays (`bound` > 0).
     fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
+        self.0.below(bound)
     }
 
     fn hex32(&mut self) -> String {

@@ -406,7 +406,7 @@ pub(super) fn outcome_text(outcome: &KickOutcome, name: &str, call: &str) -> Str
 
 /// A fresh confirmation id (random, 16 hex digits).
 fn confirmation_id() -> String {
-    crate::app::random_hex(8).unwrap_or_else(|_| {
+    crate::util::random::hex(8).unwrap_or_else(|| {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let nanos = std::time::SystemTime::now()

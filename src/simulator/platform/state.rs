@@ -223,9 +223,7 @@ pub(crate) fn wire_time(at: OffsetDateTime) -> String {
 
 /// `bytes` random bytes as lower-case hex.
 pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut buffer = vec![0_u8; bytes];
-    getrandom::fill(&mut buffer).expect("the OS has randomness");
-    buffer.iter().map(|byte| format!("{byte:02x}")).collect()
+    crate::util::random::hex(bytes).expect("the OS has randomness")
 }
 
 /// A random id shaped like a UUID.
