@@ -4,6 +4,7 @@ pub mod app;
 pub mod conference;
 pub mod config;
 pub mod discord;
+pub mod pipeline;
 pub mod ringcentral;
 #[cfg(feature = "simulator")]
 pub mod simulator;

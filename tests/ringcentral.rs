@@ -9,7 +9,7 @@
 mod support;
 
 use ringside::conference::{Actor, ConferenceId, ParticipantId, ParticipantKey};
-use ringside::ringcentral::kick::{KickOutcome, KickRequest};
+use ringside::pipeline::{KickOutcome, KickRequest};
 use ringside::ringcentral::subscription::{SubscriptionHealth, TELEPHONY_FILTER};
 use ringside::simulator::platform::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, PlatformHandle, PlatformOptions,

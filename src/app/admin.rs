@@ -2,6 +2,7 @@
 //! behind the bearer token.
 
 use crate::conference::{ConferenceView, Identity, Roster, Timestamp};
+use crate::pipeline::ReadinessCheck;
 use crate::ringcentral::subscription::SubscriptionHealth;
 use crate::store::Store;
 use axum::extract::State;
@@ -23,10 +24,6 @@ struct ApiState {
     roster: Roster,
     token: Arc<SecretString>,
 }
-
-/// A part of readiness beyond the subscription and the store: `None` when fine, else what is
-/// wrong in a few words (the Discord side plugs in here).
-pub type ReadinessCheck = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// `GET /readyz` and `GET /metrics`, always on the operator listener.
 pub fn probes_router(

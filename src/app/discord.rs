@@ -1,11 +1,11 @@
 //! Background work of the Discord side that belongs to the service's lifetime: registering the
 //! slash commands (retried until Discord takes them) and the poster's part of `/readyz`.
 
-use super::admin::ReadinessCheck;
 use crate::discord::api::DiscordApi;
 use crate::discord::commands;
 use crate::discord::poster::Reachability;
 use crate::discord::respond;
+use crate::pipeline::ReadinessCheck;
 use crate::util::backoff::Backoff;
 use crate::util::shutdown::Shutdown;
 use std::sync::Arc;

@@ -9,7 +9,6 @@ pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod operator;
-pub mod pipeline;
 pub mod replay;
 pub mod supervise;
 #[cfg(feature = "test-hooks")]
@@ -24,15 +23,16 @@ use crate::discord::gateway as discord_gateway;
 use crate::discord::interactions::{self, InteractionsState};
 use crate::discord::poster::Poster;
 use crate::discord::respond::Responder;
+use crate::pipeline::{self, Clock, Kicker, SystemClock};
 use crate::ringcentral::auth::{AuthOptions, TokenOwner};
 use crate::ringcentral::client::RcClient;
-use crate::ringcentral::kick::{Kicker, RcKicker};
+use crate::ringcentral::kick::RcKicker;
 use crate::ringcentral::rate::RateLimits;
 use crate::ringcentral::reconciler::{Reconciler, ReconcilerHandle};
 use crate::ringcentral::subscription::{
     self, SubscriptionHealth, SubscriptionManager, SubscriptionOptions,
 };
-use crate::ringcentral::webhook::{self, Clock, SystemClock, WebhookState};
+use crate::ringcentral::webhook::{self, WebhookState};
 use crate::store::Store;
 use crate::util::shutdown::{Shutdown, StopSender};
 use anyhow::Context as _;
@@ -98,7 +98,7 @@ pub struct Running {
     /// Keeps the announcer's channel open while ringside runs, so that the announcer ends only
     /// on a stop (after the detector task let go of its sender), never because the detector
     /// task died: that death is the detector's, and is reported as such.
-    events_keepalive: mpsc::UnboundedSender<announcer::Outgoing>,
+    events_keepalive: mpsc::UnboundedSender<pipeline::Announcement>,
     pub supervisor: Supervisor,
 }
 
@@ -245,8 +245,7 @@ pub async fn start_with_clock(
     let roster = Roster::new();
     roster.rebuild(&detector);
     let (accepted_tx, accepted_rx) = mpsc::unbounded_channel();
-    let (directed_tx, directed_rx) = mpsc::unbounded_channel();
-    let inputs = pipeline::DetectorInputs::new(directed_tx);
+    let (inputs, directed_rx) = pipeline::DetectorInputs::channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (shutdown, shutdown_rx) = crate::util::shutdown::channel();
     let (reminders_tx, reminders_rx) = mpsc::unbounded_channel();
@@ -262,7 +261,10 @@ pub async fn start_with_clock(
     for row in undelivered {
         match serde_json::from_str::<ConferenceEvent>(&row.event) {
             Ok(event) => {
-                let _ = events_tx.send((Some(row.id), event));
+                let _ = events_tx.send(pipeline::Announcement {
+                    outbox_id: Some(row.id),
+                    event,
+                });
             }
             Err(error) => {
                 tracing::warn!(%error, event_id = %row.event_id, "a kept announcement no longer parses; skipped")
@@ -274,10 +276,15 @@ pub async fn start_with_clock(
     let mut unusable = Vec::new();
     for row in &unprocessed {
         match pipeline::accepted_from_row(row) {
-            Some(accepted) => {
+            Ok(accepted) => {
                 let _ = accepted_tx.send(accepted);
             }
-            None => unusable.push(row.id),
+            Err(reason) => {
+                if unusable.is_empty() {
+                    tracing::warn!(inbox_id = row.id, %reason, "a stored notification can no longer be used");
+                }
+                unusable.push(row.id);
+            }
         }
     }
     if !unprocessed.is_empty() {
@@ -371,7 +378,7 @@ pub async fn start_with_clock(
 
     // The Discord side, or the local-mode sink: the announcer starts now (events waited in its
     // channel), the commands once the kick port exists.
-    let mut readiness: Vec<admin::ReadinessCheck> = vec![supervisor.readiness()];
+    let mut readiness: Vec<pipeline::ReadinessCheck> = vec![supervisor.readiness()];
     let mut public = public;
     let mut gateway = None;
     let mut discord_tasks = Vec::new();

@@ -8,7 +8,7 @@
 use crate::conference::{ConferenceEvent, Detector, Input, Roster, SessionUpdate, Timestamp};
 use crate::config::PhoneNumbers;
 use crate::discord::render;
-use crate::ringcentral::wire::{Envelope, EventKind, TelephonyNotification};
+use crate::pipeline::{Decoded, Payload, decode};
 use serde_json::Value;
 
 /// One input file, already read.
@@ -175,20 +175,17 @@ fn array_element_lines(text: &str) -> Vec<usize> {
 /// A telephony notification ready for the detector (with its envelope `timestamp`), `None` for
 /// a notification of another kind, or why the record cannot be used.
 fn notification(value: &Value) -> Result<Option<(SessionUpdate, Option<Timestamp>)>, String> {
-    let envelope: Envelope = serde_json::from_value(value.clone())
-        .map_err(|error| format!("not a notification: {error}"))?;
-    if EventKind::of(&envelope.event) != EventKind::TelephonySessions {
-        return Ok(None);
+    let bytes = serde_json::to_vec(value).map_err(|error| format!("not JSON: {error}"))?;
+    match decode(&bytes) {
+        Ok(Decoded::Usable {
+            payload: Payload::Telephony(update),
+            timestamp,
+            ..
+        }) => Ok(Some((update, timestamp))),
+        Ok(Decoded::Usable { .. } | Decoded::Ignored { .. }) => Ok(None),
+        Ok(Decoded::Unusable { reason, .. }) => Err(format!("unusable notification: {reason}")),
+        Err(error) => Err(error.to_string()),
     }
-    let notification: TelephonyNotification = serde_json::from_value(value.clone())
-        .map_err(|error| format!("not a telephony notification: {error}"))?;
-    let update = SessionUpdate::from_notification(&notification.body)
-        .map_err(|reason| format!("unusable notification: {reason}"))?;
-    let timestamp = notification
-        .timestamp
-        .as_deref()
-        .and_then(Timestamp::parse_rfc3339);
-    Ok(Some((update, timestamp)))
 }
 
 #[cfg(test)]

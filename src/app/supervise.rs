@@ -9,7 +9,7 @@
 //! gracefully and exits with status 1 — a supervisor (systemd, a container runtime) restarts it
 //! with nothing lost: what was accepted is in the store.
 
-use super::admin::ReadinessCheck;
+use crate::pipeline::ReadinessCheck;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

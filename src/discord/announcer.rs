@@ -14,8 +14,8 @@ use crate::config::PhoneNumbers;
 use crate::discord::message;
 use crate::discord::poster::{PostError, Poster};
 use crate::discord::render;
+use crate::pipeline::{Announcement, Clock};
 use crate::ringcentral::subscription::SubscriptionHealth;
-use crate::ringcentral::webhook::Clock;
 use crate::store::{Batch, BatchTarget, NewBatch, Store};
 use crate::util::backoff::Backoff;
 use crate::util::random;
@@ -104,20 +104,17 @@ pub struct AnnouncerSettings {
     pub phone_numbers: PhoneNumbers,
 }
 
-/// An event to announce, with its outbox row (marked delivered once the sink took it).
-pub type Outgoing = (Option<i64>, ConferenceEvent);
-
 /// Runs until `events` closes or `shutdown` fires; either way every event already received is
 /// announced before it returns (a graceful stop loses nothing).
 pub async fn run(
-    mut events: mpsc::UnboundedReceiver<Outgoing>,
+    mut events: mpsc::UnboundedReceiver<Announcement>,
     roster: Roster,
     sink: Arc<dyn Sink>,
     settings: AnnouncerSettings,
     mut shutdown: Shutdown,
     store: Option<Store>,
 ) {
-    let mut pending: VecDeque<(Instant, Outgoing)> = VecDeque::new();
+    let mut pending: VecDeque<(Instant, Announcement)> = VecDeque::new();
     let mut closing = false;
     loop {
         let due = pending
@@ -144,7 +141,7 @@ pub async fn run(
             let mut rest = Vec::new();
             receive_the_rest(&mut events, &mut rest, LOCAL_DRAIN).await;
             pending.extend(rest.into_iter().map(|event| (Instant::now(), event)));
-            let ready: Vec<Outgoing> = pending.drain(..).map(|(_, event)| event).collect();
+            let ready: Vec<Announcement> = pending.drain(..).map(|(_, event)| event).collect();
             send(&ready, &roster, sink.as_ref(), settings, store.as_ref()).await;
             return;
         }
@@ -158,8 +155,8 @@ const LOCAL_DRAIN: Duration = Duration::from_secs(5);
 /// arrives here until it drops its sender: keep receiving until then (at most `bound`), so a stop
 /// with a backlog announces it now rather than at the next start.
 async fn receive_the_rest(
-    events: &mut mpsc::UnboundedReceiver<Outgoing>,
-    into: &mut Vec<Outgoing>,
+    events: &mut mpsc::UnboundedReceiver<Announcement>,
+    into: &mut Vec<Announcement>,
     bound: Duration,
 ) {
     let drained = tokio::time::timeout(bound, async {
@@ -186,7 +183,7 @@ async fn sleep_until(due: Option<Instant>) {
 }
 
 async fn send(
-    events: &[Outgoing],
+    events: &[Announcement],
     roster: &Roster,
     sink: &dyn Sink,
     settings: AnnouncerSettings,
@@ -197,13 +194,16 @@ async fn send(
     }
     let lines: Vec<String> = events
         .iter()
-        .map(|(_, event)| render::line(event, roster, settings.phone_numbers))
+        .map(|announcement| render::line(&announcement.event, roster, settings.phone_numbers))
         .collect();
     let count = lines.len() as u64;
     match sink.send(lines).await {
         Ok(()) => {
             metrics::counter!("ringside_announcements_sent_total").increment(count);
-            let delivered: Vec<i64> = events.iter().filter_map(|(id, _)| *id).collect();
+            let delivered: Vec<i64> = events
+                .iter()
+                .filter_map(|announcement| announcement.outbox_id)
+                .collect();
             if let Some(store) = store
                 && let Err(error) = store.mark_delivered(delivered).await
             {
@@ -234,7 +234,7 @@ const THREAD_ATTEMPTS: u32 = 3;
 /// What the Discord announcer runs with.
 pub struct DiscordAnnouncer {
     /// The detector's events, in order, with their outbox rows.
-    pub events: mpsc::UnboundedReceiver<Outgoing>,
+    pub events: mpsc::UnboundedReceiver<Announcement>,
     pub roster: Roster,
     pub poster: Arc<Poster>,
     pub store: Store,
@@ -325,7 +325,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
             VecDeque::new()
         }
     };
-    let mut pending: Vec<Outgoing> = Vec::new();
+    let mut pending: Vec<Announcement> = Vec::new();
     let mut window_opened: Option<Instant> = None;
     let mut in_flight: Option<InFlight> = None;
     let mut closing = false;
@@ -525,7 +525,7 @@ impl Planner {
     }
 
     /// The messages announcing `events`: stale ones summarised first, then the rest.
-    fn plan(&mut self, events: &[Outgoing]) -> Vec<NewBatch> {
+    fn plan(&mut self, events: &[Announcement]) -> Vec<NewBatch> {
         if events.is_empty() {
             return Vec::new();
         }
@@ -535,7 +535,7 @@ impl Planner {
             .plus_millis(-i64::try_from(self.stale_after.as_millis()).unwrap_or(i64::MAX));
         let (stale, fresh): (Vec<&ConferenceEvent>, Vec<&ConferenceEvent>) = events
             .iter()
-            .map(|(_, event)| event)
+            .map(|announcement| &announcement.event)
             .partition(|event| event.received_at < stale_before);
         let style = self.phone_numbers;
         let mut batches = Vec::new();
@@ -561,7 +561,10 @@ impl Planner {
         }
         // The events are delivered once the last of their messages is done.
         if let Some(last) = batches.last_mut() {
-            last.outbox_ids = events.iter().filter_map(|(id, _)| *id).collect();
+            last.outbox_ids = events
+                .iter()
+                .filter_map(|announcement| announcement.outbox_id)
+                .collect();
         }
         batches
     }
@@ -779,7 +782,7 @@ mod discord_tests {
     use crate::conference::{Identity, ParticipantId, Timestamp};
     use crate::discord::api::DiscordApi;
     use crate::discord::poster::fake::{FakeDiscord, Scripted};
-    use crate::ringcentral::webhook::SystemClock;
+    use crate::pipeline::SystemClock;
     use secrecy::SecretString;
     use std::future::Future;
 
@@ -814,7 +817,7 @@ mod discord_tests {
     }
 
     struct Running {
-        events: mpsc::UnboundedSender<Outgoing>,
+        events: mpsc::UnboundedSender<Announcement>,
         shutdown: crate::util::shutdown::StopSender,
         task: tokio::task::JoinHandle<()>,
     }
@@ -927,7 +930,7 @@ mod discord_tests {
     }
 
     /// Keeps the event in the outbox first, as the pipeline does.
-    async fn outgoing(store: &Store, event: ConferenceEvent) -> Outgoing {
+    async fn outgoing(store: &Store, event: ConferenceEvent) -> Announcement {
         let row = crate::store::NewOutboxRow {
             event_id: event.id.clone(),
             conference_id: event.conference_id.to_string(),
@@ -938,7 +941,10 @@ mod discord_tests {
             .commit_processed(vec![], None, vec![row])
             .await
             .unwrap();
-        (ids[0], event)
+        Announcement {
+            outbox_id: ids[0],
+            event,
+        }
     }
 
     async fn eventually<F, Fut>(what: &str, mut check: F)

@@ -214,7 +214,7 @@ async fn follow_stage(manager: Arc<ShardManager>, connected: watch::Sender<bool>
 }
 
 /// The `/readyz` check for the gateway: fine while `connected` is true.
-pub fn readiness(connected: watch::Receiver<bool>) -> crate::app::admin::ReadinessCheck {
+pub fn readiness(connected: watch::Receiver<bool>) -> crate::pipeline::ReadinessCheck {
     std::sync::Arc::new(move || {
         (!*connected.borrow()).then(|| "Discord gateway not connected".to_owned())
     })

@@ -13,7 +13,7 @@
 
 use super::commands::{Commands, Reply};
 use super::respond::{Responder, count, kind_of};
-use crate::ringcentral::webhook::Clock;
+use crate::pipeline::Clock;
 use crate::util::throttle::Throttle;
 use axum::Json;
 use axum::body::Bytes;

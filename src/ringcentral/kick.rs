@@ -9,9 +9,8 @@
 
 use super::client::{RcClient, RcError};
 use super::reconciler::ReconcilerHandle;
-use super::webhook::Clock;
-use crate::app::pipeline::DetectorInputs;
-use crate::conference::{Actor, Input, ParticipantKey, PartyId, Roster};
+use crate::conference::{Input, ParticipantKey, PartyId, Roster};
+use crate::pipeline::{Clock, DetectorInputs, KickOutcome, KickRequest, Kicker};
 use crate::ringcentral::wire::StatusCode;
 use crate::store::{AuditEntry, Store};
 use std::collections::HashSet;
@@ -19,43 +18,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A request to remove one caller.
-#[derive(Debug, Clone)]
-pub struct KickRequest {
-    pub participant: ParticipantKey,
-    pub by: Actor,
-    pub reason: Option<String>,
-}
-
-/// How a kick ended, for the reply to the member who asked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KickOutcome {
-    /// RingCentral removed the caller; the leave is announced as a removal.
-    Removed,
-    /// The caller was not on the call (any more).
-    AlreadyGone,
-    /// The host cannot be removed.
-    Host,
-    /// Not removed; the reason in plain words.
-    Failed { reason: String },
-}
-
-impl KickOutcome {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            KickOutcome::Removed => "removed",
-            KickOutcome::AlreadyGone => "already_gone",
-            KickOutcome::Host => "refused_host",
-            KickOutcome::Failed { .. } => "failed",
-        }
-    }
-}
-
-/// The port the Discord commands call.
-pub trait Kicker: Send + Sync + 'static {
-    fn kick(&self, request: KickRequest) -> Pin<Box<dyn Future<Output = KickOutcome> + Send + '_>>;
-}
 
 /// The kick through RingCentral's Delete Call Party API.
 pub struct RcKicker {

@@ -11,9 +11,8 @@
 
 use super::client::{RcClient, RcError};
 use super::rate::RateGroup;
-use super::webhook::Clock;
-use crate::app::pipeline::DetectorInputs;
 use crate::conference::{ConferenceId, Input, Roster, SessionUpdate};
+use crate::pipeline::{Clock, DetectorInputs};
 use crate::store::Store;
 use crate::util::shutdown::Shutdown;
 use std::collections::{BTreeSet, HashMap};

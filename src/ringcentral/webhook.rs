@@ -14,8 +14,8 @@
 //! 503). Refusals are counted per reason and logged at most once a second per reason; a failing
 //! store is logged by the store itself, once when it starts failing and once when it recovers.
 
-use crate::conference::{SessionUpdate, Timestamp, Unusable};
-use crate::ringcentral::wire::{Envelope, EventKind, TelephonyNotification};
+use crate::conference::{Timestamp, Unusable};
+use crate::pipeline::{Accepted, Clock, DecodeError, Decoded, Payload, decode};
 use crate::store::{InboxInsert, NewInboxRow, NewQuarantineRow, Store};
 use crate::util::throttle::Throttle;
 use axum::body::{Body, Bytes};
@@ -35,44 +35,12 @@ pub const VALIDATION_TOKEN: &str = "validation-token";
 pub const VERIFICATION_TOKEN: &str = "verification-token";
 /// A handshake answer must stay under 1 KiB in total; longer tokens are refused.
 const MAX_VALIDATION_TOKEN_LEN: usize = 512;
-/// Longest notification `uuid` ringside stores.
-const MAX_UUID_LEN: usize = 256;
 /// The most of a body read on an unauthenticated request that may be a handshake (a chunked
 /// body, whose length the headers do not give): a handshake's body is empty.
 const MAX_HANDSHAKE_BODY: usize = 1024;
 
 /// Refusal log lines: at most one per reason per second, each with the count it stands for.
 static REFUSALS: Throttle = Throttle::new(Duration::from_secs(1));
-
-/// Where time comes from; tests and the replay path use their own.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> Timestamp;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_offset_date_time(time::OffsetDateTime::now_utc())
-    }
-}
-
-/// A notification committed to the inbox, on its way to the detector.
-#[derive(Debug, Clone)]
-pub struct Accepted {
-    pub inbox_id: i64,
-    pub received_at: Timestamp,
-    pub payload: Payload,
-}
-
-#[derive(Debug, Clone)]
-pub enum Payload {
-    Telephony(SessionUpdate),
-    /// The subscription renewal reminder.
-    Reminder,
-}
 
 /// What the route needs.
 #[derive(Clone)]
@@ -255,49 +223,26 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ReadError> {
     }
 }
 
-/// An authenticated notification's body: parsed, then ignored, quarantined or committed.
+/// An authenticated notification's body: decoded once, then ignored, quarantined or committed.
 async fn accept(
     state: WebhookState,
     received_at: Timestamp,
     bytes: Bytes,
 ) -> Result<Response, WebhookError> {
-    let envelope: Envelope = serde_json::from_slice(&bytes).map_err(refusal)?;
-    let kind = EventKind::of(&envelope.event);
-    if kind == EventKind::Other {
-        metrics::counter!("ringside_notifications_total", "outcome" => "ignored").increment(1);
-        tracing::debug!(uuid = %envelope.uuid, event = %envelope.event, "notification of another kind ignored");
-        return Ok(ok());
-    }
-    if envelope.uuid.is_empty() || envelope.uuid.len() > MAX_UUID_LEN {
-        let reason = Unusable::Shape(format!("uuid must be 1 to {MAX_UUID_LEN} characters"));
-        return quarantine(&state, &envelope.uuid, received_at, &bytes, reason).await;
-    }
-    match kind {
-        EventKind::TelephonySessions => match usable(&bytes) {
-            Ok(update) => {
-                tracing::debug!(telephony_session_id = %update.session_id, uuid = %envelope.uuid, "telephony notification received");
-                commit(
-                    state,
-                    envelope.uuid,
-                    "telephony",
-                    received_at,
-                    bytes,
-                    Payload::Telephony(update),
-                )
-                .await
+    match decode(&bytes)? {
+        Decoded::Ignored { uuid, event } => {
+            metrics::counter!("ringside_notifications_total", "outcome" => "ignored").increment(1);
+            tracing::debug!(%uuid, %event, "notification of another kind ignored");
+            Ok(ok())
+        }
+        Decoded::Unusable { uuid, reason } => {
+            quarantine(&state, &uuid, received_at, &bytes, reason).await
+        }
+        Decoded::Usable { uuid, payload, .. } => {
+            if let Payload::Telephony(update) = &payload {
+                tracing::debug!(telephony_session_id = %update.session_id, %uuid, "telephony notification received");
             }
-            Err(reason) => quarantine(&state, &envelope.uuid, received_at, &bytes, reason).await,
-        },
-        _ => {
-            commit(
-                state,
-                envelope.uuid,
-                "reminder",
-                received_at,
-                bytes,
-                Payload::Reminder,
-            )
-            .await
+            commit(state, uuid, received_at, bytes, payload).await
         }
     }
 }
@@ -335,19 +280,13 @@ fn authenticate(headers: &HeaderMap, secret: &str) -> bool {
     matches(VERIFICATION_TOKEN) | matches(VALIDATION_TOKEN)
 }
 
-fn refusal(error: serde_json::Error) -> WebhookError {
-    let message = error.to_string();
-    match error.classify() {
-        serde_json::error::Category::Data => WebhookError::NotNotification(message),
-        _ => WebhookError::NotJson(message),
+impl From<DecodeError> for WebhookError {
+    fn from(error: DecodeError) -> Self {
+        match error {
+            DecodeError::NotJson(message) => WebhookError::NotJson(message),
+            DecodeError::NotNotification(message) => WebhookError::NotNotification(message),
+        }
     }
-}
-
-/// The checks a telephony notification must pass to reach the detector.
-fn usable(bytes: &[u8]) -> Result<SessionUpdate, Unusable> {
-    let notification: TelephonyNotification =
-        serde_json::from_slice(bytes).map_err(|error| Unusable::Shape(error.to_string()))?;
-    SessionUpdate::from_notification(&notification.body)
 }
 
 /// Commits the notification to the inbox and hands it to the detector; answers after the
@@ -357,14 +296,13 @@ fn usable(bytes: &[u8]) -> Result<SessionUpdate, Unusable> {
 async fn commit(
     state: WebhookState,
     uuid: String,
-    kind: &'static str,
     received_at: Timestamp,
     bytes: Bytes,
     payload: Payload,
 ) -> Result<Response, WebhookError> {
     let row = NewInboxRow {
         uuid,
-        kind: kind.to_owned(),
+        kind: payload.kind().to_owned(),
         received_at_ms: received_at.0,
         body: bytes.to_vec(),
     };

@@ -200,6 +200,20 @@ pub struct Envelope {
     pub body: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The envelope with its body left unparsed, borrowed from the request: what the one decode of a
+/// notification ([`crate::pipeline::decode`]) reads first, so that the body is parsed once, as
+/// the type its `event` names.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawEnvelope<'a> {
+    pub uuid: String,
+    pub event: String,
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    #[serde(borrow)]
+    pub body: &'a serde_json::value::RawValue,
+}
+
 /// A telephony-session notification (the envelope with its body typed).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]

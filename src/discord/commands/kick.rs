@@ -12,7 +12,7 @@ use super::{
 };
 use crate::conference::{Identity, ParticipantKey};
 use crate::discord::escape;
-use crate::ringcentral::kick::{KickOutcome, KickRequest};
+use crate::pipeline::{KickOutcome, KickRequest};
 use serenity::all::{
     AutocompleteChoice, ButtonStyle, CommandInteraction, ComponentInteraction, CreateActionRow,
     CreateAutocompleteResponse, CreateButton, CreateInteractionResponse, ResolvedValue,

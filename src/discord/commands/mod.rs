@@ -23,8 +23,7 @@ use super::access::{Caller, Policy, Refusal};
 use super::escape;
 use crate::conference::{ConferenceView, Identity, ParticipantKey, Roster};
 use crate::config::{Access, PhoneNumbers};
-use crate::ringcentral::kick::Kicker;
-use crate::ringcentral::webhook::Clock;
+use crate::pipeline::{Clock, Kicker};
 use crate::store::{AuditEntry, Store};
 use dashmap::DashMap;
 use serenity::all::{

@@ -3,7 +3,7 @@
 use super::*;
 use crate::conference::input::PartyUpdate;
 use crate::conference::{Detector, Input, PartyId, SessionId, SessionUpdate, Timestamp};
-use crate::ringcentral::kick::{KickOutcome, KickRequest};
+use crate::pipeline::{KickOutcome, KickRequest};
 use crate::ringcentral::wire::{ConferenceRole, Direction, OriginType, StatusCode};
 use crate::store::test_support::open_temp;
 use serde_json::{Value, json};

@@ -2,14 +2,12 @@
 //! order they were committed, updates the roster, hands events to the announcer and marks the
 //! inbox rows processed.
 
-use crate::conference::{ConferenceEvent, Detector, Input, Roster, SessionUpdate, Timestamp};
-use crate::discord::announcer::Outgoing;
-use crate::ringcentral::webhook::{Accepted, Clock, Payload};
-use crate::ringcentral::wire::{EventKind, TelephonyNotification};
+use super::{Accepted, Announcement, Clock, Decoded, Directed, Payload, decode};
+use crate::conference::{ConferenceEvent, Detector, Input, Roster, Timestamp};
 use crate::store::{InboxRow, NewOutboxRow, Store};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// How often the detector is told that time passed (so it can forget finished sessions).
 pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
@@ -22,8 +20,8 @@ pub struct Pipeline {
     pub detector: Detector,
     pub roster: Roster,
     pub store: Store,
-    /// To the announcer: each event with its outbox id (`None` when it could not be kept).
-    pub events: mpsc::UnboundedSender<Outgoing>,
+    /// To the announcer: each event with its outbox id.
+    pub events: mpsc::UnboundedSender<Announcement>,
     /// Events produced since the last commit.
     pending: Vec<ConferenceEvent>,
     pub clock: Arc<dyn Clock>,
@@ -48,55 +46,12 @@ pub struct Retention {
 /// How often old rows are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-/// An input that does not come from the webhook: reconciliation snapshots, a session gone,
-/// kick intents and failures. `applied` is answered once the detector has taken it.
-pub struct Directed {
-    pub input: Input,
-    pub applied: Option<oneshot::Sender<()>>,
-}
-
-/// The handle other parts use to feed the detector.
-#[derive(Clone)]
-pub struct DetectorInputs {
-    sender: mpsc::UnboundedSender<Directed>,
-}
-
-impl DetectorInputs {
-    pub fn new(sender: mpsc::UnboundedSender<Directed>) -> Self {
-        DetectorInputs { sender }
-    }
-
-    /// Queues an input without waiting.
-    pub fn send(&self, input: Input) {
-        let _ = self.sender.send(Directed {
-            input,
-            applied: None,
-        });
-    }
-
-    /// Queues an input and waits until the detector has applied it (`false` if it is gone).
-    pub async fn apply(&self, input: Input) -> bool {
-        let (applied, done) = oneshot::channel();
-        if self
-            .sender
-            .send(Directed {
-                input,
-                applied: Some(applied),
-            })
-            .is_err()
-        {
-            return false;
-        }
-        done.await.is_ok()
-    }
-}
-
 impl Pipeline {
     pub fn new(
         detector: Detector,
         roster: Roster,
         store: Store,
-        events: mpsc::UnboundedSender<Outgoing>,
+        events: mpsc::UnboundedSender<Announcement>,
         clock: Arc<dyn Clock>,
         reminders: Option<mpsc::UnboundedSender<()>>,
         retention: Retention,
@@ -289,7 +244,10 @@ impl Pipeline {
             // `None`: committed before (a replay after a crash) — resent from the outbox at
             // start if it was never announced.
             if let Some(id) = id {
-                let _ = self.events.send((Some(id), event));
+                let _ = self.events.send(Announcement {
+                    outbox_id: Some(id),
+                    event,
+                });
             }
         }
         true
@@ -317,19 +275,19 @@ impl Pipeline {
     }
 }
 
-/// Turns a stored inbox row back into what the webhook accepted (for the replay at start).
-pub fn accepted_from_row(row: &InboxRow) -> Option<Accepted> {
+/// Turns a stored inbox row back into what the webhook accepted (for the replay at start), or
+/// says why it no longer can (a row kept by an older ringside that this one cannot use).
+pub fn accepted_from_row(row: &InboxRow) -> Result<Accepted, String> {
     let payload = match row.kind.as_str() {
         "reminder" => Payload::Reminder,
-        _ => {
-            let notification: TelephonyNotification = serde_json::from_slice(&row.body).ok()?;
-            if EventKind::of(&notification.event) != EventKind::TelephonySessions {
-                return None;
-            }
-            Payload::Telephony(SessionUpdate::from_notification(&notification.body).ok()?)
-        }
+        _ => match decode(&row.body) {
+            Ok(Decoded::Usable { payload, .. }) => payload,
+            Ok(Decoded::Ignored { event, .. }) => return Err(format!("a {event} notification")),
+            Ok(Decoded::Unusable { reason, .. }) => return Err(reason.to_string()),
+            Err(error) => return Err(error.to_string()),
+        },
     };
-    Some(Accepted {
+    Ok(Accepted {
         inbox_id: row.id,
         received_at: Timestamp(row.received_at_ms),
         payload,
