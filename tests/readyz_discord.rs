@@ -36,7 +36,9 @@ fn with_discord(mut config: TestConfig, api_url: &str, endpoint: bool) -> TestCo
         channel_id: CHANNEL_ID,
     });
     discord.api_url = api_url.to_owned();
-    discord.public_key = endpoint.then(interactions::public_key_hex);
+    discord.public_key = endpoint
+        .then(|| ringside::config::PublicKey::from_hex(&interactions::public_key_hex()))
+        .flatten();
     config
 }
 

@@ -10,7 +10,7 @@
 //! interactions a member's client would send. `ringside demo --discord` posts the same
 //! conference into the real channel of the configured bot instead.
 
-use crate::config::{DiscordBot, RingCentralCredentials, Settings};
+use crate::config::{DiscordBot, PublicKey, RingCentralCredentials, Settings};
 use crate::discord::announcer::MemorySink;
 use crate::discord::api::DiscordApi;
 use crate::discord::commands::Reply;
@@ -85,7 +85,7 @@ pub async fn run(settings: &Settings, real_discord: bool) -> anyhow::Result<()> 
         };
         // No gateway session: real members' commands must not be answered from the demo's
         // simulated roster. The demo hands its interactions to the handlers directly.
-        settings.discord.public_key = Some(DEMO_PUBLIC_KEY.to_owned());
+        settings.discord.public_key = PublicKey::from_hex(DEMO_PUBLIC_KEY);
         // The bot removes the caller on the demo's behalf, so "removed by" names someone real.
         match api.serenity()?.get_current_user().await {
             Ok(user) => user.id.get(),
@@ -105,7 +105,7 @@ pub async fn run(settings: &Settings, real_discord: bool) -> anyhow::Result<()> 
             guild_id: DEMO_GUILD,
             channel_id: DEMO_CHANNEL,
         });
-        settings.discord.public_key = Some(DEMO_PUBLIC_KEY.to_owned());
+        settings.discord.public_key = PublicKey::from_hex(DEMO_PUBLIC_KEY);
         stand_in = Some(discord);
         DEMO_MODERATOR
     };

@@ -219,13 +219,12 @@ pub async fn start_with_clock(
         Some(credentials) => Some(platform_client(settings, credentials.clone(), &store)?),
         None => None,
     };
-    let webhook_address = match (&platform, &settings.server.public_url) {
-        (Some(_), None) => anyhow::bail!(
-            "config: server.public_url is required with RingCentral credentials (RingCentral must reach {{public_url}}/webhooks/ringcentral)"
-        ),
-        (_, Some(url)) => Some(format!("{url}/webhooks/ringcentral")),
-        (None, None) => None,
-    };
+    // Settings guarantee a public URL whenever credentials are configured.
+    let webhook_address = settings
+        .server
+        .public_url
+        .as_ref()
+        .map(|url| format!("{url}/webhooks/ringcentral"));
     let shown_verification_token =
         (generated && local_ringcentral).then(|| verification_token.expose_secret().to_owned());
 

@@ -84,7 +84,7 @@ async fn check_discord(settings: &Settings) -> Vec<Line> {
                 .public_url
                 .as_ref()
                 .map(|url| format!("{url}/discord/interactions")),
-            public_key: public_key.clone(),
+            public_key: public_key.to_hex(),
         },
         None => Transport::Gateway,
     };

@@ -35,7 +35,7 @@ use std::path::Path;
 
 pub use error::ConfigError;
 pub use settings::{
-    Access, Announce, Discord, DiscordBot, PhoneNumbers, Privacy, RingCentral,
+    Access, Announce, Discord, DiscordBot, PhoneNumbers, Privacy, PublicKey, RingCentral,
     RingCentralCredentials, Server, Settings, StoreSettings,
 };
 

@@ -113,13 +113,49 @@ pub struct Discord {
     /// `discord.token`, `application_id`, `guild_id` and `channel_id`, all or
     /// none. `None`: no Discord bot (local mode for this side).
     pub bot: Option<DiscordBot>,
-    /// `discord.public_key`: the application's Ed25519 public key, 64 hex
-    /// characters, for verifying interactions.
-    pub public_key: Option<String>,
+    /// `discord.public_key`: the application's Ed25519 public key (64 hex characters in the
+    /// settings), for verifying interactions.
+    pub public_key: Option<PublicKey>,
     /// `discord.api_url`: absolute http(s) URL without a trailing `/`.
     pub api_url: String,
     /// `discord.confirm_secs`: how long a confirmation button stays valid (at least 1).
     pub confirm_secs: u64,
+}
+
+/// An Ed25519 public key: checked to be a point on the curve when the settings are loaded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey([u8; 32]);
+
+impl PublicKey {
+    /// From 64 hex characters (either case); `None` unless they are a valid Ed25519 key.
+    pub fn from_hex(hex: &str) -> Option<PublicKey> {
+        if hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (index, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(index * 2..index * 2 + 2)?, 16).ok()?;
+        }
+        // serenity's verifier is the one that will use it: ask it whether it can.
+        serenity::interactions_endpoint::Verifier::try_new(bytes)
+            .ok()
+            .map(|_| PublicKey(bytes))
+    }
+
+    pub fn bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
+    /// Lower-case hex, as Discord shows it in the Developer Portal.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({})", self.to_hex())
+    }
 }
 
 /// The Discord bot identity and where it posts.

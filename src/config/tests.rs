@@ -51,10 +51,14 @@ fn error_of(result: Result<Settings, ConfigError>) -> String {
     }
 }
 
-const RC_FULL: [(&str, &str); 3] = [
+const RC_FULL: [(&str, &str); 4] = [
     ("RINGSIDE_RINGCENTRAL__CLIENT_ID", "id"),
     ("RINGSIDE_RINGCENTRAL__CLIENT_SECRET", "sekrit-client"),
     ("RINGSIDE_RINGCENTRAL__JWT", "sekrit-jwt"),
+    (
+        "RINGSIDE_SERVER__PUBLIC_URL",
+        "https://ringside.example.com",
+    ),
 ];
 
 const DISCORD_FULL: [(&str, &str); 4] = [
@@ -285,7 +289,8 @@ fn env_strings_that_look_like_other_things_stay_strings() {
 #[test]
 fn toml_numbers_and_booleans_for_string_keys_are_stringified() {
     let s = from_toml(
-        "[ringcentral]\nclient_id = 123\nclient_secret = true\njwt = 1.5\n\
+        "[server]\npublic_url = \"https://ringside.example.com\"\n\
+         [ringcentral]\nclient_id = 123\nclient_secret = true\njwt = 1.5\n\
          verification_token = \"0071234567890123\"\nhost_extensions = [101, \"0102\"]\n",
     )
     .unwrap();
@@ -322,8 +327,11 @@ fn numbers_and_booleans_accept_strings() {
 
 #[test]
 fn toml_dates_for_string_keys_are_kept_as_written() {
-    let s = from_toml("[ringcentral]\nclient_id = 1979-05-27\nclient_secret = 1\njwt = 07:32:00\n")
-        .unwrap();
+    let s = from_toml(
+        "[server]\npublic_url = \"https://ringside.example.com\"\n\
+         [ringcentral]\nclient_id = 1979-05-27\nclient_secret = 1\njwt = 07:32:00\n",
+    )
+    .unwrap();
     let credentials = s.ringcentral.credentials.unwrap();
     assert_eq!(credentials.client_id, "1979-05-27");
     assert_eq!(credentials.jwt.expose_secret(), "07:32:00");
@@ -664,7 +672,10 @@ fn urls_are_checked_and_lose_their_trailing_slash() {
 fn discord_public_key_is_64_hex_characters() {
     let key = "0123456789abcdefABCDEF0123456789abcdef0123456789abcdef0123456789";
     let s = from_env(&[("RINGSIDE_DISCORD__PUBLIC_KEY", key)]).unwrap();
-    assert_eq!(s.discord.public_key.as_deref(), Some(key));
+    assert_eq!(
+        s.discord.public_key.map(|key| key.to_hex()).as_deref(),
+        Some(key.to_ascii_lowercase()).as_deref()
+    );
     let e = error_of(from_env(&[("RINGSIDE_DISCORD__PUBLIC_KEY", "abc")]));
     assert_eq!(
         e,
@@ -1092,4 +1103,13 @@ fn urls_with_credentials_a_query_or_a_fragment_are_refused_and_never_echoed() {
             assert!(!e.contains("hunter2"), "{key} error shows the URL: {e}");
         }
     }
+}
+
+#[test]
+fn ringcentral_credentials_need_a_public_url() {
+    let e = error_of(from_env(&RC_FULL[..3]));
+    assert_eq!(
+        e,
+        "config: server.public_url is missing (RingCentral credentials need the address RingCentral reaches: {server.public_url}/webhooks/ringcentral)"
+    );
 }

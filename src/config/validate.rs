@@ -16,7 +16,7 @@ use super::raw::{
     RawStore,
 };
 use super::settings::{
-    Access, Announce, Discord, DiscordBot, PhoneNumbers, Privacy, RingCentral,
+    Access, Announce, Discord, DiscordBot, PhoneNumbers, Privacy, PublicKey, RingCentral,
     RingCentralCredentials, Server, Settings, StoreSettings,
 };
 
@@ -62,7 +62,7 @@ const RINGCENTRAL_GROUP: &str = "ringcentral.client_id, client_secret and jwt go
 const DISCORD_GROUP: &str = "discord.token, application_id, guild_id and channel_id go together";
 
 pub(super) fn settings(raw: RawSettings) -> Result<Settings> {
-    Ok(Settings {
+    let settings = Settings {
         server: server(raw.server)?,
         ringcentral: ringcentral(raw.ringcentral)?,
         discord: discord(raw.discord)?,
@@ -70,7 +70,20 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings> {
         privacy: privacy(raw.privacy)?,
         access: access(raw.access)?,
         store: store(raw.store)?,
-    })
+    };
+    across_sections(&settings)?;
+    Ok(settings)
+}
+
+/// Rules that tie keys of different sections together.
+fn across_sections(settings: &Settings) -> Result<()> {
+    if settings.ringcentral.credentials.is_some() && settings.server.public_url.is_none() {
+        return Err(ConfigError::Missing {
+            key: "server.public_url",
+            group: "RingCentral credentials need the address RingCentral reaches: {server.public_url}/webhooks/ringcentral",
+        });
+    }
+    Ok(())
 }
 
 fn server(raw: RawServer) -> Result<Server> {
@@ -519,14 +532,18 @@ fn secret_token(key: &str, value: String) -> Result<SecretString> {
     Ok(value.into())
 }
 
-/// Discord's application public key: 32 bytes as 64 hex characters.
-fn public_key(value: String) -> Result<String> {
-    if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(value)
-    } else {
-        Err(ConfigError::invalid(
+/// Discord's application public key: 32 bytes as 64 hex characters, a valid Ed25519 key.
+fn public_key(value: String) -> Result<PublicKey> {
+    if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ConfigError::invalid(
             "discord.public_key",
             format!("{value:?} is not 64 hexadecimal characters"),
-        ))
+        ));
     }
+    PublicKey::from_hex(&value).ok_or_else(|| {
+        ConfigError::invalid(
+            "discord.public_key",
+            format!("{value:?} is not a valid Ed25519 public key"),
+        )
+    })
 }

@@ -84,18 +84,9 @@ impl SeenInteractions {
     }
 }
 
-/// The verifier for `discord.public_key` (64 hex characters), or why not.
-pub fn verifier(public_key_hex: &str) -> anyhow::Result<Verifier> {
-    let hex = public_key_hex.trim();
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        anyhow::bail!("discord.public_key must be 64 hex characters");
-    }
-    let mut key = [0u8; 32];
-    for (index, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[index * 2..index * 2 + 2], 16)
-            .map_err(|_| anyhow::anyhow!("discord.public_key must be 64 hex characters"))?;
-    }
-    Verifier::try_new(key)
+/// The verifier for `discord.public_key` (checked when the settings were loaded).
+pub fn verifier(public_key: &crate::config::PublicKey) -> anyhow::Result<Verifier> {
+    Verifier::try_new(public_key.bytes())
         .map_err(|_| anyhow::anyhow!("discord.public_key is not a valid Ed25519 key"))
 }
 

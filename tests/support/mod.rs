@@ -8,7 +8,7 @@
 pub mod discord;
 
 use ringside::app::{self, Running};
-use ringside::config::{DiscordBot, RingCentralCredentials, Settings};
+use ringside::config::{DiscordBot, PublicKey, RingCentralCredentials, Settings};
 use ringside::discord::announcer::MemorySink;
 use ringside::ringcentral::subscription::SubscriptionHealth;
 use ringside::simulator::platform::{
@@ -512,7 +512,7 @@ impl TestConfig {
         });
         self.settings.discord.public_key = match transport {
             Transport::Gateway => None,
-            Transport::Endpoint => Some(discord::interactions::public_key_hex()),
+            Transport::Endpoint => PublicKey::from_hex(&discord::interactions::public_key_hex()),
         };
         self
     }
