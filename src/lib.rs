@@ -5,6 +5,7 @@ pub mod conference;
 pub mod config;
 pub mod discord;
 pub mod pipeline;
+pub mod present;
 pub mod ringcentral;
 #[cfg(feature = "simulator")]
 pub mod simulator;

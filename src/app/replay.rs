@@ -7,8 +7,8 @@
 
 use crate::conference::{ConferenceEvent, Detector, Input, Roster, SessionUpdate, Timestamp};
 use crate::config::PhoneNumbers;
-use crate::discord::render;
 use crate::pipeline::{Decoded, Payload, decode};
+use crate::present::{json, phrase, plain};
 use serde_json::Value;
 
 /// One input file, already read.
@@ -67,8 +67,8 @@ pub fn replay(sources: &[Source], format: Format) -> Output {
     output.lines = events
         .iter()
         .map(|event| match format {
-            Format::Json => render::replay_json(event, &roster).to_string(),
-            Format::Text(numbers) => render::line(event, &roster, numbers),
+            Format::Json => json::event(event, &roster).to_string(),
+            Format::Text(numbers) => plain::line(&phrase(event, &roster), numbers),
         })
         .collect();
     output

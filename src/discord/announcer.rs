@@ -13,8 +13,8 @@ use crate::conference::{ConferenceEvent, ConferenceId, EventKind, Roster};
 use crate::config::PhoneNumbers;
 use crate::discord::message;
 use crate::discord::poster::{PostError, Poster};
-use crate::discord::render;
 use crate::pipeline::{Announcement, Clock};
+use crate::present::{phrase, plain};
 use crate::ringcentral::subscription::SubscriptionHealth;
 use crate::store::{Batch, BatchTarget, NewBatch, Store};
 use crate::util::backoff::Backoff;
@@ -194,7 +194,9 @@ async fn send(
     }
     let lines: Vec<String> = events
         .iter()
-        .map(|announcement| render::line(&announcement.event, roster, settings.phone_numbers))
+        .map(|announcement| {
+            plain::line(&phrase(&announcement.event, roster), settings.phone_numbers)
+        })
         .collect();
     let count = lines.len() as u64;
     match sink.send(lines).await {

@@ -1,77 +1,25 @@
-//! How announcements read in a Discord channel: short markdown lines, rendered when the message
-//! is built (after the coalescing window) from the roster, falling back to the event's own copy
-//! as [`render`] does for local mode.
+//! Announcements as Discord messages: the lines (the phrasebook's markdown formatter, rendered
+//! when the message is built, after the coalescing window, from the roster) grouped by
+//! conference under headers, the "while ringside was away" summary, the health notices, thread
+//! names, and the message body with its nonce.
 //!
-//! Every caller-supplied text (names, kick reasons, a moderator's display name) goes through
-//! [`escape::text`]; every message body carries an empty `allowed_mentions` and the
-//! `SUPPRESS_NOTIFICATIONS | SUPPRESS_EMBEDS` flags, so nothing in it pings or unfurls.
+//! Every caller-supplied text goes through [`escape::text`] (in [`markdown`]); every message
+//! body carries an empty `allowed_mentions` and the `SUPPRESS_NOTIFICATIONS | SUPPRESS_EMBEDS`
+//! flags, so nothing in it pings or unfurls.
 //! A message never exceeds [`MAX_CONTENT_CHARS`]: longer announcements are split at line
 //! boundaries, repeating a conference's header on the continuation.
 
-use crate::conference::{
-    ConferenceEvent, ConferenceId, EventKind, Identity, LeaveReason, Roster, Timestamp,
-};
+use crate::conference::{ConferenceEvent, ConferenceId, EventKind, Roster, Timestamp};
 use crate::config::PhoneNumbers;
-use crate::discord::{escape, render};
+use crate::present::markdown::{self, timestamp};
+use crate::present::{escape, phrase};
 use serenity::builder::{CreateAllowedMentions, CreateMessage};
 use serenity::model::channel::{MessageFlags, Nonce};
 use std::collections::BTreeMap;
 
-/// Discord's limit on a message's `content`, in characters.
-pub const MAX_CONTENT_CHARS: usize = 2000;
+pub use crate::present::words::MAX_CONTENT_CHARS;
 /// Discord's limit on a thread name, in characters.
 pub const MAX_THREAD_NAME_CHARS: usize = 100;
-/// The longest kick reason shown, in characters.
-const MAX_REASON_CHARS: usize = 200;
-
-/// A caller's name as shown: bold and inert, or `None` when there is no visible name.
-fn bold_name(identity: &Identity) -> Option<String> {
-    identity
-        .name
-        .as_deref()
-        .and_then(escape::text)
-        .map(|name| format!("**{name}**"))
-}
-
-/// The number as `privacy.phone_numbers` allows, inert: with `full`, it is RingCentral's string
-/// as given (it may be a SIP address or anything a caller ID carries).
-pub(crate) fn shown_number(identity: &Identity, style: PhoneNumbers) -> Option<String> {
-    identity
-        .phone_number
-        .as_deref()
-        .and_then(|number| render::phone_number(number, style))
-        .and_then(|number| escape::text(&number))
-}
-
-/// A caller: `**Paco Vu** (•••1119)`, `**Paco Vu**`, `•••1119` or `an unknown caller`.
-fn caller_with_number(identity: &Identity, style: PhoneNumbers) -> String {
-    let number = shown_number(identity, style);
-    match (bold_name(identity), number) {
-        (Some(name), Some(number)) => format!("{name} ({number})"),
-        (Some(name), None) => name,
-        (None, Some(number)) => number,
-        (None, None) => "An unknown caller".to_owned(),
-    }
-}
-
-/// A caller by name only when there is one (leaves: the join already gave the number).
-fn caller_short(identity: &Identity, style: PhoneNumbers) -> String {
-    bold_name(identity).unwrap_or_else(|| caller_with_number(identity, style))
-}
-
-/// A host, inert and without markdown: name, else number.
-fn host_text(identity: &Identity, style: PhoneNumbers) -> Option<String> {
-    identity
-        .name
-        .as_deref()
-        .and_then(escape::text)
-        .or_else(|| shown_number(identity, style))
-}
-
-/// `<t:UNIX:t>`: a time each reader sees in their own zone.
-pub fn timestamp(at: Timestamp, style: char) -> String {
-    format!("<t:{}:{style}>", at.unix_seconds())
-}
 
 /// What a conference is called in a header or a thread name: its host and start time, as known
 /// now (roster), else from `events`.
@@ -95,7 +43,7 @@ fn label(
         .as_ref()
         .and_then(|view| view.host.clone())
         .or(event_host)
-        .and_then(|identity| host_text(&identity, style));
+        .and_then(|identity| markdown::host(&identity, style));
     let started_at = view.as_ref().and_then(|view| view.started_at).or_else(|| {
         events.iter().find_map(|event| match event.kind {
             EventKind::ConferenceStarted { .. } => Some(event.at),
@@ -125,93 +73,9 @@ fn header(conference: &ConferenceId, label: &ConferenceLabel) -> String {
     format!("**{text}**")
 }
 
-/// One line for one event.
+/// One line for one event, from the roster at the moment it is said.
 pub fn line(event: &ConferenceEvent, roster: &Roster, style: PhoneNumbers) -> String {
-    match &event.kind {
-        EventKind::ConferenceStarted { host } => {
-            let host = roster
-                .conference(&event.conference_id)
-                .and_then(|view| view.host)
-                .or_else(|| host.clone())
-                .and_then(|identity| host_text(&identity, style));
-            let mut text = "📞 **Conference started**".to_owned();
-            if let Some(host) = host {
-                text.push_str(&format!(" · host {host}"));
-            }
-            text.push_str(&format!(" · {}", timestamp(event.at, 't')));
-            text
-        }
-        EventKind::ParticipantJoined {
-            identity,
-            on_call: count,
-            ..
-        } => {
-            let who = caller_with_number(
-                &render::participant_identity(event, identity, roster),
-                style,
-            );
-            format!("➕ {who} joined · {}", render::on_call(*count))
-        }
-        EventKind::ParticipantLeft {
-            identity,
-            reason,
-            joined_at,
-            removed_by,
-            removal_reason,
-            on_call: count,
-            ..
-        } => {
-            let who = caller_short(
-                &render::participant_identity(event, identity, roster),
-                style,
-            );
-            let stayed = joined_at
-                .map(|joined| format!(" after {}", render::duration(event.at.secs_since(joined))))
-                .unwrap_or_default();
-            let count = format!(" · {}", render::on_call(*count));
-            match reason {
-                LeaveReason::HungUp => format!("➖ {who} left{stayed}{count}"),
-                LeaveReason::Vanished => format!("➖ {who} dropped off the call{stayed}{count}"),
-                LeaveReason::ConferenceEnded => {
-                    format!("➖ {who} left{stayed} when the conference ended")
-                }
-                LeaveReason::Removed => {
-                    let by = removed_by
-                        .as_ref()
-                        .and_then(|actor| {
-                            if !actor.id.is_empty() && actor.id.chars().all(|c| c.is_ascii_digit())
-                            {
-                                Some(format!("<@{}>", actor.id))
-                            } else {
-                                escape::text(&actor.display)
-                            }
-                        })
-                        .map(|actor| format!(" by {actor}"))
-                        .unwrap_or_default();
-                    let why = removal_reason
-                        .as_deref()
-                        .and_then(|reason| escape::text_limited(reason, MAX_REASON_CHARS))
-                        .map(|reason| format!(" — {reason}"))
-                        .unwrap_or_default();
-                    format!("🚫 {who} was removed{by}{stayed}{why}{count}")
-                }
-            }
-        }
-        EventKind::ConferenceEnded {
-            duration_secs,
-            participants,
-            peak,
-        } => {
-            let lasted = duration_secs
-                .map(|secs| format!(" after {}", render::duration(secs)))
-                .unwrap_or_default();
-            let callers = match participants {
-                1 => "1 caller".to_owned(),
-                n => format!("{n} callers"),
-            };
-            format!("📴 **Conference ended**{lasted} · {callers} · peak {peak}")
-        }
-    }
+    markdown::line(&phrase(event, roster), style)
 }
 
 /// Lines under an optional header; a split repeats the header on the continuation.
@@ -422,8 +286,7 @@ pub fn away_summary(
 
 /// Posted once when ringside stops seeing calls; `reason` is in plain words.
 pub fn unhealthy_notice(reason: &str) -> String {
-    let reason = escape::text_limited(reason, MAX_REASON_CHARS)
-        .unwrap_or_else(|| "no reason given".to_owned());
+    let reason = markdown::reason(reason).unwrap_or_else(|| "no reason given".to_owned());
     format!(
         "⚠️ **ringside cannot see calls right now** — {reason}. Joins and leaves are not announced \
          until this is fixed."
@@ -491,7 +354,7 @@ pub fn body(content: &str, nonce: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conference::{Actor, ParticipantId};
+    use crate::conference::{Actor, Identity, LeaveReason, ParticipantId};
 
     const T0: i64 = 1_709_049_892_000; // 2024-02-27T16:04:52Z
 

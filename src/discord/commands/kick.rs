@@ -6,13 +6,13 @@
 //! in memory, bound to the invoking member, until `discord.confirm_secs` pass or a button uses it.
 
 use super::{
-    Actor, Commands, MAX_CHOICE_CHARS, MAX_CHOICES, MAX_REASON_CHARS, Reply, call_label,
-    caller_phrase, cut, edit, ephemeral, message, new_message, participant_key, plain, short_name,
-    update,
+    Actor, Commands, MAX_CHOICE_CHARS, MAX_CHOICES, Reply, edit, ephemeral, message, new_message,
+    participant_key, plain, update,
 };
 use crate::conference::{Identity, ParticipantKey};
-use crate::discord::escape;
 use crate::pipeline::{KickOutcome, KickRequest};
+use crate::present::words::{self, MAX_REASON_CHARS};
+use crate::present::{escape, markdown};
 use serenity::all::{
     AutocompleteChoice, ButtonStyle, CommandInteraction, ComponentInteraction, CreateActionRow,
     CreateAutocompleteResponse, CreateButton, CreateInteractionResponse, ResolvedValue,
@@ -60,7 +60,7 @@ impl Commands {
         let style = self.inner.style;
         let mut targets = Vec::new();
         for view in self.inner.roster.live() {
-            let call = call_label(&view, style);
+            let call = markdown::call_label(&view, style);
             for participant in view.live() {
                 let is_host = view
                     .host_party
@@ -182,10 +182,13 @@ impl Commands {
                 })
                 .take(MAX_CHOICES)
                 .map(|t| {
-                    let label =
-                        format!("{} · {}", caller_phrase(&t.identity, style, false), t.call);
+                    let label = format!(
+                        "{} · {}",
+                        markdown::caller(&t.identity, style, false),
+                        t.call
+                    );
                     AutocompleteChoice::new(
-                        cut(&plain(&label), MAX_CHOICE_CHARS),
+                        words::cut(&plain(&label), MAX_CHOICE_CHARS),
                         participant_key(&t.key),
                     )
                 })
@@ -234,7 +237,7 @@ impl Commands {
             Resolved::Host(identity) => {
                 return ephemeral(format!(
                     "{} is the host of the call and cannot be removed.",
-                    short_name(&identity, style)
+                    markdown::short_name(&identity, style)
                 ));
             }
             Resolved::Ambiguous(n) => {
@@ -263,21 +266,21 @@ impl Commands {
         );
         let mut content = format!(
             "Remove {} from {}?",
-            caller_phrase(&target.identity, style, true),
+            markdown::caller(&target.identity, style, true),
             target.call
         );
-        if let Some(reason) = reason
-            .as_deref()
-            .and_then(|r| escape::text_limited(r, MAX_REASON_CHARS))
-        {
+        if let Some(reason) = reason.as_deref().and_then(markdown::reason) {
             content.push_str(&format!("\nReason: {reason}"));
         }
         content.push_str(&format!(
             "\nThis expires <t:{}:R>.",
             expires_at_ms.div_euclid(1000)
         ));
-        let label = cut(
-            &plain(&format!("Remove {}", short_name(&target.identity, style))),
+        let label = words::cut(
+            &plain(&format!(
+                "Remove {}",
+                markdown::short_name(&target.identity, style)
+            )),
             MAX_LABEL_CHARS,
         );
         let buttons = CreateActionRow::Buttons(vec![
@@ -368,7 +371,7 @@ impl Commands {
         else {
             return update("That caller is no longer on the call; nobody was removed.");
         };
-        let name = short_name(&participant.identity, style);
+        let name = markdown::short_name(&participant.identity, style);
         let ack = CreateInteractionResponse::UpdateMessage(
             message(format!("Removing {name}…")).components(vec![]),
         );
@@ -380,7 +383,7 @@ impl Commands {
             },
             reason: pending.reason.clone(),
         };
-        let call = call_label(&view, style);
+        let call = markdown::call_label(&view, style);
         let work = Box::pin(async move {
             let outcome = kicker.kick(request).await;
             edit(outcome_text(&outcome, &name, &call))

@@ -3,8 +3,8 @@
 //! [`Reply`]; the gateway ([`super::gateway`]) and the HTTP endpoint ([`super::interactions`])
 //! deliver it.
 //!
-//! - Every reply carries an empty `allowed_mentions` and every caller-supplied text goes through
-//!   [`escape::text`].
+//! - Every reply carries an empty `allowed_mentions`; every caller-supplied text is worded by the
+//!   phrasebook's markdown formatter ([`crate::present::markdown`]), which makes it inert.
 //! - Autocomplete values are our own keys: `p:` / `c:` and a 16-hex-digit FNV-1a hash of the
 //!   conference id (and participant id). They are stable and stateless, and are resolved by
 //!   scanning the live roster, so they stay far below Discord's 100-character limit whatever
@@ -20,10 +20,11 @@ mod kick;
 mod participants;
 
 use super::access::{Caller, Policy, Refusal};
-use super::escape;
-use crate::conference::{ConferenceView, Identity, ParticipantKey, Roster};
+use crate::conference::{ConferenceView, ParticipantKey, Roster};
 use crate::config::{Access, PhoneNumbers};
 use crate::pipeline::{Clock, Kicker};
+// The longest kick reason kept: the option is registered with this maximum too.
+use crate::present::words::MAX_REASON_CHARS;
 use crate::store::{AuditEntry, Store};
 use dashmap::DashMap;
 use serenity::all::{
@@ -39,14 +40,10 @@ use std::time::Duration;
 
 pub use kick::{KICK_NO, KICK_YES};
 
-/// Discord's limit on a message's content, in characters.
-pub const MAX_CONTENT_CHARS: usize = 2000;
 /// Discord's limit on autocomplete choices.
 pub const MAX_CHOICES: usize = 25;
 /// Discord's limit on a choice's name and value, in characters.
 pub const MAX_CHOICE_CHARS: usize = 100;
-/// The longest kick reason kept (the option is registered with this maximum too).
-pub const MAX_REASON_CHARS: usize = 200;
 /// How long a refusal's audit write may hold up the reply (Discord's deadline is 3 s).
 const AUDIT_WAIT: Duration = Duration::from_millis(1500);
 
@@ -381,47 +378,8 @@ pub fn conference_key(view: &ConferenceView) -> String {
     format!("c:{:016x}", fnv1a(&[view.id.as_str()]))
 }
 
-/// A caller's name, inert, if known.
-fn name_of(identity: &Identity) -> Option<String> {
-    identity.name.as_deref().and_then(escape::text)
-}
-
-/// A phone number as privacy allows, inert.
-fn number_of(identity: &Identity, style: PhoneNumbers) -> Option<String> {
-    super::message::shown_number(identity, style)
-}
-
-/// `Paco Vu`, else the number as shown, else `an unknown caller`.
-fn short_name(identity: &Identity, style: PhoneNumbers) -> String {
-    name_of(identity)
-        .or_else(|| number_of(identity, style))
-        .unwrap_or_else(|| "an unknown caller".to_owned())
-}
-
-/// `Paco Vu (•••1119)` (the name in bold when `bold`), `•••1119`, or `an unknown caller`.
-fn caller_phrase(identity: &Identity, style: PhoneNumbers, bold: bool) -> String {
-    let number = number_of(identity, style);
-    match (name_of(identity), number) {
-        (Some(name), Some(number)) if bold => format!("**{name}** ({number})"),
-        (Some(name), Some(number)) => format!("{name} ({number})"),
-        (Some(name), None) if bold => format!("**{name}**"),
-        (Some(name), None) => name,
-        (None, Some(number)) => number,
-        (None, None) => "an unknown caller".to_owned(),
-    }
-}
-
-/// `Agent 122's call`, `•••4567's call`, or `a conference call`.
-fn call_label(view: &ConferenceView, style: PhoneNumbers) -> String {
-    view.host
-        .as_ref()
-        .and_then(|host| name_of(host).or_else(|| number_of(host, style)))
-        .map(|host| format!("{host}'s call"))
-        .unwrap_or_else(|| "a conference call".to_owned())
-}
-
 /// Escaped text for places Discord shows literally (autocomplete choices, button labels): the
-/// markdown backslashes [`escape::text`] added are taken out again, everything else it did
+/// markdown backslashes [`crate::present::escape::text`] added are taken out again, everything else it did
 /// (invisible characters gone, one line, `@` broken) stays.
 fn plain(escaped: &str) -> String {
     let mut out = String::with_capacity(escaped.len());
@@ -435,16 +393,6 @@ fn plain(escaped: &str) -> String {
             out.push(c);
         }
     }
-    out
-}
-
-/// `text` cut to `max` characters, ending with `…` when cut.
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
     out
 }
 

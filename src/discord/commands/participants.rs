@@ -8,11 +8,13 @@
 //! list access again. `conference:` narrows the list to one call.
 
 use super::{
-    Actor, Commands, MAX_CHOICE_CHARS, MAX_CHOICES, MAX_CONTENT_CHARS, Reply, call_label,
-    caller_phrase, conference_key, cut, ephemeral, message, new_message, plain,
+    Actor, Commands, MAX_CHOICE_CHARS, MAX_CHOICES, Reply, conference_key, ephemeral, message,
+    new_message, plain,
 };
 use crate::conference::{ConferenceView, Timestamp};
 use crate::config::PhoneNumbers;
+use crate::present::markdown;
+use crate::present::words::{self, MAX_CONTENT_CHARS, UNKNOWN_HOST};
 use serenity::all::{
     AutocompleteChoice, ButtonStyle, CommandInteraction, ComponentInteraction, CreateActionRow,
     CreateAutocompleteResponse, CreateButton, CreateInteractionResponse, ResolvedValue,
@@ -102,12 +104,12 @@ impl Commands {
                 .filter_map(|view| {
                     let label = format!(
                         "{} · {} on the call",
-                        call_label(view, self.inner.style),
+                        markdown::call_label(view, self.inner.style),
                         view.live().count()
                     );
                     (typed.is_empty() || label.to_lowercase().contains(&typed)).then(|| {
                         AutocompleteChoice::new(
-                            cut(&plain(&label), MAX_CHOICE_CHARS),
+                            words::cut(&plain(&label), MAX_CHOICE_CHARS),
                             conference_key(view),
                         )
                     })
@@ -126,7 +128,10 @@ fn matches_conference(view: &ConferenceView, chosen: &str, style: PhoneNumbers) 
         return conference_key(view) == chosen;
     }
     let chosen = chosen.to_lowercase();
-    call_label(view, style).to_lowercase().contains(&chosen) || view.id.as_str() == chosen
+    markdown::call_label(view, style)
+        .to_lowercase()
+        .contains(&chosen)
+        || view.id.as_str() == chosen
 }
 
 /// `<t:1709049892:R>`: each reader sees it relative to their own now.
@@ -147,8 +152,8 @@ fn conference_lines(view: &ConferenceView, style: PhoneNumbers) -> (String, Vec<
     let host = view
         .host
         .as_ref()
-        .map(|host| caller_phrase(host, style, true))
-        .unwrap_or_else(|| "an unknown host".to_owned());
+        .map(|host| markdown::caller(host, style, true))
+        .unwrap_or_else(|| UNKNOWN_HOST.to_owned());
     let mut heading = format!("Conference hosted by {host}");
     if let Some(started) = view.started_at {
         heading.push_str(&format!(", started {}", relative(started)));
@@ -161,7 +166,7 @@ fn conference_lines(view: &ConferenceView, style: PhoneNumbers) -> (String, Vec<
     let lines = callers
         .iter()
         .map(|p| {
-            let mut line = format!("• {}", caller_phrase(&p.identity, style, false));
+            let mut line = format!("• {}", markdown::caller(&p.identity, style, false));
             if let Some(joined) = p.joined_at {
                 line.push_str(&format!(", joined {}", relative(joined)));
             }

@@ -2,8 +2,10 @@
 
 use super::*;
 use crate::conference::input::PartyUpdate;
-use crate::conference::{Detector, Input, PartyId, SessionId, SessionUpdate, Timestamp};
+use crate::conference::{Detector, Identity, Input, PartyId, SessionId, SessionUpdate, Timestamp};
 use crate::pipeline::{KickOutcome, KickRequest};
+use crate::present::escape;
+use crate::present::words::MAX_CONTENT_CHARS;
 use crate::ringcentral::wire::{ConferenceRole, Direction, OriginType, StatusCode};
 use crate::store::test_support::open_temp;
 use serde_json::{Value, json};
