@@ -9,8 +9,9 @@
 mod support;
 
 use ringside::conference::{Actor, ConferenceId, ParticipantId, ParticipantKey};
+use ringside::pipeline::SubscriptionHealth;
 use ringside::pipeline::{KickOutcome, KickRequest};
-use ringside::ringcentral::subscription::{SubscriptionHealth, TELEPHONY_FILTER};
+use ringside::ringcentral::subscription::TELEPHONY_FILTER;
 use ringside::simulator::platform::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, PlatformHandle, PlatformOptions,
     RequestRecord,

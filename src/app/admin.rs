@@ -3,7 +3,7 @@
 
 use crate::conference::{ConferenceView, Identity, Roster, Timestamp};
 use crate::pipeline::ReadinessCheck;
-use crate::ringcentral::subscription::SubscriptionHealth;
+use crate::pipeline::SubscriptionHealth;
 use crate::store::Store;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};

@@ -14,7 +14,7 @@ use crate::config::{DiscordBot, PublicKey, RingCentralCredentials, Settings};
 use crate::discord::announcer::MemorySink;
 use crate::discord::api::DiscordApi;
 use crate::discord::commands::Reply;
-use crate::ringcentral::subscription::SubscriptionHealth;
+use crate::pipeline::SubscriptionHealth;
 use crate::simulator::discord::{DemoDiscord, Posted, preview};
 use crate::simulator::platform::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT};
 use crate::simulator::{LeaveSignal, Person, Platform, PlatformOptions};

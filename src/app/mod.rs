@@ -23,15 +23,14 @@ use crate::discord::gateway as discord_gateway;
 use crate::discord::interactions::{self, InteractionsState};
 use crate::discord::poster::Poster;
 use crate::discord::respond::Responder;
+use crate::pipeline::SubscriptionHealth;
 use crate::pipeline::{self, Clock, Kicker, SystemClock};
 use crate::ringcentral::auth::{AuthOptions, TokenOwner};
 use crate::ringcentral::client::RcClient;
 use crate::ringcentral::kick::RcKicker;
 use crate::ringcentral::rate::RateLimits;
 use crate::ringcentral::reconciler::{Reconciler, ReconcilerHandle};
-use crate::ringcentral::subscription::{
-    self, SubscriptionHealth, SubscriptionManager, SubscriptionOptions,
-};
+use crate::ringcentral::subscription::{self, SubscriptionManager, SubscriptionOptions};
 use crate::ringcentral::webhook::{self, WebhookState};
 use crate::store::Store;
 use crate::util::shutdown::{Shutdown, StopSender};

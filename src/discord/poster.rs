@@ -31,6 +31,42 @@ const MAX_WAIT: Duration = Duration::from_secs(3600);
 /// The most characters of Discord's error message kept.
 const MAX_ERROR_CHARS: usize = 300;
 
+/// What a boxed [`Post`] call returns.
+pub type PostFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, PostError>> + Send + 'a>>;
+
+/// The port the announcer delivers through: ringside's [`Poster`] in production, an in-memory
+/// poster in the announcer's tests (which then run on a paused clock).
+pub trait Post: Send + Sync + 'static {
+    /// `POST /channels/{channel_id}/messages` with `body` (JSON) as is.
+    fn post_message<'a>(&'a self, channel_id: u64, body: &'a str) -> PostFuture<'a, PostedMessage>;
+
+    /// A public thread started from a message; answers the thread's channel id.
+    fn create_thread_from_message<'a>(
+        &'a self,
+        channel_id: u64,
+        message_id: &'a str,
+        name: &'a str,
+    ) -> PostFuture<'a, String>;
+}
+
+impl Post for Poster {
+    fn post_message<'a>(&'a self, channel_id: u64, body: &'a str) -> PostFuture<'a, PostedMessage> {
+        Box::pin(Poster::post_message(self, channel_id, body))
+    }
+
+    fn create_thread_from_message<'a>(
+        &'a self,
+        channel_id: u64,
+        message_id: &'a str,
+        name: &'a str,
+    ) -> PostFuture<'a, String> {
+        Box::pin(Poster::create_thread_from_message(
+            self, channel_id, message_id, name,
+        ))
+    }
+}
+
 /// A message Discord created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostedMessage {

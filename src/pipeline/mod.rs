@@ -15,6 +15,7 @@
 mod accepted;
 mod announcement;
 mod clock;
+mod health;
 mod hub;
 mod inputs;
 mod kick;
@@ -23,6 +24,7 @@ mod readiness;
 pub use accepted::{Accepted, DecodeError, Decoded, MAX_UUID_LEN, Payload, decode};
 pub use announcement::Announcement;
 pub use clock::{Clock, SystemClock};
+pub use health::SubscriptionHealth;
 pub use hub::{Pipeline, Retention, TICK_INTERVAL, accepted_from_row};
 pub use inputs::{DetectorInputs, Directed};
 pub use kick::{KickOutcome, KickRequest, Kicker};

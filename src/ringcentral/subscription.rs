@@ -17,6 +17,7 @@
 
 use super::client::{RcClient, RcError};
 use super::wire::{CreateSubscription, DeliveryMode, SubscriptionInfo, SubscriptionStatus};
+use crate::pipeline::SubscriptionHealth;
 use crate::store::Store;
 use crate::util::shutdown::Shutdown;
 use secrecy::{ExposeSecret, SecretString};
@@ -66,19 +67,6 @@ pub async fn stored_id(store: &Store) -> Option<String> {
         .ok()
         .map(|stored| stored.id)
         .filter(|id| !id.is_empty())
-}
-
-/// The subscription as the rest of ringside sees it (readiness, "cannot see calls" notices).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SubscriptionHealth {
-    Starting,
-    Active {
-        id: String,
-    },
-    /// ringside cannot see calls; the reason in plain words.
-    Failing {
-        reason: String,
-    },
 }
 
 /// The manager's settings.

@@ -10,7 +10,7 @@ pub mod discord;
 use ringside::app::{self, Running};
 use ringside::config::{DiscordBot, PublicKey, RingCentralCredentials, Settings};
 use ringside::discord::announcer::MemorySink;
-use ringside::ringcentral::subscription::SubscriptionHealth;
+use ringside::pipeline::SubscriptionHealth;
 use ringside::simulator::platform::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, Platform, PlatformHandle,
     PlatformOptions,
