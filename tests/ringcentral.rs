@@ -175,7 +175,7 @@ async fn live_call(
 
 impl Call {
     async fn kick(&self, participant: ParticipantKey) -> KickOutcome {
-        let kicker = self.app.running.kicker.as_ref().expect("a kicker");
+        let kicker = self.app.running.kicker().expect("a kicker");
         kicker.kick(kick_request(participant)).await
     }
 
@@ -558,7 +558,7 @@ async fn concurrent_callers_share_one_token_request_and_a_401_refreshes_once() {
     let config = TestConfig::new().against(&platform);
     let credentials = config.settings.ringcentral.credentials.clone().unwrap();
     let client =
-        ringside::app::platform_client_with(&config.settings, credentials, None).expect("a client");
+        ringside::ringcentral::side::client(&config.settings, credentials, None).expect("a client");
 
     let callers: Vec<_> = (0..50)
         .map(|_| {

@@ -124,8 +124,8 @@ pub async fn run(settings: &Settings, real_discord: bool) -> anyhow::Result<()> 
             let _ = std::io::stdout().flush();
         }
     });
-    if let Some(health) = &running.subscription {
-        let mut health = health.clone();
+    if let Some(ringcentral) = &running.ringcentral {
+        let mut health = ringcentral.health.clone();
         tokio::time::timeout(
             SUBSCRIBE_TIMEOUT,
             health.wait_for(|h| matches!(h, SubscriptionHealth::Active { .. })),
@@ -135,8 +135,9 @@ pub async fn run(settings: &Settings, real_discord: bool) -> anyhow::Result<()> 
         .context("the subscription manager stopped")?;
     }
     let commands = running
-        .commands
-        .clone()
+        .discord
+        .as_ref()
+        .map(|discord| discord.commands.clone())
         .context("the Discord commands did not start")?;
     let guild = settings
         .discord

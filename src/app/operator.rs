@@ -2,7 +2,6 @@
 //! `ringside subscriptions list|delete`. They sign in with a fresh token (never the service's
 //! stored one, whose refresh token is single-use) and revoke it when done.
 
-use super::platform_client_with;
 use crate::config::Settings;
 use crate::discord::api::DiscordApi;
 use crate::discord::check::Transport;
@@ -55,7 +54,7 @@ fn problem(text: impl Into<String>) -> Line {
 
 fn client(settings: &Settings) -> anyhow::Result<Option<Arc<RcClient>>> {
     match &settings.ringcentral.credentials {
-        Some(credentials) => Ok(Some(platform_client_with(
+        Some(credentials) => Ok(Some(crate::ringcentral::side::client(
             settings,
             credentials.clone(),
             None,

@@ -31,14 +31,16 @@ impl Running {
     pub fn ending_for_test(&self, name: &str) -> Option<Ending> {
         match name {
             "store" => Some(Ending::Store(self.store.clone())),
-            "pipeline" => Some(Ending::Abort(self.pipeline.inner_handle())),
-            "announcer" => Some(Ending::Abort(self.announcer.inner_handle())),
+            "pipeline" => Some(Ending::Abort(self.tasks.pipeline.inner_handle())),
+            "announcer" => Some(Ending::Abort(self.tasks.announcer.inner_handle())),
             _ => self
+                .tasks
                 .background
                 .iter()
                 .map(|(task, watched)| (*task, watched.inner_handle()))
                 .chain(
-                    self.servers
+                    self.tasks
+                        .servers
                         .iter()
                         .map(|(task, watched)| (*task, watched.inner_handle())),
                 )

@@ -13,3 +13,6 @@ pub mod interactions;
 pub mod message;
 pub mod poster;
 pub mod respond;
+pub mod side;
+
+pub use side::{Deps, Handles, Side, Target};

@@ -1,11 +1,22 @@
-//! The RingCentral side: wire model, webhook route, authentication, the REST client and its
-//! rate groups.
+//! The RingCentral side: the webhook route, authentication, the REST client and its rate groups,
+//! the subscription's lifecycle, the reconciler and the kick — built and run from [`Side`].
+//!
+//! It talks to Discord never; it feeds the detector through the pipeline's [`DetectorInputs`]
+//! and serves the commands through the [`Kicker`] port, both defined in [`crate::pipeline`].
+//! [`wire`] is a leaf (serde types only): the one RingCentral module `conference` and
+//! `pipeline` may read.
+//!
+//! [`DetectorInputs`]: crate::pipeline::DetectorInputs
+//! [`Kicker`]: crate::pipeline::Kicker
 
 pub mod auth;
 pub mod client;
 pub mod kick;
 pub mod rate;
 pub mod reconciler;
+pub mod side;
 pub mod subscription;
 pub mod webhook;
 pub mod wire;
+
+pub use side::{Deps, Handles, Side};

@@ -446,9 +446,10 @@ impl TestApp {
     /// The subscription's health as ringside reports it.
     pub fn subscription_health(&self) -> SubscriptionHealth {
         self.running
-            .subscription
+            .ringcentral
             .as_ref()
             .expect("RingCentral mode manages a subscription")
+            .health
             .borrow()
             .clone()
     }

@@ -1,0 +1,167 @@
+//! The RingCentral side, built in one place: the REST client and its token owner, the
+//! reconciler, the subscription manager and the kick port.
+//!
+//! It is built before the listeners open (the commands need the kick port) and run once they
+//! listen ([`Side::run`]): creating a webhook subscription runs RingCentral's validation
+//! handshake against ringside's own webhook.
+
+use super::auth::{AuthOptions, TokenOwner};
+use super::client::RcClient;
+use super::kick::RcKicker;
+use super::rate::RateLimits;
+use super::reconciler::{Reconciler, ReconcilerHandle};
+use super::subscription::{self, SubscriptionManager, SubscriptionOptions};
+use crate::conference::Roster;
+use crate::config::{RingCentralCredentials, Settings};
+use crate::pipeline::{Clock, DetectorInputs, Kicker, SubscriptionHealth};
+use crate::store::Store;
+use crate::util::shutdown::Shutdown;
+use anyhow::Context as _;
+use secrecy::SecretString;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// What the side needs from the rest of ringside.
+pub struct Deps {
+    pub store: Store,
+    pub roster: Roster,
+    pub inputs: DetectorInputs,
+    pub clock: Arc<dyn Clock>,
+    /// The webhook secret the subscription is created with.
+    pub verification_token: SecretString,
+}
+
+/// What the rest of ringside holds of the side.
+#[derive(Clone)]
+pub struct Handles {
+    pub client: Arc<RcClient>,
+    pub kicker: Arc<dyn Kicker>,
+    pub reconciler: ReconcilerHandle,
+    pub health: watch::Receiver<SubscriptionHealth>,
+}
+
+/// The side, built and not yet running.
+pub struct Side {
+    handles: Handles,
+    reconciler: Reconciler,
+    manager: SubscriptionManager,
+}
+
+impl Side {
+    /// The side for the configured credentials; `None` in local mode (no credentials).
+    pub fn build(settings: &Settings, deps: Deps) -> anyhow::Result<Option<Side>> {
+        let (Some(credentials), Some(public_url)) = (
+            &settings.ringcentral.credentials,
+            &settings.server.public_url,
+        ) else {
+            return Ok(None);
+        };
+        let client = client(settings, credentials.clone(), Some(deps.store.clone()))?;
+        let ringcentral = &settings.ringcentral;
+        let (reconciler, reconciler_handle) = Reconciler::new(
+            client.clone(),
+            deps.roster.clone(),
+            deps.inputs.clone(),
+            deps.store.clone(),
+            deps.clock.clone(),
+            Duration::from_secs(ringcentral.reconcile_interval_secs),
+        );
+        let (manager, health) = SubscriptionManager::new(
+            client.clone(),
+            deps.store.clone(),
+            SubscriptionOptions {
+                address: format!("{public_url}/webhooks/ringcentral"),
+                verification_token: deps.verification_token,
+                event_filters: subscription::event_filters(
+                    &ringcentral.event_filters,
+                    ringcentral.subscription_expires_in,
+                ),
+                expires_in: ringcentral.subscription_expires_in,
+                watchdog_interval: Duration::from_secs(ringcentral.watchdog_interval_secs),
+            },
+            reconciler_handle.discover_sender(),
+        );
+        let kicker: Arc<dyn Kicker> = Arc::new(RcKicker {
+            in_flight: Arc::default(),
+            client: client.clone(),
+            roster: deps.roster,
+            inputs: deps.inputs,
+            store: deps.store,
+            reconciler: reconciler_handle.clone(),
+            clock: deps.clock,
+            confirm_after: Duration::from_secs(ringcentral.kick_confirm_secs),
+        });
+        Ok(Some(Side {
+            handles: Handles {
+                client,
+                kicker,
+                reconciler: reconciler_handle,
+                health,
+            },
+            reconciler,
+            manager,
+        }))
+    }
+
+    pub fn handles(&self) -> Handles {
+        self.handles.clone()
+    }
+
+    /// Starts the subscription manager (renewal `reminders` come from the pipeline) and the
+    /// reconciler; answers the tasks by name.
+    pub fn run(
+        self,
+        reminders: mpsc::UnboundedReceiver<()>,
+        shutdown: &Shutdown,
+    ) -> Vec<(&'static str, JoinHandle<()>)> {
+        vec![
+            (
+                "subscription",
+                tokio::spawn(self.manager.run(reminders, shutdown.clone())),
+            ),
+            (
+                "reconciler",
+                tokio::spawn(self.reconciler.run(shutdown.clone())),
+            ),
+        ]
+    }
+}
+
+/// The RingCentral client with its token owner (keeping the token pair in `store` when one is
+/// given) and its rate groups.
+pub fn client(
+    settings: &Settings,
+    credentials: RingCentralCredentials,
+    store: Option<Store>,
+) -> anyhow::Result<Arc<RcClient>> {
+    let timeout = Duration::from_secs(settings.ringcentral.request_timeout_secs);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(timeout)
+        .build()
+        .context("building the RingCentral HTTP client")?;
+    let limits = Arc::new(RateLimits::new(
+        settings.ringcentral.light_requests_per_minute,
+    ));
+    let auth = Arc::new(TokenOwner::new(
+        http.clone(),
+        AuthOptions {
+            server_url: settings.ringcentral.server_url.clone(),
+            credentials,
+            margin: Duration::from_secs(settings.ringcentral.token_refresh_margin_secs),
+            retry_base: Duration::from_secs(settings.ringcentral.auth_retry_secs),
+            timeout,
+        },
+        store,
+        limits.clone(),
+    ));
+    Ok(Arc::new(RcClient::new(
+        http,
+        settings.ringcentral.server_url.clone(),
+        auth,
+        limits,
+        timeout,
+    )))
+}
