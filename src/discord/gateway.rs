@@ -63,8 +63,12 @@ impl EventHandler for Handler {
         let id = interaction.id();
         let token = interaction.token().to_owned();
         let kind = kind_of(&interaction);
-        let reply = self.commands.handle(interaction).await;
-        self.responder.deliver(id, &token, kind, reply).await;
+        let span = super::respond::span(&interaction, kind);
+        let answer = async {
+            let reply = self.commands.handle(interaction).await;
+            self.responder.deliver(id, &token, kind, reply).await;
+        };
+        tracing::Instrument::instrument(answer, span).await;
     }
 }
 

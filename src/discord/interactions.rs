@@ -202,16 +202,20 @@ async fn receive(
         return Json(serde_json::json!({"type": 1})).into_response();
     }
     let token = interaction.token().to_owned();
-    match state.commands.handle(interaction).await {
-        Reply::Now(response) => {
-            count(kind, "answered");
-            Json(response).into_response()
+    let span = super::respond::span(&interaction, kind);
+    let answer = async {
+        match state.commands.handle(interaction).await {
+            Reply::Now(response) => {
+                count(kind, "answered");
+                Json(response).into_response()
+            }
+            Reply::Deferred { ack, work } => {
+                state.responder.finish_later(token, work, kind);
+                Json(ack).into_response()
+            }
         }
-        Reply::Deferred { ack, work } => {
-            state.responder.finish_later(token, work, kind);
-            Json(ack).into_response()
-        }
-    }
+    };
+    tracing::Instrument::instrument(answer, span).await
 }
 
 #[cfg(test)]

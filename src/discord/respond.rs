@@ -28,6 +28,24 @@ const EDIT_RETRY_MAX: Duration = Duration::from_secs(16);
 /// interaction token stays valid for 15 minutes, so a short outage or a 429 is waited out.
 const EDIT_ATTEMPTS: u32 = 5;
 
+/// The span an interaction is handled in, through its deferred work: its id, kind and the member
+/// who sent it (never its token).
+pub fn span(interaction: &Interaction, kind: &'static str) -> tracing::Span {
+    let user_id = match interaction {
+        Interaction::Command(command) | Interaction::Autocomplete(command) => {
+            Some(command.user.id.get())
+        }
+        Interaction::Component(component) => Some(component.user.id.get()),
+        _ => None,
+    };
+    tracing::info_span!(
+        "interaction",
+        interaction_id = %interaction.id(),
+        kind,
+        user_id = user_id.unwrap_or_default(),
+    )
+}
+
 /// The interaction's kind, as a metric label.
 pub fn kind_of(interaction: &Interaction) -> &'static str {
     match interaction {
@@ -119,7 +137,10 @@ impl Responder {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Forget the ones already done, so the set stays small on a long run.
         while tasks.try_join_next().is_some() {}
-        tasks.spawn(async move { responder.finish(&token, work, kind).await });
+        // The deferred work (a kick and its reply) stays in the interaction's span.
+        tasks.spawn(tracing::Instrument::in_current_span(async move {
+            responder.finish(&token, work, kind).await
+        }));
     }
 
     /// Waits for the deferred work under way (callers bound it with a timeout).

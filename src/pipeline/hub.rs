@@ -253,6 +253,7 @@ impl Pipeline {
         true
     }
 
+    #[tracing::instrument(name = "pipeline_batch", skip_all, fields(notifications = batch.len()))]
     async fn apply_batch(&mut self, batch: Vec<Accepted>) {
         let mut processed = Vec::with_capacity(batch.len());
         for accepted in batch {

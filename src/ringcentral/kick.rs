@@ -34,25 +34,35 @@ pub struct RcKicker {
 
 impl Kicker for RcKicker {
     fn kick(&self, request: KickRequest) -> Pin<Box<dyn Future<Output = KickOutcome> + Send + '_>> {
-        Box::pin(async move {
-            // One removal per caller at a time: a second moderator's DELETE would meet a 404
-            // and wrongly fall back to the original call's ids.
-            let outcome = match InFlight::claim(&self.in_flight, &request.participant) {
-                Some(_claim) => self.remove(&request).await,
-                None => KickOutcome::Failed {
-                    reason: "another removal of this caller is in progress".into(),
-                },
-            };
-            self.audit(&request, &outcome).await;
-            metrics::counter!("ringside_kicks_total", "outcome" => outcome.as_str()).increment(1);
-            tracing::info!(
-                conference_id = %request.participant.conference,
-                party_id = %request.participant.participant,
-                outcome = outcome.as_str(),
-                "kick"
-            );
-            outcome
-        })
+        let span = tracing::info_span!(
+            "kick",
+            conference_id = %request.participant.conference,
+            party_id = %request.participant.participant,
+            requested_by = %request.by.id,
+        );
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                // One removal per caller at a time: a second moderator's DELETE would meet a 404
+                // and wrongly fall back to the original call's ids.
+                let outcome = match InFlight::claim(&self.in_flight, &request.participant) {
+                    Some(_claim) => self.remove(&request).await,
+                    None => KickOutcome::Failed {
+                        reason: "another removal of this caller is in progress".into(),
+                    },
+                };
+                self.audit(&request, &outcome).await;
+                metrics::counter!("ringside_kicks_total", "outcome" => outcome.as_str())
+                    .increment(1);
+                tracing::info!(
+                    conference_id = %request.participant.conference,
+                    party_id = %request.participant.participant,
+                    outcome = outcome.as_str(),
+                    "kick"
+                );
+                outcome
+            },
+            span,
+        ))
     }
 }
 

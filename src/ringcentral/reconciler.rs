@@ -174,6 +174,7 @@ impl Reconciler {
         }
     }
 
+    #[tracing::instrument(name = "reconcile", skip(self), fields(conference_id = %conference))]
     async fn poll(&mut self, conference: &ConferenceId) {
         self.last_polled.insert(conference.clone(), Instant::now());
         let requested_at = self.clock.now();

@@ -224,6 +224,11 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ReadError> {
 }
 
 /// An authenticated notification's body: decoded once, then ignored, quarantined or committed.
+#[tracing::instrument(
+    name = "notification",
+    skip_all,
+    fields(uuid = tracing::field::Empty, telephony_session_id = tracing::field::Empty)
+)]
 async fn accept(
     state: WebhookState,
     received_at: Timestamp,
@@ -239,8 +244,11 @@ async fn accept(
             quarantine(&state, &uuid, received_at, &bytes, reason).await
         }
         Decoded::Usable { uuid, payload, .. } => {
+            let span = tracing::Span::current();
+            span.record("uuid", uuid.as_str());
             if let Payload::Telephony(update) = &payload {
-                tracing::debug!(telephony_session_id = %update.session_id, %uuid, "telephony notification received");
+                span.record("telephony_session_id", update.session_id.as_str());
+                tracing::debug!("telephony notification received");
             }
             commit(state, uuid, received_at, bytes, payload).await
         }
@@ -306,7 +314,7 @@ async fn commit(
         received_at_ms: received_at.0,
         body: bytes.to_vec(),
     };
-    let committed = tokio::spawn(async move {
+    let committed = tokio::spawn(tracing::Instrument::in_current_span(async move {
         let uuid = row.uuid.clone();
         match state.store.insert_inbox(row).await {
             Ok(InboxInsert::Inserted { id }) => {
@@ -332,7 +340,7 @@ async fn commit(
                 Err(WebhookError::Store)
             }
         }
-    });
+    }));
     committed.await.unwrap_or(Err(WebhookError::Store))
 }
 

@@ -34,6 +34,15 @@ fn backoff(attempt: u32, max: Duration) -> Duration {
 
 /// Posts one batch until it is sent or parked (retrying rate limits, outages and a refused
 /// token; a stop drops this future, leaving the batch pending for the next start).
+#[tracing::instrument(
+    name = "delivery",
+    skip_all,
+    fields(
+        batch_id = batch.id,
+        conference_id = batch.conference_id.as_deref().unwrap_or(""),
+        nonce = %batch.nonce,
+    )
+)]
 pub(super) async fn deliver(delivery: Arc<Delivery>, batch: Batch) {
     let channel = batch.channel_id.parse().unwrap_or(delivery.channel_id);
     let mut destination = match (batch.target, batch.conference_id.as_deref()) {
