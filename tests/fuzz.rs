@@ -25,7 +25,7 @@ use ringside::conference::{
     ParticipantId, SessionUpdate, Timestamp, Unusable,
 };
 use ringside::config::PhoneNumbers;
-use ringside::ringcentral::wire::{Envelope, EventKind, TelephonyNotification};
+use ringside::ringcentral::wire::{Envelope, NotificationKind as EventKind, TelephonyNotification};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;

@@ -7,8 +7,9 @@ use ringside::conference::ids::IdError;
 use ringside::conference::input::{PartyUpdate, Peer};
 use ringside::conference::{Identity, PartyId, SessionId, SessionUpdate, Timestamp, Unusable};
 use ringside::ringcentral::wire::{
-    CallSession, ConferenceCreated, ConferenceRole, Direction, Envelope, EventKind,
-    MobilePickupData, OriginType, Party, Status, StatusCode, StatusReason, TelephonyNotification,
+    CallSession, ConferenceCreated, ConferenceRole, Direction, Envelope, MobilePickupData,
+    NotificationKind as EventKind, OriginType, Party, Status, StatusCode, StatusReason,
+    TelephonyNotification,
 };
 use serde_json::error::Category;
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 //! pipeline once the notification is committed.
 
 use crate::conference::{SessionUpdate, Timestamp, Unusable};
-use crate::ringcentral::wire::{EventKind, RawEnvelope, TelephonyBody};
+use crate::ringcentral::wire::{NotificationKind, RawEnvelope, TelephonyBody};
 
 /// Longest notification `uuid` ringside stores.
 pub const MAX_UUID_LEN: usize = 256;
@@ -74,9 +74,9 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
             "body is not a JSON object".to_owned(),
         ));
     }
-    let kind = EventKind::of(&envelope.event);
+    let kind = NotificationKind::of(&envelope.event);
     let uuid = envelope.uuid;
-    if kind == EventKind::Other {
+    if kind == NotificationKind::Other {
         return Ok(Decoded::Ignored {
             uuid,
             event: envelope.event,
@@ -91,7 +91,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         .as_deref()
         .and_then(Timestamp::parse_rfc3339);
     let payload = match kind {
-        EventKind::TelephonySessions => {
+        NotificationKind::TelephonySessions => {
             let update = serde_json::from_str::<TelephonyBody>(envelope.body.get())
                 .map_err(|error| Unusable::Shape(error.to_string()))
                 .and_then(|body| SessionUpdate::from_notification(&body));

@@ -11,8 +11,9 @@ use tokio::sync::mpsc;
 
 /// How often the detector is told that time passed (so it can forget finished sessions).
 pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
-/// Most accepted notifications applied before the roster and the inbox marks are updated.
-const MAX_BATCH: usize = 256;
+/// Most accepted notifications applied before the roster and the inbox marks are updated (the
+/// store's own group commit, `store::MAX_BATCH`, is a separate bound on its queue).
+const MAX_APPLIED: usize = 256;
 /// The detector's state is written at most this often (with the marks of the rows it holds).
 const STATE_EVERY: Duration = Duration::from_secs(1);
 
@@ -79,14 +80,14 @@ impl Pipeline {
     ) -> Detector {
         let mut tick = tokio::time::interval(TICK_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut batch = Vec::with_capacity(MAX_APPLIED);
         let mut flush = tokio::time::interval(STATE_EVERY);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                count = accepted.recv_many(&mut batch, MAX_BATCH) => {
+                count = accepted.recv_many(&mut batch, MAX_APPLIED) => {
                     if count == 0 {
                         // A graceful stop keeps the final state.
                         self.unsaved = true;

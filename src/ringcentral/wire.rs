@@ -386,7 +386,7 @@ pub struct ConferenceCreated {
 
 /// What kind of notification an envelope's `event` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
+pub enum NotificationKind {
     /// `/restapi/v1.0/account/…/telephony/sessions` (account or extension filter).
     TelephonySessions,
     /// The subscription renewal reminder (`/restapi/v1.0/subscription/…`).
@@ -395,7 +395,7 @@ pub enum EventKind {
     Other,
 }
 
-impl EventKind {
+impl NotificationKind {
     /// Classifies by `event`. With an account-level filter the event names an extension
     /// (reference §0.4), so telephony events are recognised by their path, not an exact match.
     pub fn of(event: &str) -> Self {

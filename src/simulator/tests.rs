@@ -17,7 +17,7 @@ use time::macros::datetime;
 
 use super::*;
 use crate::ringcentral::wire::{
-    ConferenceRole, Direction, EventKind, OriginType, StatusCode as WireCode, StatusReason,
+    ConferenceRole, Direction, NotificationKind, OriginType, StatusCode as WireCode, StatusReason,
     TelephonyNotification,
 };
 
@@ -99,8 +99,8 @@ fn every_notification_parses_and_has_the_required_fields() {
     for scripted in script.notifications() {
         let notification = parse(scripted);
         assert_eq!(
-            EventKind::of(&notification.event),
-            EventKind::TelephonySessions
+            NotificationKind::of(&notification.event),
+            NotificationKind::TelephonySessions
         );
         assert!(
             notification.uuid.chars().all(|c| c.is_ascii_digit()),

@@ -109,7 +109,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
     if let Some(receiver) = health.as_mut() {
         let current = receiver.borrow_and_update().clone();
         if let Some(batch) = notice.on(&current, &mut planner)
-            && !commit(&store, vec![batch], &mut queue).await
+            && !commit_batches(&store, vec![batch], &mut queue).await
         {
             notice.not_posted();
         }
@@ -141,7 +141,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
                 window_opened = None;
                 let taken = std::mem::take(&mut pending);
                 let batches = planner.plan(&taken);
-                if !commit(&store, batches, &mut queue).await {
+                if !commit_batches(&store, batches, &mut queue).await {
                     // Not committed: keep the events and try again after a window.
                     pending = taken;
                     window_opened = Some(Instant::now());
@@ -151,7 +151,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
             changed = health_changed(&mut health) => match changed {
                 Some(state) => {
                     if let Some(batch) = notice.on(&state, &mut planner)
-                        && !commit(&store, vec![batch], &mut queue).await
+                        && !commit_batches(&store, vec![batch], &mut queue).await
                     {
                         notice.not_posted();
                     }
@@ -163,7 +163,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
         if closing {
             receive_the_rest(&mut events, &mut pending, drain_timeout).await;
             let batches = planner.plan(&std::mem::take(&mut pending));
-            commit(&store, batches, &mut queue).await;
+            commit_batches(&store, batches, &mut queue).await;
             let drained = tokio::time::timeout(drain_timeout, async {
                 if let Some(current) = in_flight.take() {
                     current.await;
@@ -204,7 +204,7 @@ async fn health_changed(
 }
 
 /// Commits batches before they are posted and queues them; answers whether that worked.
-pub(super) async fn commit(
+async fn commit_batches(
     store: &Store,
     batches: Vec<NewBatch>,
     queue: &mut VecDeque<Batch>,

@@ -6,7 +6,7 @@
 //! in memory, bound to the invoking member, until `discord.confirm_secs` pass or a button uses it.
 
 use super::{
-    Actor, Commands, MAX_CHOICE_CHARS, MAX_CHOICES, Reply, edit, ephemeral, message, new_message,
+    Commands, Invoker, MAX_CHOICE_CHARS, MAX_CHOICES, Reply, edit, ephemeral, message, new_message,
     participant_key, plain, update,
 };
 use crate::conference::{Identity, ParticipantKey};
@@ -154,7 +154,7 @@ impl Commands {
     }
 
     pub(super) fn kick_autocomplete(&self, command: &CommandInteraction) -> Reply {
-        let actor = Actor::of_command(command);
+        let actor = Invoker::of_command(command);
         let mut response = CreateAutocompleteResponse::new();
         if self.inner.kicker.is_some() && self.inner.policy.can_kick(&actor.caller).is_ok() {
             let typed = command
@@ -199,7 +199,7 @@ impl Commands {
     }
 
     pub(super) async fn kick(&self, command: &CommandInteraction) -> Reply {
-        let actor = Actor::of_command(command);
+        let actor = Invoker::of_command(command);
         let mut value = "";
         let mut reason: Option<String> = None;
         for option in command.data.options() {
@@ -307,7 +307,7 @@ impl Commands {
         } else {
             return ephemeral("This button is no longer in use.");
         };
-        let actor = Actor::of_component(component);
+        let actor = Invoker::of_component(component);
         let Some(pending) = self.inner.pending.get(id).map(|p| p.clone()) else {
             return update("This confirmation has expired or was already used. Run /kick again.");
         };

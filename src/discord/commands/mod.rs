@@ -222,7 +222,7 @@ impl Commands {
     async fn audit_refusal(
         &self,
         action: &str,
-        actor: &Actor,
+        actor: &Invoker,
         target: Option<&ParticipantKey>,
         detail: String,
     ) {
@@ -247,7 +247,7 @@ impl Commands {
     async fn refuse(
         &self,
         action: &str,
-        actor: &Actor,
+        actor: &Invoker,
         target: Option<&ParticipantKey>,
         refusal: &Refusal,
     ) -> String {
@@ -266,17 +266,18 @@ impl Commands {
     }
 }
 
-/// The invoking member, for access decisions, the audit log and the removal announcement.
+/// The member who invoked a command or pressed a button, for access decisions, the audit log
+/// and the removal announcement (which names them as a `conference::Actor`).
 #[derive(Debug, Clone)]
-struct Actor {
+struct Invoker {
     caller: Caller,
     id: String,
     display: String,
 }
 
-impl Actor {
-    fn new(guild_id: Option<u64>, user: &User, member: Option<&Member>) -> Actor {
-        Actor {
+impl Invoker {
+    fn new(guild_id: Option<u64>, user: &User, member: Option<&Member>) -> Invoker {
+        Invoker {
             caller: Caller {
                 guild_id,
                 user_id: user.id.get(),
@@ -293,16 +294,16 @@ impl Actor {
         }
     }
 
-    fn of_command(command: &CommandInteraction) -> Actor {
-        Actor::new(
+    fn of_command(command: &CommandInteraction) -> Invoker {
+        Invoker::new(
             command.guild_id.map(|g| g.get()),
             &command.user,
             command.member.as_deref(),
         )
     }
 
-    fn of_component(component: &ComponentInteraction) -> Actor {
-        Actor::new(
+    fn of_component(component: &ComponentInteraction) -> Invoker {
+        Invoker::new(
             component.guild_id.map(|g| g.get()),
             &component.user,
             component.member.as_ref(),

@@ -8,7 +8,7 @@
 //! list access again. `conference:` narrows the list to one call.
 
 use super::{
-    Actor, Commands, MAX_CHOICE_CHARS, MAX_CHOICES, Reply, conference_key, ephemeral, message,
+    Commands, Invoker, MAX_CHOICE_CHARS, MAX_CHOICES, Reply, conference_key, ephemeral, message,
     new_message, plain,
 };
 use crate::conference::{ConferenceView, Timestamp};
@@ -29,7 +29,7 @@ const ALL: &str = "all";
 
 impl Commands {
     pub(super) async fn participants(&self, command: &CommandInteraction) -> Reply {
-        let actor = Actor::of_command(command);
+        let actor = Invoker::of_command(command);
         if let Err(refusal) = self.inner.policy.can_list(&actor.caller) {
             let text = self.refuse("list_refused", &actor, None, &refusal).await;
             return ephemeral(text);
@@ -65,7 +65,7 @@ impl Commands {
 
     /// A paging button: the page asked for, re-read from the roster now.
     pub(super) async fn participants_page(&self, component: &ComponentInteraction) -> Reply {
-        let actor = Actor::of_component(component);
+        let actor = Invoker::of_component(component);
         if let Err(refusal) = self.inner.policy.can_list(&actor.caller) {
             let text = self.refuse("list_refused", &actor, None, &refusal).await;
             return ephemeral(text);
@@ -88,7 +88,7 @@ impl Commands {
     }
 
     pub(super) fn participants_autocomplete(&self, command: &CommandInteraction) -> Reply {
-        let actor = Actor::of_command(command);
+        let actor = Invoker::of_command(command);
         let mut response = CreateAutocompleteResponse::new();
         if self.inner.policy.can_list(&actor.caller).is_ok() {
             let typed = command
