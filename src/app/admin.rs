@@ -148,7 +148,7 @@ fn person(identity: &Identity) -> Value {
     json!({ "name": identity.name, "phone_number": identity.phone_number })
 }
 
-/// The shape of DESIGN §7: full numbers (an operator endpoint), `null` for what is unknown.
+/// The shape the README's "HTTP routes" documents: full numbers (an operator endpoint), `null` for what is unknown.
 pub fn conference_json(view: &ConferenceView) -> Value {
     json!({
         "conference_id": view.id.as_str(),

@@ -69,7 +69,7 @@ impl Running {
 
     /// Graceful stop: stop accepting, drain the detector and the announcer, close the store.
     /// Every stage shares one deadline ([`SHUTDOWN_GRACE`] from now), so the process exits within
-    /// the 10 s DESIGN §7 promises however the time is spent; what the announcer could not send
+    /// the 10 s the README promises however the time is spent; what the announcer could not send
     /// by then stays in the store and is sent (with the same nonces) at the next start.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;

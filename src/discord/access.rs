@@ -1,5 +1,5 @@
-//! Who may use the commands (DESIGN §5 "Access"): pure decisions from `[access]`, the configured
-//! guild and the member an interaction carries, plus the per-member kick limit.
+//! Who may use the commands (the README's "Who may do what"): pure decisions from `[access]`,
+//! the configured guild and the member an interaction carries, plus the per-member kick limit.
 //!
 //! - Interactions from another guild or from a DM are refused.
 //! - Listing: every member of the guild when `list_roles` and `list_users` are both empty, else

@@ -2,7 +2,7 @@
 //! the HTTP client settings.
 //!
 //! Two clients share these settings. The announcer's own poster ([`super::poster`]) sends channel
-//! messages with a plain reqwest client so it sees every status and rate-limit header (DESIGN §3).
+//! messages with a plain reqwest client so it sees every status and rate-limit header.
 //! Serenity's [`Http`] does the rest (command registration, interaction responses, `check`); it
 //! is always built with its rate limiter disabled, because serenity's limiter ignores the
 //! `discord.api_url` base (its requests would go to discord.com) and the poster paces channel

@@ -1,4 +1,4 @@
-//! The Discord half of `ringside check` (DESIGN §7): the bot user, the application, the server,
+//! The Discord half of `ringside check` (the README's "Operator commands"): the bot user, the application, the server,
 //! the announcement channel, the bot's permissions there, and where Discord sends interactions
 //! compared with the transport ringside is configured for.
 //!

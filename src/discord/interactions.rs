@@ -1,5 +1,5 @@
 //! `POST /discord/interactions`: Discord's HTTP-interactions transport, enabled by
-//! `discord.public_key` (DESIGN §5 "Two ways to receive interactions").
+//! `discord.public_key` (the README's "Connecting to Discord", step 5).
 //!
 //! Every request is verified before its body is parsed: the Ed25519 signature in
 //! `X-Signature-Ed25519` over `X-Signature-Timestamp` followed by the raw body, and a timestamp

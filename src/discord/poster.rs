@@ -1,5 +1,5 @@
 //! ringside's own Discord REST poster for announcements: a plain reqwest client that sees every
-//! status and header (DESIGN §3), so it can pace itself by Discord's rate-limit buckets and tell
+//! status and header (serenity's own client hides them: `docs/architecture.md`), so it can pace itself by Discord's rate-limit buckets and tell
 //! the announcer exactly what happened.
 //!
 //! One call is one request. Before it, the poster waits until the route's bucket (and the global

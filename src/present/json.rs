@@ -1,4 +1,4 @@
-//! The `ringside replay --json` object of an event (DESIGN §7): full numbers, unknown values
+//! The `ringside replay --json` object of an event (the README's "Replaying recorded notifications"): full numbers, unknown values
 //! `null`, names from the roster at the end of the replay.
 
 use super::phrase::{Phrase, What, phrase};

@@ -1,4 +1,5 @@
-//! The kick port: how `/kick` removes a caller (DESIGN §4 "Kick", reference §5.1).
+//! The kick: how `/kick` removes a caller (the README's "Removing a caller";
+//! `docs/ringcentral.md` §5.1), behind the pipeline's `Kicker` port.
 //!
 //! The intent is recorded first, so a leave that arrives before the DELETE's answer is already
 //! announced as a removal. The DELETE uses the conference-side ids, as RingCentral's own client

@@ -1,4 +1,4 @@
-//! Discovery and reconciliation (DESIGN §4 "Reconciler", reference §5.3).
+//! Discovery and reconciliation (the README's "Reconciliation"; `docs/ringcentral.md` §5.3).
 //!
 //! Notifications can be missed (parties outside the account, silent disconnects, a subscription
 //! that was down), so while a conference is live ringside reads its session every

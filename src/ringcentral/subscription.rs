@@ -1,4 +1,5 @@
-//! The webhook subscription's lifecycle (DESIGN §4 "Subscription", reference §3).
+//! The webhook subscription's lifecycle (the README's "Connecting to RingCentral";
+//! `docs/ringcentral.md` §3).
 //!
 //! At start, reuse the stored subscription only when ringside holds its verification token and
 //! its address is this webhook, and it is `Active`; otherwise delete what cannot be trusted and

@@ -1,4 +1,4 @@
-//! The slash commands `/participants` and `/kick` (DESIGN §5 "Commands"), independent of how the
+//! The slash commands `/participants` and `/kick` (the README's "Connecting to Discord"), independent of how the
 //! interaction arrived: [`Commands::handle`] takes a parsed [`Interaction`] and returns a
 //! [`Reply`]; the gateway ([`super::gateway`]) and the HTTP endpoint ([`super::interactions`])
 //! deliver it.
@@ -50,7 +50,7 @@ const AUDIT_WAIT: Duration = Duration::from_millis(1500);
 /// The work of a deferred reply: it produces the edit of the original response.
 pub type Work = Pin<Box<dyn Future<Output = EditInteractionResponse> + Send>>;
 
-/// What to answer an interaction with (DESIGN §5).
+/// What to answer an interaction with.
 pub enum Reply {
     /// The whole answer, within Discord's 3 s.
     Now(CreateInteractionResponse),
@@ -110,7 +110,7 @@ struct Inner {
 ///
 /// Both are guild-only. `/kick` has no `default_member_permissions`: a bot cannot grant
 /// per-role overrides, so a default would hide it from the roles `[access]` names; the handlers
-/// decide (DESIGN §5 "Access").
+/// decide (the README's "Who may do what").
 pub fn definitions() -> Vec<CreateCommand> {
     vec![
         CreateCommand::new("participants")
