@@ -13,8 +13,7 @@
 //!
 //! Each property prints one summary line (to the real stderr, so `cargo test` shows it).
 
-mod support;
-
+use crate::support;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
