@@ -1,7 +1,7 @@
 //! Fuzz-style properties: bad input never panics, is answered with a clear 4xx or quarantined,
 //! and changes nothing else.
 //!
-//! Targets (case counts in [`CASES`]):
+//! Targets (case counts from [`cases`]):
 //! 1. the webhook's parsing path as pure functions — `Envelope`, `EventKind::of`,
 //!    `TelephonyNotification`, `SessionUpdate::from_notification` — over arbitrary bytes,
 //!    arbitrary JSON as the `body` of an otherwise valid envelope, and mutations of the seed
@@ -12,9 +12,16 @@
 //! 4. the real webhook route over HTTP (the whole app, in-process) at a lower count.
 //!
 //! Each property prints one summary line (to the real stderr, so `cargo test` shows it).
+//!
+//! `RINGSIDE_FUZZ_CASES` is the total number of cases, split among the targets in the proportions
+//! of [`WEIGHTS`]; unset, it is 20,000, so that `cargo test` stays quick. The full run is a million
+//! cases (what `.ci/run` runs after `cargo test`):
+//!
+//! ```sh
+//! RINGSIDE_FUZZ_CASES=1000000 cargo test --test it fuzz::
+//! ```
 
-mod support;
-
+use crate::support;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -30,8 +37,8 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
 use std::io::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 /// Cases per target.
@@ -44,7 +51,43 @@ pub struct Cases {
     pub http: u32,
 }
 
-pub const CASES: Cases = Cases {
+impl Cases {
+    fn total(&self) -> u64 {
+        [
+            self.bytes,
+            self.json_body,
+            self.seed_mutations,
+            self.detector,
+            self.replay,
+            self.http,
+        ]
+        .iter()
+        .map(|&n| u64::from(n))
+        .sum()
+    }
+
+    /// `total` cases split in the proportions of `self`, each rounded up (so they add up to at
+    /// least `total`, and every target runs at least once).
+    fn scaled_to(&self, total: u32) -> Cases {
+        let weights = self.total();
+        let share = |weight: u32| {
+            let cases = (u64::from(total) * u64::from(weight)).div_ceil(weights);
+            u32::try_from(cases).expect("a share is at most the total")
+        };
+        Cases {
+            bytes: share(self.bytes),
+            json_body: share(self.json_body),
+            seed_mutations: share(self.seed_mutations),
+            detector: share(self.detector),
+            replay: share(self.replay),
+            http: share(self.http),
+        }
+    }
+}
+
+/// The proportions of the targets: cheap parsing gets most cases, the detector, the replay reader
+/// and the HTTP route fewer. A total equal to their sum (1,005,000) runs exactly these counts.
+pub const WEIGHTS: Cases = Cases {
     bytes: 770_000,
     json_body: 100_000,
     seed_mutations: 115_000,
@@ -53,14 +96,37 @@ pub const CASES: Cases = Cases {
     http: 3_000,
 };
 
-pub const TOTAL_CASES: u32 = CASES.bytes
-    + CASES.json_body
-    + CASES.seed_mutations
-    + CASES.detector
-    + CASES.replay
-    + CASES.http;
+/// The environment variable with the total number of cases.
+const CASES_VAR: &str = "RINGSIDE_FUZZ_CASES";
+/// The total when [`CASES_VAR`] is unset: quick enough for every `cargo test`.
+const DEFAULT_TOTAL: u32 = 20_000;
+/// The full run: a million cases.
+const FULL_RUN: u32 = 1_000_000;
 
-const _: () = assert!(TOTAL_CASES >= 1_000_000);
+/// The cases per target for this run: [`CASES_VAR`] (or [`DEFAULT_TOTAL`]) split by [`WEIGHTS`].
+/// A total of [`FULL_RUN`] or more is checked to add up to a full run.
+pub fn cases() -> &'static Cases {
+    static CASES: OnceLock<Cases> = OnceLock::new();
+    CASES.get_or_init(|| {
+        let total = match std::env::var(CASES_VAR) {
+            Err(std::env::VarError::NotPresent) => DEFAULT_TOTAL,
+            Ok(text) => match text.trim().parse::<u32>() {
+                Ok(total) if total > 0 => total,
+                _ => panic!("{CASES_VAR}={text:?}: expected a positive number of cases"),
+            },
+            Err(error) => panic!("{CASES_VAR}: {error}"),
+        };
+        let cases = WEIGHTS.scaled_to(total);
+        if total >= FULL_RUN {
+            assert!(
+                cases.total() >= u64::from(FULL_RUN),
+                "{CASES_VAR}={total} asks for a full run, but the targets add up to {}",
+                cases.total()
+            );
+        }
+        cases
+    })
+}
 
 const SEED: &str = "seed/participant-added.json";
 const TELEPHONY_EVENT: &str =
@@ -909,7 +975,7 @@ fn webhook_parsing_survives_arbitrary_bytes() {
     let tally = Tally::default();
     run_property(
         "webhook parsing / arbitrary bytes",
-        CASES.bytes,
+        cases().bytes,
         raw_bytes(),
         &tally,
         |body| tally_outcome(&tally, check_webhook_path(&body.0)?),
@@ -921,7 +987,7 @@ fn webhook_parsing_survives_arbitrary_json_bodies() {
     let tally = Tally::default();
     run_property(
         "webhook parsing / arbitrary JSON body",
-        CASES.json_body,
+        cases().json_body,
         envelope_with_arbitrary_body(),
         &tally,
         |body| tally_outcome(&tally, check_webhook_path(&body.0)?),
@@ -933,7 +999,7 @@ fn webhook_parsing_survives_mutations_of_the_seed() {
     let tally = Tally::default();
     run_property(
         "webhook parsing / seed mutations",
-        CASES.seed_mutations,
+        cases().seed_mutations,
         mutated_seeds(),
         &tally,
         |body| tally_outcome(&tally, check_webhook_path(&body.0)?),
@@ -1014,7 +1080,7 @@ fn detector_never_leaves_without_a_join_nor_repeats_an_event() {
     let tally = Tally::default();
     run_property(
         "detector / fuzzed notifications",
-        CASES.detector,
+        cases().detector,
         script(),
         &tally,
         |script| {
@@ -1164,7 +1230,7 @@ fn replay_reports_every_bad_record_with_its_file_and_line() {
     let tally = Tally::default();
     run_property(
         "replay / fuzzed files",
-        CASES.replay,
+        cases().replay,
         replay_case(),
         &tally,
         |case| {
@@ -1291,7 +1357,7 @@ fn webhook_route_answers_200_400_or_413_and_refusals_store_nothing() {
     let tally = Tally::default();
     run_property(
         "webhook route / HTTP",
-        CASES.http,
+        cases().http,
         http_body(),
         &tally,
         |body| {

@@ -2,8 +2,6 @@
 //! environment (no `RINGSIDE_*`, no `RUST_LOG`), and a deadline on everything, so a hung child
 //! fails its test instead of hanging the run.
 
-#![allow(dead_code)]
-
 pub mod crash;
 
 use std::io::{BufRead as _, BufReader, Write as _};

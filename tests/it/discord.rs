@@ -7,18 +7,16 @@
 //! description or its rate limits (`fake.violations()`). Waits poll with deadlines; nothing
 //! asserts on elapsed time.
 
-mod support;
-
+use crate::support::discord::interactions::{
+    self, Member, Signing, autocomplete, button, command, focused_str, opt_str,
+};
+use crate::support::discord::{CHANNEL_ID, FakeDiscord, FakeOptions, GUILD_ID};
+use crate::support::{self, DEADLINE, TestApp, TestConfig, Transport, eventually, start_platform};
 use ringside::config::Settings;
 use ringside::simulator::platform::{PlatformHandle, PlatformOptions, RequestRecord};
 use ringside::simulator::{CallerRef, ConferenceController, LeaveSignal, Person};
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::discord::interactions::{
-    self, Member, Signing, autocomplete, button, command, focused_str, opt_str,
-};
-use support::discord::{CHANNEL_ID, FakeDiscord, FakeOptions, GUILD_ID};
-use support::{DEADLINE, TestApp, TestConfig, Transport, eventually, start_platform};
 
 const SEED: u64 = 0x0d15_c0de;
 /// A role `[access] kick_roles` names.

@@ -6,18 +6,16 @@
 //! sleeps are the ones that wait past the coalescing window before asserting that nothing was
 //! announced.
 
-#[path = "webhook/exposure.rs"]
 mod exposure;
-mod support;
 
+use crate::support::{
+    self, API_TOKEN, TestApp, TestConfig, assert_one_line, fixture_bytes, fixture_json,
+    fixture_lines, spawn_app,
+};
 use ringside::simulator::{ConferenceScript, LeaveSignal, Person, play};
 use ringside::store::{InboxCounts, NewInboxRow, Store};
 use serde_json::{Value, json};
 use std::time::Duration;
-use support::{
-    API_TOKEN, TestApp, TestConfig, assert_one_line, fixture_bytes, fixture_json, fixture_lines,
-    spawn_app,
-};
 
 const ADDED: &str = "seed/participant-added.json";
 const REMOVED: &str = "seed/participant-removed.json";

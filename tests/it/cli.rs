@@ -2,11 +2,11 @@
 //! Every child runs in a private working directory with no `RINGSIDE_*` variables and under a
 //! deadline.
 
-mod support_cli;
-
+use crate::support_cli::{
+    self, Finished, Sandbox, Service, fixture, fixture_line, free_ports, run,
+};
 use serde_json::{Value, json};
 use std::time::Duration;
-use support_cli::{Finished, Sandbox, Service, fixture, fixture_line, free_ports, run};
 
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(30);
 const START_TIMEOUT: Duration = Duration::from_secs(30);

@@ -6,8 +6,9 @@
 //! watchdog, kick confirmation and auth retry, and a 50 ms coalescing window. Waits poll with a
 //! deadline; the only plain waits are the ones that assert that nothing happens for a while.
 
-mod support;
-
+use crate::support::{
+    self, DEADLINE, TestApp, TestConfig, VERIFICATION_TOKEN, eventually, free_port, start_platform,
+};
 use ringside::conference::{Actor, ConferenceId, ParticipantId, ParticipantKey};
 use ringside::pipeline::SubscriptionHealth;
 use ringside::pipeline::{KickOutcome, KickRequest};
@@ -21,9 +22,6 @@ use ringside::store::AuditEntry;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{
-    DEADLINE, TestApp, TestConfig, VERIFICATION_TOKEN, eventually, free_port, start_platform,
-};
 use time::OffsetDateTime;
 
 const SUBSCRIPTIONS: &str = "/restapi/v1.0/subscription";

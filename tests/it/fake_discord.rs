@@ -1,8 +1,11 @@
 //! The fake Discord's own tests: it accepts what serenity sends, refuses what Discord refuses,
 //! and answers in shapes serenity reads.
 
-mod support;
-
+use crate::support::discord::interactions::{self, Member, Signing};
+use crate::support::discord::openapi;
+use crate::support::discord::{
+    APPLICATION_ID, BOT_TOKEN, CHANNEL_ID, FakeDiscord, FakeOptions, GUILD_ID,
+};
 use serde_json::{Value, json};
 use serenity::all::{
     ChannelId, ClientBuilder, CommandOptionType, Context, CreateAllowedMentions,
@@ -16,9 +19,6 @@ use serenity::model::application::ButtonStyle;
 use serenity::model::id::ApplicationId;
 use std::sync::Arc;
 use std::time::Duration;
-use support::discord::interactions::{self, Member, Signing};
-use support::discord::openapi;
-use support::discord::{APPLICATION_ID, BOT_TOKEN, CHANNEL_ID, FakeDiscord, FakeOptions, GUILD_ID};
 use tokio::sync::mpsc;
 
 const DEADLINE: Duration = Duration::from_secs(10);

@@ -1,6 +1,6 @@
 //! Crash test (b) of DESIGN §5/§6: exactly-once announcements to Discord across a SIGKILL.
 //!
-//! `ringside run` is configured against the fake Discord of `tests/support/discord` (endpoint
+//! `ringside run` is configured against the fake Discord of `tests/it/support/discord` (endpoint
 //! transport, so no gateway) with RingCentral in local mode. A burst of distinct participant-joined
 //! notifications over many conferences makes the announcer busy; the fake's channel is slow (every
 //! created message's answer is held back a few milliseconds, after the message exists) and
@@ -22,20 +22,17 @@
 //! numbers: announcements expected vs delivered, messages posted, POSTs, 429s, and resends
 //! deduplicated by nonce (a POST whose nonce was seen before).
 
-mod support;
-mod support_cli;
-
+use crate::support::discord::{
+    APPLICATION_ID, BOT_TOKEN, CHANNEL_ID, FakeDiscord, FakeOptions, GUILD_ID, interactions,
+};
+use crate::support_cli::crash::{ACKED, Burst, REFUSED, Rng, UNSENT, prepare, run_command, seed};
+use crate::support_cli::{Sandbox, Service};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use support::discord::{
-    APPLICATION_ID, BOT_TOKEN, CHANNEL_ID, FakeDiscord, FakeOptions, GUILD_ID, interactions,
-};
-use support_cli::crash::{ACKED, Burst, REFUSED, Rng, UNSENT, prepare, run_command, seed};
-use support_cli::{Sandbox, Service};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);

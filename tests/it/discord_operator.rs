@@ -1,11 +1,9 @@
 //! The Discord half of `ringside check` and `ringside demo --discord`, against the fake Discord
 //! (every request validated against Discord's OpenAPI description).
 
-mod support;
-
+use crate::support::discord::{CHANNEL_ID, FakeDiscord, FakeOptions};
+use crate::support::{self, TestConfig, Transport};
 use ringside::app;
-use support::discord::{CHANNEL_ID, FakeDiscord, FakeOptions};
-use support::{TestConfig, Transport};
 
 /// `check`'s Discord lines as `(ok, text)`.
 async fn discord_lines(config: &TestConfig) -> Vec<(bool, String)> {

@@ -18,8 +18,10 @@
 //! were acknowledged and the senders are still busy) plus a random few hundred microseconds.
 //! Run with `-- --nocapture` to see the numbers.
 
-mod support_cli;
-
+use crate::support_cli::crash::{
+    ACKED, Burst, FAILED, IN_FLIGHT, REFUSED, Rng, UNSENT, prepare, run_command, seed,
+};
+use crate::support_cli::{Sandbox, Service};
 use ringside::conference::Detector;
 use ringside::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,10 +29,6 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use support_cli::crash::{
-    ACKED, Burst, FAILED, IN_FLIGHT, REFUSED, Rng, UNSENT, prepare, run_command, seed,
-};
-use support_cli::{Sandbox, Service};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// DESIGN §7: SIGTERM → graceful exit 0 within 10 s.

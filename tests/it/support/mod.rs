@@ -3,7 +3,6 @@
 //!
 //! Logs are shown only when `TEST_LOG` is set (`RUST_LOG` picks the level, default `debug` for
 //! ringside).
-#![allow(dead_code)]
 
 pub mod discord;
 

@@ -1,5 +1,5 @@
 //! `/readyz` and `/metrics` with the Discord side configured (DESIGN §7): the real app on
-//! 127.0.0.1:0 against the fake Discord of `tests/support/discord`.
+//! 127.0.0.1:0 against the fake Discord of `tests/it/support/discord`.
 //!
 //! - 503 naming Discord while the announcer's poster cannot reach it (a closed port), 200 once it
 //!   can (the port opens);
@@ -9,19 +9,17 @@
 //!   lock: works as root too, unlike file permissions), 200 once it does;
 //! - `/metrics` after Discord traffic and an injected 429.
 //!
-//! "Subscription not active" is covered in `tests/ringcentral.rs`
+//! "Subscription not active" is covered in `tests/it/ringcentral.rs`
 //! (`a_disabled_telephony_filter_makes_readyz_name_the_missing_permission`).
 
-mod support;
-
+use crate::support::discord::{
+    APPLICATION_ID, BOT_TOKEN, CHANNEL_ID, FakeDiscord, FakeOptions, GUILD_ID, interactions,
+};
+use crate::support::{self, DEADLINE, TestApp, TestConfig, eventually, fixture_json, free_port};
 use ringside::config::DiscordBot;
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::time::Duration;
-use support::discord::{
-    APPLICATION_ID, BOT_TOKEN, CHANNEL_ID, FakeDiscord, FakeOptions, GUILD_ID, interactions,
-};
-use support::{DEADLINE, TestApp, TestConfig, eventually, fixture_json, free_port};
 
 const ADDED: &str = "seed/participant-added.json";
 

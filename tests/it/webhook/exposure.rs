@@ -2,8 +2,8 @@
 //! webhook's order of checks, a store that cannot write, numeric ids, private store files, and
 //! a core task that dies.
 
-use super::support::{TestApp, TestConfig, fixture_json};
 use super::{JOINED_LINE, NOTHING, seed_added_with_uuid};
+use crate::support::{TestApp, TestConfig, fixture_json};
 use serde_json::json;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -283,7 +283,7 @@ async fn a_store_that_cannot_write_answers_503_within_the_deadline_and_loses_not
     let mut leave = fixture_json(super::REMOVED);
     leave["uuid"] = json!("while-failing");
     assert_eq!(app.notify(&leave).await.status(), 503);
-    super::support::eventually(
+    crate::support::eventually(
         "the store reports failing",
         Duration::from_secs(15),
         async || app.running.store.failing(),
