@@ -10,7 +10,9 @@ connections the server has closed after WAIT seconds.
     cargo build --release
     python3 benches/idle_connections.py target/release/ringside [N] [HEAD_BYTES] [WAIT]
 
-Defaults: 500 connections, 8000-byte partial heads, 15 s. Run it against two builds (for
+Defaults: 500 connections, 8000-byte partial heads, 15 s. `RINGSIDE_SERVER__*` variables in the
+environment (a smaller `MAX_CONNECTIONS`, say) are passed on; run it under `ulimit -n 128` to see
+what happens when file descriptors run out. Run it against two builds (for
 example a checkout of an older commit) to compare them; the figures are the machine's, not a
 pass/fail test.
 """
@@ -68,6 +70,8 @@ def main():
         "RINGSIDE_RINGCENTRAL__VERIFICATION_TOKEN": TOKEN,
         "RUST_LOG": "warn",
     }
+    # Limits to try (RINGSIDE_SERVER__MAX_CONNECTIONS=…, …) pass through from the caller.
+    env.update({k: v for k, v in os.environ.items() if k.startswith("RINGSIDE_SERVER__")})
     service = subprocess.Popen(
         [os.path.abspath(binary), "run"],
         cwd=workdir,
@@ -93,8 +97,8 @@ def main():
                 conn = socket.create_connection(("127.0.0.1", public), timeout=2)
                 conn.setblocking(False)
                 try:
-                    conn.send(partial)
-                except BlockingIOError:
+                    conn.sendall(partial) if len(partial) <= 65536 else conn.send(partial)
+                except (BlockingIOError, OSError):
                     pass
                 held.append(conn)
             except OSError:
@@ -118,13 +122,18 @@ def main():
         time.sleep(wait)
         closed = 0
         for conn in held:
-            try:
-                data = conn.recv(1)
-                closed += data == b""
-            except BlockingIOError:
-                pass
-            except OSError:
-                closed += 1
+            # Closed: the server's end is gone (EOF after whatever it answered, or a reset).
+            while True:
+                try:
+                    data = conn.recv(65536)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    closed += 1
+                    break
+                if data == b"":
+                    closed += 1
+                    break
         print(f"binary: {binary}")
         print(f"connections opened: {len(held)} with {head_bytes}-byte partial heads")
         print(f"RSS idle: {before / 1024:.1f} MiB; with the connections: {with_them / 1024:.1f} MiB")

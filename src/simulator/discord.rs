@@ -5,7 +5,7 @@
 //! ([`preview`]), the way Discord would display it.
 //!
 //! It is not a test double: the integration tests use a fake that validates every request
-//! against Discord's OpenAPI description (`tests/support/discord/`).
+//! against Discord's OpenAPI description (`tests/it/support/discord/`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
