@@ -16,7 +16,9 @@ use crate::discord::api::DiscordApi;
 use crate::discord::commands::Reply;
 use crate::pipeline::SubscriptionHealth;
 use crate::simulator::discord::{DemoDiscord, Posted, preview};
-use crate::simulator::platform::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT};
+use crate::simulator::platform::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, PlatformHandle,
+};
 use crate::simulator::{LeaveSignal, Person, Platform, PlatformOptions};
 use anyhow::Context as _;
 use secrecy::SecretString;
@@ -181,7 +183,7 @@ pub async fn run(settings: &Settings, real_discord: bool) -> anyhow::Result<()> 
         callers.push(conference.call_and_merge(person).await);
         tokio::time::sleep(PACE).await;
     }
-    settle(&settings).await;
+    settle(&platform, &running).await;
 
     println!();
     let listing = commands
@@ -228,14 +230,14 @@ pub async fn run(settings: &Settings, real_discord: bool) -> anyhow::Result<()> 
     show("[Remove Paco Vu]", pressed, &mention).await;
     println!();
     let _ = std::io::stdout().flush();
-    settle(&settings).await;
+    settle(&platform, &running).await;
 
     conference.advance(Duration::from_secs(180));
     conference.hang_up(callers[1], LeaveSignal::Both).await;
     tokio::time::sleep(PACE).await;
     conference.advance(Duration::from_secs(120));
     conference.end().await;
-    settle(&settings).await;
+    settle(&platform, &running).await;
 
     running.shutdown().await?;
     drop(stand_in);
@@ -352,8 +354,10 @@ fn show_message(data: &Value, mention: &dyn Fn(&str) -> String) -> Option<String
 }
 
 /// Waits out the coalescing window so everything played so far has been announced.
-async fn settle(settings: &Settings) {
-    tokio::time::sleep(Duration::from_millis(settings.announce.coalesce_ms + 400)).await;
+/// Waits until the platform has delivered what it queued and ringside has announced all of it.
+async fn settle(platform: &PlatformHandle, running: &super::Running) {
+    platform.flush().await;
+    running.idle().await;
 }
 
 /// A free port on the loopback interface (the webhook address must be known before start).

@@ -4,7 +4,9 @@
 
 use crate::conference::{ConferenceEvent, Detector, DetectorConfig, Roster};
 use crate::config::Settings;
-use crate::pipeline::{self, Accepted, Announcement, Clock, DetectorInputs, Pipeline, Retention};
+use crate::pipeline::{
+    self, Accepted, Announcement, Clock, DetectorInputs, Pipeline, Progress, Retention,
+};
 use crate::store::Store;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -23,6 +25,8 @@ pub struct Hub {
     /// Renewal reminders for the subscription manager (when there is one).
     pub reminders: Option<mpsc::UnboundedReceiver<()>>,
     pub task: JoinHandle<Detector>,
+    /// How far the pipeline has got (`Running::idle`).
+    pub progress: Progress,
 }
 
 /// Restores, replays and starts the pipeline task.
@@ -44,8 +48,9 @@ pub async fn start(
         }
         None => (None, None),
     };
-    resend_undelivered(store, &events_tx).await?;
-    replay_unprocessed(store, &accepted).await?;
+    let progress = Progress::default();
+    resend_undelivered(store, &events_tx, &progress).await?;
+    replay_unprocessed(store, &accepted, &progress).await?;
     let task = tokio::spawn(
         Pipeline::new(
             detector,
@@ -58,6 +63,7 @@ pub async fn start(
                 inbox_millis: days(settings.store.retention_days),
                 audit_millis: days(settings.store.audit_retention_days),
             },
+            progress.clone(),
         )
         .run(accepted_rx, directed_rx),
     );
@@ -69,6 +75,7 @@ pub async fn start(
         events_keepalive: events_tx,
         reminders: reminders_rx,
         task,
+        progress,
     })
 }
 
@@ -95,6 +102,7 @@ fn days(days: u32) -> i64 {
 async fn resend_undelivered(
     store: &Store,
     events: &mpsc::UnboundedSender<Announcement>,
+    progress: &Progress,
 ) -> anyhow::Result<()> {
     let undelivered = store.undelivered().await?;
     if !undelivered.is_empty() {
@@ -106,6 +114,7 @@ async fn resend_undelivered(
     for row in undelivered {
         match serde_json::from_str::<ConferenceEvent>(&row.event) {
             Ok(event) => {
+                progress.produced(1);
                 let _ = events.send(Announcement {
                     outbox_id: Some(row.id),
                     event,
@@ -124,6 +133,7 @@ async fn resend_undelivered(
 async fn replay_unprocessed(
     store: &Store,
     accepted: &mpsc::UnboundedSender<Accepted>,
+    progress: &Progress,
 ) -> anyhow::Result<()> {
     let unprocessed = store.unprocessed().await?;
     if !unprocessed.is_empty() {
@@ -136,6 +146,7 @@ async fn replay_unprocessed(
     for row in &unprocessed {
         match pipeline::accepted_from_row(row) {
             Ok(row) => {
+                progress.accepted(1);
                 let _ = accepted.send(row);
             }
             Err(reason) => {

@@ -98,6 +98,7 @@ pub async fn start_with_clock(
         health: rc.as_ref().map(|rc| rc.health.clone()),
         shutdown: shutdown.clone(),
         drain_timeout: SHUTDOWN_GRACE,
+        progress: hub.progress.clone(),
     };
     let announcing = announcing(settings, sink, deps)?;
     let mut readiness = vec![supervisor.readiness()];
@@ -110,6 +111,7 @@ pub async fn start_with_clock(
         max_body_bytes: settings.server.max_body_bytes,
         deadline: settings.server.webhook_deadline,
         clock,
+        progress: hub.progress.clone(),
     };
     let public = public_router(webhook, announcing.routes);
     let operator = operator_router(settings, &store, &hub.roster, rc.as_ref(), readiness);
@@ -130,6 +132,7 @@ pub async fn start_with_clock(
         roster: hub.roster,
         store,
         inputs: hub.inputs,
+        progress: hub.progress,
         ringcentral: rc,
         discord: announcing.discord,
         shown_verification_token,
@@ -179,6 +182,7 @@ fn announcing(
             },
             deps.shutdown,
             Some(deps.store),
+            deps.progress,
         ));
         return Ok(Announcing {
             announcer,

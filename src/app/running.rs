@@ -4,7 +4,7 @@
 use super::SHUTDOWN_GRACE;
 use super::supervise::{Supervisor, Watched};
 use crate::conference::{Detector, Roster};
-use crate::pipeline::{Announcement, DetectorInputs, Kicker};
+use crate::pipeline::{Announcement, DetectorInputs, Kicker, Progress};
 use crate::store::Store;
 use crate::util::shutdown::StopSender;
 use secrecy::SecretString;
@@ -22,6 +22,8 @@ pub struct Running {
     pub store: Store,
     /// Feeds the detector (reconciliation, kicks).
     pub inputs: DetectorInputs,
+    /// How far the pipeline has got: [`Running::idle`] waits on it.
+    pub progress: Progress,
     /// The RingCentral side, when credentials are configured.
     pub ringcentral: Option<crate::ringcentral::Handles>,
     /// The Discord side, when a bot is configured (`None`: local mode).
@@ -60,6 +62,13 @@ impl Running {
     /// The verification token notifications must carry (for the in-process demo and tests).
     pub fn verification_token(&self) -> &SecretString {
         &self.verification_token
+    }
+
+    /// Resolves once every notification handed to ringside so far has been applied and every
+    /// announcement it produced has been written or delivered (or parked): the signal tests and
+    /// the demo wait on instead of sleeping.
+    pub async fn idle(&self) {
+        self.progress.idle().await
     }
 
     /// The kick port, when RingCentral credentials are configured.

@@ -12,7 +12,7 @@ use super::poster::{Poster, Reachability};
 use super::respond::{self, Responder};
 use crate::conference::Roster;
 use crate::config::Settings;
-use crate::pipeline::{Announcement, Clock, Kicker, ReadinessCheck, SubscriptionHealth};
+use crate::pipeline::{Announcement, Clock, Kicker, Progress, ReadinessCheck, SubscriptionHealth};
 use crate::store::Store;
 use crate::util::backoff::Backoff;
 use crate::util::shutdown::Shutdown;
@@ -35,6 +35,8 @@ pub struct Deps {
     pub shutdown: Shutdown,
     /// How long a graceful stop keeps sending what is pending.
     pub drain_timeout: Duration,
+    /// Counts the announcements finished with.
+    pub progress: Progress,
 }
 
 /// Where ringside announces and how interactions arrive.
@@ -88,6 +90,7 @@ impl Side {
             health: deps.health,
             shutdown: deps.shutdown.clone(),
             drain_timeout: deps.drain_timeout,
+            progress: deps.progress,
         }));
         let commands = Commands::new(CommandDeps {
             roster: deps.roster,

@@ -2,7 +2,7 @@
 //! order they were committed, updates the roster, hands events to the announcer and marks the
 //! inbox rows processed.
 
-use super::{Accepted, Announcement, Clock, Decoded, Directed, Payload, decode};
+use super::{Accepted, Announcement, Clock, Decoded, Directed, Payload, Progress, decode};
 use crate::conference::{ConferenceEvent, Detector, Input, Roster, Timestamp};
 use crate::store::{InboxRow, NewOutboxRow, Store};
 use std::sync::Arc;
@@ -35,6 +35,8 @@ pub struct Pipeline {
     /// Rows applied whose processed marks wait for the next state write.
     unmarked: Vec<i64>,
     last_saved: Option<tokio::time::Instant>,
+    /// Counts what was applied and what was handed to the announcer.
+    progress: Progress,
 }
 
 /// `store.retention_days` and `store.audit_retention_days`, in milliseconds.
@@ -56,6 +58,7 @@ impl Pipeline {
         clock: Arc<dyn Clock>,
         reminders: Option<mpsc::UnboundedSender<()>>,
         retention: Retention,
+        progress: Progress,
     ) -> Self {
         Pipeline {
             detector,
@@ -69,6 +72,7 @@ impl Pipeline {
             unsaved: false,
             unmarked: Vec::new(),
             last_saved: None,
+            progress,
         }
     }
 
@@ -245,6 +249,7 @@ impl Pipeline {
             // `None`: committed before (a replay after a crash) — resent from the outbox at
             // start if it was never announced.
             if let Some(id) = id {
+                self.progress.produced(1);
                 let _ = self.events.send(Announcement {
                     outbox_id: Some(id),
                     event,
@@ -256,6 +261,7 @@ impl Pipeline {
 
     #[tracing::instrument(name = "pipeline_batch", skip_all, fields(notifications = batch.len()))]
     async fn apply_batch(&mut self, batch: Vec<Accepted>) {
+        let count = batch.len();
         let mut processed = Vec::with_capacity(batch.len());
         for accepted in batch {
             processed.push(accepted.inbox_id);
@@ -274,6 +280,8 @@ impl Pipeline {
         }
         self.sync_roster();
         self.commit(processed, false).await;
+        // After the commit, which hands the events on: applied never runs ahead of produced.
+        self.progress.applied(count);
     }
 }
 

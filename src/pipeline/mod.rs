@@ -19,6 +19,7 @@ mod health;
 mod hub;
 mod inputs;
 mod kick;
+mod progress;
 mod readiness;
 
 pub use accepted::{Accepted, DecodeError, Decoded, MAX_UUID_LEN, Payload, decode};
@@ -28,4 +29,5 @@ pub use health::SubscriptionHealth;
 pub use hub::{Pipeline, Retention, TICK_INTERVAL, accepted_from_row};
 pub use inputs::{DetectorInputs, Directed};
 pub use kick::{KickOutcome, KickRequest, Kicker};
+pub use progress::Progress;
 pub use readiness::ReadinessCheck;

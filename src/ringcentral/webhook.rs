@@ -15,7 +15,7 @@
 //! store is logged by the store itself, once when it starts failing and once when it recovers.
 
 use crate::conference::{Timestamp, Unusable};
-use crate::pipeline::{Accepted, Clock, DecodeError, Decoded, Payload, decode};
+use crate::pipeline::{Accepted, Clock, DecodeError, Decoded, Payload, Progress, decode};
 use crate::store::{InboxInsert, NewInboxRow, NewQuarantineRow, Store};
 use crate::util::throttle::Throttle;
 use axum::body::{Body, Bytes};
@@ -51,6 +51,8 @@ pub struct WebhookState {
     pub max_body_bytes: usize,
     /// `server.webhook_deadline_ms`: an authenticated request is answered 200 or 503 by then.
     pub deadline: Duration,
+    /// Counts each notification handed to the pipeline.
+    pub progress: Progress,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -322,6 +324,7 @@ async fn commit(
                     .increment(1);
                 // The detector task may be gone during shutdown; the row is committed and will
                 // be replayed at the next start, so nothing is lost.
+                state.progress.accepted(1);
                 let _ = state.accepted.send(Accepted {
                     inbox_id: id,
                     received_at,

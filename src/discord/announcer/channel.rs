@@ -7,10 +7,10 @@ use super::planner::{HealthNotice, Planner, nonce_prefix};
 use super::{Post, receive_the_rest, sleep_until};
 use crate::conference::Roster;
 use crate::config::PhoneNumbers;
-use crate::pipeline::{Announcement, Clock, SubscriptionHealth};
+use crate::pipeline::{Announcement, Clock, Progress, SubscriptionHealth};
 use crate::store::{Batch, NewBatch, Store};
 use crate::util::shutdown::Shutdown;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -39,9 +39,12 @@ pub struct DiscordAnnouncer {
     pub shutdown: Shutdown,
     /// How long a graceful stop keeps sending what is pending; the rest is sent at the next start.
     pub drain_timeout: Duration,
+    /// Counts the announcements finished with (their message delivered or parked).
+    pub progress: Progress,
 }
 
-type InFlight = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+/// The delivery under way; it answers the id of its batch.
+type InFlight = std::pin::Pin<Box<dyn std::future::Future<Output = i64> + Send>>;
 
 /// Announces in Discord until `events` closes or `shutdown` fires.
 ///
@@ -68,6 +71,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
         mut health,
         mut shutdown,
         drain_timeout,
+        progress,
     } = config;
     let delivery = Arc::new(Delivery {
         poster,
@@ -104,6 +108,8 @@ pub async fn run_discord(config: DiscordAnnouncer) {
     let mut pending: Vec<Announcement> = Vec::new();
     let mut window_opened: Option<Instant> = None;
     let mut in_flight: Option<InFlight> = None;
+    // How many announcements each batch finishes (the last batch planned from them).
+    let mut finishes: HashMap<i64, usize> = HashMap::new();
     let mut closing = false;
     let mut notice = HealthNotice::default();
     if let Some(receiver) = health.as_mut() {
@@ -119,7 +125,12 @@ pub async fn run_discord(config: DiscordAnnouncer) {
         if in_flight.is_none()
             && let Some(batch) = queue.pop_front()
         {
-            in_flight = Some(Box::pin(deliver(Arc::clone(&delivery), batch)));
+            let id = batch.id;
+            let delivery = Arc::clone(&delivery);
+            in_flight = Some(Box::pin(async move {
+                deliver(delivery, batch).await;
+                id
+            }));
         }
         let queued = pending.len() + queue.len() + usize::from(in_flight.is_some());
         metrics::gauge!("ringside_announcements_queued").set(queued as f64);
@@ -141,13 +152,21 @@ pub async fn run_discord(config: DiscordAnnouncer) {
                 window_opened = None;
                 let taken = std::mem::take(&mut pending);
                 let batches = planner.plan(&taken);
-                if !commit_batches(&store, batches, &mut queue).await {
+                if commit_batches(&store, batches, &mut queue).await {
+                    match queue.back() {
+                        Some(last) => *finishes.entry(last.id).or_default() += taken.len(),
+                        None => progress.announced(taken.len()),
+                    }
+                } else {
                     // Not committed: keep the events and try again after a window.
                     pending = taken;
                     window_opened = Some(Instant::now());
                 }
             }
-            () = finished(&mut in_flight) => in_flight = None,
+            id = finished(&mut in_flight) => {
+                in_flight = None;
+                progress.announced(finishes.remove(&id).unwrap_or(0));
+            }
             changed = health_changed(&mut health) => match changed {
                 Some(state) => {
                     if let Some(batch) = notice.on(&state, &mut planner)
@@ -184,7 +203,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
     }
 }
 
-async fn finished(in_flight: &mut Option<InFlight>) {
+async fn finished(in_flight: &mut Option<InFlight>) -> i64 {
     match in_flight {
         Some(current) => current.await,
         None => std::future::pending().await,

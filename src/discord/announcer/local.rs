@@ -4,7 +4,7 @@
 use super::{Sink, receive_the_rest, sleep_until};
 use crate::conference::Roster;
 use crate::config::PhoneNumbers;
-use crate::pipeline::Announcement;
+use crate::pipeline::{Announcement, Progress};
 use crate::present::{phrase, plain};
 use crate::store::Store;
 use crate::util::shutdown::Shutdown;
@@ -29,6 +29,7 @@ pub async fn run(
     settings: AnnouncerSettings,
     mut shutdown: Shutdown,
     store: Option<Store>,
+    progress: Progress,
 ) {
     let mut pending: VecDeque<(Instant, Announcement)> = VecDeque::new();
     let mut closing = false;
@@ -49,7 +50,7 @@ pub async fn run(
                         ready.push(event);
                     }
                 }
-                send(&ready, &roster, sink.as_ref(), settings, store.as_ref()).await;
+                send(&ready, &roster, sink.as_ref(), settings, store.as_ref(), &progress).await;
             }
             () = shutdown.recv(), if !closing => closing = true,
         }
@@ -58,7 +59,15 @@ pub async fn run(
             receive_the_rest(&mut events, &mut rest, LOCAL_DRAIN).await;
             pending.extend(rest.into_iter().map(|event| (Instant::now(), event)));
             let ready: Vec<Announcement> = pending.drain(..).map(|(_, event)| event).collect();
-            send(&ready, &roster, sink.as_ref(), settings, store.as_ref()).await;
+            send(
+                &ready,
+                &roster,
+                sink.as_ref(),
+                settings,
+                store.as_ref(),
+                &progress,
+            )
+            .await;
             return;
         }
     }
@@ -73,20 +82,24 @@ async fn send(
     sink: &dyn Sink,
     settings: AnnouncerSettings,
     store: Option<&Store>,
+    progress: &Progress,
 ) {
     if events.is_empty() {
         return;
     }
+    // Written or not, these are finished with: a failed write stays in the outbox for the next
+    // start.
+    let count = events.len();
     let lines: Vec<String> = events
         .iter()
         .map(|announcement| {
             plain::line(&phrase(&announcement.event, roster), settings.phone_numbers)
         })
         .collect();
-    let count = lines.len() as u64;
+    let lines_count = lines.len() as u64;
     match sink.send(lines).await {
         Ok(()) => {
-            metrics::counter!("ringside_announcements_sent_total").increment(count);
+            metrics::counter!("ringside_announcements_sent_total").increment(lines_count);
             let delivered: Vec<i64> = events
                 .iter()
                 .filter_map(|announcement| announcement.outbox_id)
@@ -99,8 +112,11 @@ async fn send(
             }
         }
         Err(error) => {
-            metrics::counter!("ringside_announcements_failed_total").increment(count);
+            metrics::counter!("ringside_announcements_failed_total").increment(lines_count);
             tracing::error!(%error, "could not write announcements; they stay in the outbox");
         }
     }
+    // Written or not, these are finished with: a failed write stays in the outbox for the next
+    // start.
+    progress.announced(count);
 }

@@ -8,7 +8,7 @@ use crate::config::PhoneNumbers;
 use crate::discord::api::DiscordApi;
 use crate::discord::poster::fake::{FakeDiscord, Scripted};
 use crate::discord::poster::{PostError, PostFuture, PostedMessage, Poster};
-use crate::pipeline::{Announcement, Clock, SubscriptionHealth, SystemClock};
+use crate::pipeline::{Announcement, Clock, Progress, SubscriptionHealth, SystemClock};
 use crate::store::Store;
 use secrecy::SecretString;
 use std::future::Future;
@@ -48,6 +48,7 @@ impl Default for Options {
 }
 
 struct Running {
+    progress: Progress,
     events: mpsc::UnboundedSender<Announcement>,
     shutdown: crate::util::shutdown::StopSender,
     task: tokio::task::JoinHandle<()>,
@@ -85,6 +86,7 @@ fn start(fake: &FakeDiscord, store: &Store, options: Options) -> Running {
 }
 
 fn start_with(poster: Arc<dyn Post>, store: &Store, options: Options) -> Running {
+    let progress = Progress::default();
     let (events, receiver) = mpsc::unbounded_channel();
     let (shutdown, shutdown_receiver) = crate::util::shutdown::channel();
     let config = DiscordAnnouncer {
@@ -101,8 +103,10 @@ fn start_with(poster: Arc<dyn Post>, store: &Store, options: Options) -> Running
         health: options.health,
         shutdown: shutdown_receiver,
         drain_timeout: Duration::from_millis(300),
+        progress: progress.clone(),
     };
     Running {
+        progress,
         events,
         shutdown,
         task: tokio::spawn(run_discord(config)),
@@ -607,10 +611,14 @@ async fn on_a_paused_clock_joins_within_one_window_share_one_message() {
         },
     );
     for announcement in announcements {
+        running.progress.produced(1);
         running.events.send(announcement).unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!running.progress.is_idle(), "nothing was posted yet");
+    // Idle once the message with all five is delivered: the signal tests wait on.
+    running.progress.idle().await;
+    assert_eq!(poster.received().len(), 1);
     running.stop_and_wait().await;
     let contents = bodies_content(&poster.received());
     assert_eq!(contents.len(), 1, "{contents:#?}");

@@ -332,15 +332,14 @@ impl TestApp {
         }
     }
 
-    /// Waits until the detector has processed everything committed, then past the coalescing
-    /// window (so anything it produced was announced), and answers every line announced so far.
-    /// For asserting that something was *not* announced.
+    /// Waits until the detector has processed everything committed and everything it produced
+    /// was announced (ringside's own idle signal, not a sleep), and answers every line announced
+    /// so far. For asserting that something was *not* announced.
     pub async fn settle(&self) -> Vec<String> {
         self.wait_processed().await;
-        tokio::time::sleep(Duration::from_millis(
-            self.config.settings.announce.coalesce_ms * 4 + 250,
-        ))
-        .await;
+        tokio::time::timeout(DEADLINE, self.running.idle())
+            .await
+            .unwrap_or_else(|_| panic!("ringside still busy after {DEADLINE:?}"));
         self.sink.lines()
     }
 
