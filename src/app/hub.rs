@@ -54,16 +54,18 @@ pub async fn start(
     let task = tokio::spawn(
         Pipeline::new(
             detector,
-            roster.clone(),
-            store.clone(),
-            events_tx.clone(),
-            clock,
-            reminders_tx,
-            Retention {
-                inbox_millis: days(settings.store.retention_days),
-                audit_millis: days(settings.store.audit_retention_days),
+            pipeline::Deps {
+                roster: roster.clone(),
+                store: store.clone(),
+                events: events_tx.clone(),
+                clock,
+                reminders: reminders_tx,
+                retention: Retention {
+                    inbox_millis: days(settings.store.retention_days),
+                    audit_millis: days(settings.store.audit_retention_days),
+                },
+                progress: progress.clone(),
             },
-            progress.clone(),
         )
         .run(accepted_rx, directed_rx),
     );

@@ -39,6 +39,19 @@ pub struct Pipeline {
     progress: Progress,
 }
 
+/// What the pipeline task works with besides the detector.
+pub struct Deps {
+    pub roster: Roster,
+    pub store: Store,
+    /// To the announcer: each event with its outbox id.
+    pub events: mpsc::UnboundedSender<Announcement>,
+    pub clock: Arc<dyn Clock>,
+    /// Where renewal reminders go (the subscription manager), when there is one.
+    pub reminders: Option<mpsc::UnboundedSender<()>>,
+    pub retention: Retention,
+    pub progress: Progress,
+}
+
 /// `store.retention_days` and `store.audit_retention_days`, in milliseconds.
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
@@ -50,29 +63,20 @@ pub struct Retention {
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 impl Pipeline {
-    pub fn new(
-        detector: Detector,
-        roster: Roster,
-        store: Store,
-        events: mpsc::UnboundedSender<Announcement>,
-        clock: Arc<dyn Clock>,
-        reminders: Option<mpsc::UnboundedSender<()>>,
-        retention: Retention,
-        progress: Progress,
-    ) -> Self {
+    pub fn new(detector: Detector, deps: Deps) -> Self {
         Pipeline {
             detector,
-            roster,
-            store,
-            events,
+            roster: deps.roster,
+            store: deps.store,
+            events: deps.events,
             pending: Vec::new(),
-            clock,
-            reminders,
-            retention,
+            clock: deps.clock,
+            reminders: deps.reminders,
+            retention: deps.retention,
             unsaved: false,
             unmarked: Vec::new(),
             last_saved: None,
-            progress,
+            progress: deps.progress,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Authentication: the one owner of RingCentral's access token (reference §4).
+//! Authentication: the one owner of RingCentral's access token (`docs/ringcentral.md` §4).
 //!
 //! JWT grant with HTTP Basic client credentials; the token is refreshed `margin` before it
 //! expires, with the refresh token when RingCentral issued one, else by running the grant again

@@ -1,4 +1,4 @@
-//! The typed RingCentral REST client: the few platform calls ringside makes (reference §3–§6).
+//! The typed RingCentral REST client: the few platform calls ringside makes (`docs/ringcentral.md` §3–§6).
 //!
 //! Every call has a timeout; answers become typed values or a [`RcError`] built from
 //! RingCentral's error body; a 401 refreshes the token and retries once; a 429 starts the

@@ -1,4 +1,4 @@
-//! RingCentral's rate groups (reference §6): a budget per group, and the penalty window after a
+//! RingCentral's rate groups (`docs/ringcentral.md` §6): a budget per group, and the penalty window after a
 //! 429 during which no request of that group is sent at all (any request would restart it).
 
 use axum::http::HeaderMap;
@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Wait after a 429 that carried no `Retry-After` (reference §6).
+/// Wait after a 429 that carried no `Retry-After` (`docs/ringcentral.md` §6).
 pub const DEFAULT_PENALTY: Duration = Duration::from_secs(30);
 /// RingCentral's rate window.
 pub const WINDOW: Duration = Duration::from_secs(60);

@@ -10,8 +10,10 @@
 //! as RingCentral requires; every other request is authenticated from its headers *before* a
 //! byte of its body is read, so an unauthenticated client costs a header parse and nothing more.
 //! A request carrying the right token is answered within `server.webhook_deadline_ms`: 200 once
-//! committed, else 503 — never a 4xx for a store that is slow or failing (RingCentral retries a
-//! 503). Refusals are counted per reason and logged at most once a second per reason; a failing
+//! committed, else 503 — never a 4xx for a store that is slow or failing: the 4xx would say the
+//! notification itself was wrong, and whether RingCentral redelivers is unconfirmed
+//! (`docs/ringcentral.md` §3.5), so a 503 says "try again" and reconciliation repairs what a lost
+//! notification would have told. Refusals are counted per reason and logged at most once a second per reason; a failing
 //! store is logged by the store itself, once when it starts failing and once when it recovers.
 
 use crate::conference::{Timestamp, Unusable};

@@ -1,6 +1,6 @@
 //! RingCentral's wire model: the JSON RingCentral sends to the webhook and answers on REST calls.
 //!
-//! Lenient on purpose (reference §0.1, §9): every enum-like field is open (known variants plus
+//! Lenient on purpose (`docs/ringcentral.md` §0.1, §9): every enum-like field is open (known variants plus
 //! `Other(String)`, compared case-insensitively), every field is optional, unknown fields are
 //! ignored and ids are opaque strings. What ringside *requires* of a notification is checked
 //! later, in [`crate::conference::input`], so that an unusable notification can be quarantined
@@ -124,7 +124,7 @@ macro_rules! open_enum {
 }
 
 open_enum!(
-    /// `status.code` of a party (reference §1.5). The guide spells two codes differently from
+    /// `status.code` of a party (`docs/ringcentral.md` §1.5). The guide spells two codes differently from
     /// the spec (`Voicemail`, `VMScreening`); both spellings are accepted.
     StatusCode {
         Setup => "Setup",
@@ -142,7 +142,7 @@ open_enum!(
 );
 
 open_enum!(
-    /// `status.reason` (reference §1.5): only the values ringside acts on are named.
+    /// `status.reason` (`docs/ringcentral.md` §1.5): only the values ringside acts on are named.
     StatusReason {
         Conference => "Conference",
         AttendedTransfer => "AttendedTransfer",
@@ -155,7 +155,7 @@ open_enum!(
 );
 
 open_enum!(
-    /// `origin.type` of a session (reference §1.6).
+    /// `origin.type` of a session (`docs/ringcentral.md` §1.6).
     OriginType {
         Call => "Call",
         RingOut => "RingOut",
@@ -185,7 +185,7 @@ open_enum!(
     }
 );
 
-/// The webhook envelope (reference §1.2). `body` stays raw until the kind is known.
+/// The webhook envelope (`docs/ringcentral.md` §1.2). `body` stays raw until the kind is known.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope {
@@ -229,7 +229,7 @@ pub struct TelephonyNotification {
     pub body: TelephonyBody,
 }
 
-/// `body` of a telephony-session notification (reference §1.3).
+/// `body` of a telephony-session notification (`docs/ringcentral.md` §1.3).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TelephonyBody {
@@ -261,7 +261,7 @@ pub struct Origin {
     pub kind: Option<OriginType>,
 }
 
-/// A party, as notifications and REST session reads carry it (reference §1.4).
+/// A party, as notifications and REST session reads carry it (`docs/ringcentral.md` §1.4).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Party {
@@ -315,7 +315,7 @@ pub struct Owner {
     pub extension_id: Option<String>,
 }
 
-/// `status` of a party (reference §1.5).
+/// `status` of a party (`docs/ringcentral.md` §1.5).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
@@ -361,7 +361,7 @@ pub struct MobilePickupData {
     pub srv_lvl_ext: Option<String>,
 }
 
-/// A `GET /telephony/sessions/{id}` answer (`CallSessionObject`, reference §5.2).
+/// A `GET /telephony/sessions/{id}` answer (`CallSessionObject`, `docs/ringcentral.md` §5.2).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallSession {
@@ -377,7 +377,7 @@ pub struct CallSession {
     pub voice_call_token: Option<String>,
 }
 
-/// The answer to `POST /telephony/conference` (reference §2.1).
+/// The answer to `POST /telephony/conference` (`docs/ringcentral.md` §2.1).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConferenceCreated {
@@ -397,7 +397,7 @@ pub enum NotificationKind {
 
 impl NotificationKind {
     /// Classifies by `event`. With an account-level filter the event names an extension
-    /// (reference §0.4), so telephony events are recognised by their path, not an exact match.
+    /// (`docs/ringcentral.md` §0.4), so telephony events are recognised by their path, not an exact match.
     pub fn of(event: &str) -> Self {
         let path = event.split('?').next().unwrap_or(event);
         if path.starts_with("/restapi/v1.0/account/") && path.ends_with("/telephony/sessions") {
@@ -410,7 +410,7 @@ impl NotificationKind {
     }
 }
 
-// ----- REST shapes of the platform API ringside calls (reference §3–§6) -----------------------
+// ----- REST shapes of the platform API ringside calls (`docs/ringcentral.md` §3–§6) -----------------------
 
 open_enum!(
     /// `status` of a subscription. `Suspended` appears in specs up to early 2024.
@@ -421,7 +421,7 @@ open_enum!(
     }
 );
 
-/// `POST /restapi/oauth/token` answer (`TokenInfo`, reference §4.1). Its `Debug` hides the
+/// `POST /restapi/oauth/token` answer (`TokenInfo`, `docs/ringcentral.md` §4.1). Its `Debug` hides the
 /// tokens.
 #[derive(Clone, Default, Deserialize)]
 pub struct TokenInfo {
@@ -510,7 +510,7 @@ pub struct BlacklistedData {
     pub reason: Option<String>,
 }
 
-/// `SubscriptionInfo` (reference §3.1).
+/// `SubscriptionInfo` (`docs/ringcentral.md` §3.1).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionInfo {
@@ -543,7 +543,7 @@ pub struct SubscriptionList {
     pub records: Vec<SubscriptionInfo>,
 }
 
-/// One call in a presence record's `activeCalls` (reference §5.2).
+/// One call in a presence record's `activeCalls` (`docs/ringcentral.md` §5.2).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveCall {
@@ -570,7 +570,7 @@ pub struct ActiveCall {
 }
 
 impl ActiveCall {
-    /// Conference legs show `to: "conference"` (reference §5.2).
+    /// Conference legs show `to: "conference"` (`docs/ringcentral.md` §5.2).
     pub fn is_conference_leg(&self) -> bool {
         self.to
             .as_deref()
@@ -607,7 +607,7 @@ pub struct PresenceList {
     pub records: Vec<PresenceRecord>,
 }
 
-/// A RingCentral error body (reference §5.1, errors guide). OAuth errors use `error` /
+/// A RingCentral error body (`docs/ringcentral.md` §5.1, errors guide). OAuth errors use `error` /
 /// `error_description` instead.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

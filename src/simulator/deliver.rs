@@ -34,7 +34,7 @@ impl PlayReport {
 
 /// POSTs one notification to `url` the way RingCentral does: a JSON body
 /// (`content-type: application/json; charset=UTF-8`, `user-agent: RingCentral-Webhook/8.3`)
-/// and the subscription's token in `Verification-Token` (reference §3.3). Gives up after 5 s.
+/// and the subscription's token in `Verification-Token` (`docs/ringcentral.md` §3.3). Gives up after 5 s.
 /// Returns the webhook's status, whatever it is.
 pub async fn deliver(
     client: &reqwest::Client,

@@ -7,7 +7,7 @@
 //! ringside type, so a mistake in ringside's own wire model cannot cancel itself out in tests.
 //!
 //! A [`ConferenceScript`] records, in order, what a conference looks like on the wire
-//! (reference §2.2):
+//! (`docs/ringcentral.md` §2.2):
 //!
 //! 1. [`ConferenceScript::start`]: the conference session (origin `Conference`, legacy
 //!    `sessionId` `"0"`) with its Host party `Answered`.
@@ -75,7 +75,7 @@ impl Person {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CallerRef(pub(crate) usize);
 
-/// Which notifications RingCentral sends when a caller hangs up. The reference (§2.2) leaves
+/// Which notifications RingCentral sends when a caller hangs up. `docs/ringcentral.md` (§2.2) leaves
 /// this UNCONFIRMED, so tests script each variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LeaveSignal {

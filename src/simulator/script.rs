@@ -333,7 +333,7 @@ impl ConferenceScript {
             .filter(|&i| self.callers[i].present && self.callers[i].conference_party.is_some())
             .collect();
         // The host ends it for everyone: the host's leg goes first, then the bridge drops the
-        // callers still on it (the reference leaves the exact order unconfirmed).
+        // callers still on it (`docs/ringcentral.md` §10 leaves the exact order unconfirmed).
         if self.host_present {
             self.host_present = false;
             let host = self.conference_host_party("Disconnected");

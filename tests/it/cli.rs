@@ -10,7 +10,7 @@ use std::time::Duration;
 
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(30);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// DESIGN §7: SIGTERM → graceful exit 0 within 10 s.
+/// The README's Configuration: SIGTERM → graceful exit 0 within 10 s.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 const CONFERENCE: &str = "s-a0d7bfa2dd198z18deb4fcc72z184536c0000";
@@ -149,7 +149,7 @@ fn replay_json_lines_skips_a_garbage_line_reports_it_and_exits_1() {
     );
 }
 
-/// DESIGN §7: records that are not JSON are reported and skipped — wherever they are. A JSON
+/// The README's replay section: records that are not JSON are reported and skipped — wherever they are. A JSON
 /// lines file whose first line is bad is currently taken for one broken JSON document, so the
 /// good lines after it are never replayed.
 #[test]
@@ -182,7 +182,7 @@ fn replay_json_array_of_the_two_seeds_works_like_two_files() {
     assert_seed_events(&out);
 }
 
-/// DESIGN §7: unusable records are reported "with file, line and reason". In a JSON array the
+/// The README's replay section: unusable records are reported "with file, line and reason". In a JSON array the
 /// record is currently named `file: record 2`, not by its line.
 #[test]
 fn replay_names_the_line_of_an_unusable_record_in_a_json_array() {
@@ -733,7 +733,7 @@ fn a_store_that_cannot_write_is_logged_once_and_a_stop_still_exits_0() {
     let (statuses, _) = flood(&banner.webhook, 40, &headers, |i| notification(i + 40));
     assert!(statuses.iter().all(|status| *status == 503), "{statuses:?}");
 
-    // Stopped while the store still cannot write: within the 10 s DESIGN §7 promises.
+    // Stopped while the store still cannot write: within the 10 s the README promises.
     let exit = service.terminate(Duration::from_secs(11));
     assert_eq!(exit.code(), Some(0), "{}", service.stderr_seen.join("\n"));
     drop(lock);

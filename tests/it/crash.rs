@@ -1,4 +1,4 @@
-//! Crash test (a) of DESIGN §6: "a committed transaction survives the process being killed".
+//! Crash test (a) (the README's Durability): "a committed transaction survives the process being killed".
 //!
 //! `ringside run` (local mode) takes a burst of distinct participant-joined notifications from
 //! 32 concurrent senders and is SIGKILLed at a random moment while they are in flight. It is
@@ -10,7 +10,7 @@
 //! - the restored detector state lists every stored participant once, live, in its conference,
 //!   and no conference counts more joins than it has participants (nothing applied twice).
 //!
-//! Announcements are at least once across a crash (DESIGN §7, local mode): the join lines of
+//! Announcements are at least once across a crash (the README's Durability, local mode): the join lines of
 //! both runs are counted and duplicates or gaps are reported, not failed on.
 //!
 //! The kill moment comes from a seeded RNG (printed; set `RINGSIDE_CRASH_SEED` to replay one):
@@ -31,7 +31,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// DESIGN §7: SIGTERM → graceful exit 0 within 10 s.
+/// The README's Configuration: SIGTERM → graceful exit 0 within 10 s.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The posting phase gives up (and kills anyway) after this long.

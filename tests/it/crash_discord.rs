@@ -1,4 +1,4 @@
-//! Crash test (b) of DESIGN §5/§6: exactly-once announcements to Discord across a SIGKILL.
+//! Crash test (b) (the README's Durability): exactly-once announcements to Discord across a SIGKILL.
 //!
 //! `ringside run` is configured against the fake Discord of `tests/it/support/discord` (endpoint
 //! transport, so no gateway) with RingCentral in local mode. A burst of distinct participant-joined

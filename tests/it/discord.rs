@@ -1,4 +1,4 @@
-//! The real app end to end (DESIGN §5, §7, §8; issue 4 item 7): the RingCentral platform fake
+//! The real app end to end (the README's "Connecting to Discord"): the RingCentral platform fake
 //! plays conferences through the webhook, the fake Discord takes the announcements and delivers
 //! interactions over both transports — the gateway (`INTERACTION_CREATE`, answered through the
 //! callback route) and `POST /discord/interactions` (signed requests, answered in the body).

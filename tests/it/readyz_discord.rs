@@ -1,4 +1,4 @@
-//! `/readyz` and `/metrics` with the Discord side configured (DESIGN §7): the real app on
+//! `/readyz` and `/metrics` with the Discord side configured (the README's HTTP routes): the real app on
 //! 127.0.0.1:0 against the fake Discord of `tests/it/support/discord`.
 //!
 //! - 503 naming Discord while the announcer's poster cannot reach it (a closed port), 200 once it

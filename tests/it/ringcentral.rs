@@ -1,5 +1,5 @@
-//! The real app as a RingCentral client (DESIGN §4: Auth, Subscription, Webhook route,
-//! Reconciler, Kick) against the RingCentral platform fake, over HTTP on real sockets.
+//! The real app as a RingCentral client (the README's "Connecting to RingCentral": sign-in,
+//! subscription, webhook route, reconciliation, removing a caller) against the RingCentral platform fake, over HTTP on real sockets.
 //!
 //! Every app runs with its own temporary store, its public listener on a fixed free port that
 //! `server.public_url` names (so the webhook address survives a restart), one-second reconcile,
@@ -1236,12 +1236,9 @@ async fn a_silent_disconnect_left_out_of_the_session_is_repaired() {
     silent_disconnect_is_announced(PlatformOptions::new().list_disconnected_parties(false)).await;
 }
 
-/// Not yet: the detector state is not kept across a restart (DESIGN §6 "the detector state
-/// snapshot … The DashMap roster is the hot copy, rebuilt from the snapshot at start";
-/// `src/store/mod.rs` says "later detector state, outbox"). Today the restarted app starts with
-/// an empty detector: it announces the conference again ("Conference hosted by Agent 122
-/// started", "An unknown caller joined … — 1 on the call" for Rhea, who was already announced)
-/// and never announces Paco's leave.
+/// The detector's state is kept across a restart (the README's Durability): a leave that
+/// happened while ringside was down is found by reconciliation at start and announced once, and
+/// nothing already announced (the start, Rhea's join) is announced again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leave_missed_while_stopped_is_found_after_a_restart() {
     let call = live_call(PlatformOptions::new(), |_| {}).await;
@@ -1295,7 +1292,7 @@ async fn a_conference_running_before_start_is_discovered() {
     assert_eq!(live[0].id.as_str(), conference.conference_id());
     assert_eq!(live[0].participants.len(), 2, "{live:#?}");
     // Only the conference side is known (its parties carry the host's leg), so the callers are
-    // unnamed until an original call's event names them (DESIGN §4 Detector).
+    // unnamed until an original call's event names them (the detector's rules, `src/conference/detector.rs`).
     let lines = eventually("both callers are announced", DEADLINE, async || {
         let lines = app.lines();
         (lines

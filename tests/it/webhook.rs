@@ -1,5 +1,5 @@
-//! The real app over HTTP: `POST /webhooks/ringcentral` (DESIGN §4 "Webhook route"), the
-//! operator API and local-mode announcements (DESIGN §7), with the simulator playing RingCentral.
+//! The real app over HTTP: `POST /webhooks/ringcentral` (the README's HTTP routes), the
+//! operator API and local-mode announcements (the README's local mode), with the simulator playing RingCentral.
 //!
 //! Every app runs on 127.0.0.1:0 with its own temporary store and a 50 ms coalescing window;
 //! announcements are read back from a memory sink. Waits poll with a deadline; the only plain

@@ -1,7 +1,7 @@
 //! A RingCentral platform fake on a real local port.
 //!
 //! [`Platform::start`] binds `127.0.0.1:0` and serves, with axum, the part of RingCentral's REST
-//! API ringside uses (reference §3–§6):
+//! API ringside uses (`docs/ringcentral.md` §3–§6):
 //!
 //! - OAuth: `POST /restapi/oauth/token` (JWT and refresh grants, HTTP Basic client check) and
 //!   `POST /restapi/oauth/revoke` ([`oauth`]);

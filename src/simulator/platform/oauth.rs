@@ -1,4 +1,4 @@
-//! OAuth (reference §4): the JWT and refresh grants, revocation and bearer checks.
+//! OAuth (`docs/ringcentral.md` §4): the JWT and refresh grants, revocation and bearer checks.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Presence (reference §5.2): hosts of live conferences with their conference legs.
+//! Presence (`docs/ringcentral.md` §5.2): hosts of live conferences with their conference legs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Rate limits per group (reference §6): a sliding window of requests, and a penalty after
+//! Rate limits per group (`docs/ringcentral.md` §6): a sliding window of requests, and a penalty after
 //! going over the limit that every request made during it restarts.
 
 use std::collections::VecDeque;
@@ -56,7 +56,7 @@ impl RateGroup {
         }
     }
 
-    /// The group of an endpoint (reference §6 table); `None` for paths the fake does not serve.
+    /// The group of an endpoint (`docs/ringcentral.md` §6 table); `None` for paths the fake does not serve.
     pub(crate) fn of(method: &Method, path: &str) -> Option<Self> {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         match segments.as_slice() {
@@ -179,7 +179,7 @@ impl RateLimiter {
         let state = &mut self.groups[group.index()];
         if let Some(penalty) = state.penalty.as_mut() {
             if now < penalty.until {
-                // Reference §6: any request during the penalty restarts it.
+                // `docs/ringcentral.md` §6: any request during the penalty restarts it.
                 penalty.until = now + penalty.length;
                 return Verdict::Throttled {
                     limit: state.limit,

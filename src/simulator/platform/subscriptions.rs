@@ -1,4 +1,4 @@
-//! Webhook subscriptions (reference §3): create with the validation handshake, read, list,
+//! Webhook subscriptions (`docs/ringcentral.md` §3): create with the validation handshake, read, list,
 //! renew, update, delete, blacklisting, renewal reminders and the delivery of notifications.
 
 use std::sync::{Arc, Weak};
@@ -351,7 +351,7 @@ pub(crate) async fn create(State(shared): State<Arc<Shared>>, body: Bytes) -> Re
     Json(info).into_response()
 }
 
-/// The validation handshake (reference §3.2). `Err` says what was wrong.
+/// The validation handshake (`docs/ringcentral.md` §3.2). `Err` says what was wrong.
 async fn handshake(http: &reqwest::Client, address: &str) -> Result<(), String> {
     let token = random_uuid();
     let exchange = async {

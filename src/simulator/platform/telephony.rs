@@ -1,4 +1,4 @@
-//! Telephony sessions (reference §5): the state derived from the notifications the platform
+//! Telephony sessions (`docs/ringcentral.md` §5): the state derived from the notifications the platform
 //! generated, session and party GETs, and the Delete Call Party kick.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! Safe to expose (DESIGN §7 `server.*` limits): the listeners' limits over real sockets, the
+//! Safe to expose (the README's Security section: the `server.*` limits): the listeners' limits over real sockets, the
 //! webhook's order of checks, a store that cannot write, numeric ids, private store files, and
 //! a core task that dies.
 

@@ -1,4 +1,4 @@
-//! A fake Discord for the integration tests (DESIGN §8): REST routes on axum that validate every
+//! A fake Discord for the integration tests (`docs/architecture.md`, Tests): REST routes on axum that validate every
 //! request against Discord's OpenAPI description (`openapi`), a websocket gateway that serenity's
 //! shard accepts (`gateway`), and interaction builders with Ed25519 signing (`interactions`).
 //!
