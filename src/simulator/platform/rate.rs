@@ -235,6 +235,33 @@ fn prune(hits: &mut VecDeque<Instant>, now: Instant, window: Duration) {
 mod group_tests {
     use super::*;
 
+    #[tokio::test(start_paused = true)]
+    async fn a_request_during_the_penalty_restarts_it() {
+        let options = PlatformOptions::new()
+            .limit(RateGroup::Light, 2)
+            .penalty(Duration::from_millis(1000))
+            .rate_window(Duration::from_millis(1200));
+        let mut limiter = RateLimiter::new(&options);
+        let allowed = |verdict: Verdict| matches!(verdict, Verdict::Allowed { .. });
+        assert!(allowed(limiter.check(RateGroup::Light)));
+        assert!(allowed(limiter.check(RateGroup::Light)));
+        assert!(!allowed(limiter.check(RateGroup::Light)), "over the limit");
+        // Other groups are not affected.
+        assert!(allowed(limiter.check(RateGroup::Medium)));
+        // 700 ms in: still penalised, and this request restarts the 1 s penalty.
+        tokio::time::advance(Duration::from_millis(700)).await;
+        assert!(!allowed(limiter.check(RateGroup::Light)));
+        // 1400 ms in: past the original penalty, but inside the restarted one.
+        tokio::time::advance(Duration::from_millis(700)).await;
+        assert!(!allowed(limiter.check(RateGroup::Light)));
+        // 1 ms before the restarted penalty ends, still refused (and restarted again).
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert!(!allowed(limiter.check(RateGroup::Light)));
+        // Left alone for longer than the penalty (and the window): allowed again.
+        tokio::time::advance(Duration::from_millis(1600)).await;
+        assert!(allowed(limiter.check(RateGroup::Light)));
+    }
+
     #[test]
     fn endpoints_fall_in_the_reference_groups() {
         let cases = [
