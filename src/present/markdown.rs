@@ -107,9 +107,7 @@ pub fn line(phrase: &Phrase, style: PhoneNumbers) -> String {
             // A leave names the caller only: the join already gave the number.
             let who =
                 words::sentence_start(bold_name(who).unwrap_or_else(|| caller(who, style, true)));
-            let stayed = stayed_secs
-                .map(|secs| format!(" after {}", words::duration(secs)))
-                .unwrap_or_default();
+            let stayed = words::after(*stayed_secs);
             let count = format!(" · {}", words::on_call(*on_call));
             match reason {
                 LeaveReason::HungUp => format!("➖ {who} left{stayed}{count}"),
@@ -144,9 +142,7 @@ pub fn line(phrase: &Phrase, style: PhoneNumbers) -> String {
             callers,
             peak,
         } => {
-            let lasted = lasted_secs
-                .map(|secs| format!(" after {}", words::duration(secs)))
-                .unwrap_or_default();
+            let lasted = words::after(*lasted_secs);
             format!(
                 "📴 **Conference ended**{lasted} · {} · peak {peak}",
                 words::callers(*callers)

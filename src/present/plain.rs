@@ -59,9 +59,7 @@ pub fn line(phrase: &Phrase, style: PhoneNumbers) -> String {
             ..
         } => {
             let who = words::sentence_start(caller(who, style));
-            let stayed = stayed_secs
-                .map(|secs| format!(" after {}", words::duration(secs)))
-                .unwrap_or_default();
+            let stayed = words::after(*stayed_secs);
             match reason {
                 LeaveReason::HungUp => format!("{who} left{stayed}"),
                 LeaveReason::Removed => {
@@ -86,9 +84,7 @@ pub fn line(phrase: &Phrase, style: PhoneNumbers) -> String {
             callers,
             peak,
         } => {
-            let lasted = lasted_secs
-                .map(|secs| format!(" after {}", words::duration(secs)))
-                .unwrap_or_default();
+            let lasted = words::after(*lasted_secs);
             let subject = match hosted_by {
                 Some(host) => format!("Conference hosted by {host}"),
                 None => "The conference".to_owned(),

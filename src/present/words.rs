@@ -45,6 +45,12 @@ pub fn duration(secs: i64) -> String {
     }
 }
 
+/// ` after 4m 12s`, or nothing when how long is unknown.
+pub fn after(secs: Option<i64>) -> String {
+    secs.map(|secs| format!(" after {}", duration(secs)))
+        .unwrap_or_default()
+}
+
 /// `3 on the call`.
 pub fn on_call(count: u32) -> String {
     format!("{count} on the call")
