@@ -64,6 +64,7 @@ pub(super) struct RawRingCentral {
     pub auth_retry_secs: Option<Scalar>,
     pub request_timeout_secs: Option<Scalar>,
     pub light_requests_per_minute: Option<Scalar>,
+    pub delivery: Option<Scalar>,
 }
 
 #[derive(Default, Deserialize, Serialize)]

@@ -94,6 +94,29 @@ pub struct RingCentral {
     /// `ringcentral.light_requests_per_minute`: the app's Light rate-group budget, which
     /// reconciliation and kicks share (kicks first).
     pub light_requests_per_minute: u32,
+    /// `ringcentral.delivery`: how notifications arrive (meaningful with credentials).
+    pub delivery: Delivery,
+    /// Why `delivery` is what it is, in words (`ringside check` says it).
+    pub delivery_reason: &'static str,
+}
+
+/// How RingCentral's notifications reach ringside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Over a WebSocket ringside opens: no public address needed.
+    WebSocket,
+    /// To `{server.public_url}/webhooks/ringcentral`.
+    Webhook,
+}
+
+impl Delivery {
+    /// The name used in the settings file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::WebSocket => "websocket",
+            Delivery::Webhook => "webhook",
+        }
+    }
 }
 
 /// The RingCentral JWT-flow credentials (`client_id`, `client_secret`, `jwt`).

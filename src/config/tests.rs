@@ -1106,10 +1106,30 @@ fn urls_with_credentials_a_query_or_a_fragment_are_refused_and_never_echoed() {
 }
 
 #[test]
-fn ringcentral_credentials_need_a_public_url() {
-    let e = error_of(from_env(&RC_FULL[..3]));
+fn delivery_is_the_webhook_with_a_public_url_and_the_websocket_without() {
+    let s = from_env(&RC_FULL).unwrap();
+    assert_eq!(s.ringcentral.delivery, Delivery::Webhook);
+    let s = from_env(&RC_FULL[..3]).unwrap();
+    assert_eq!(s.ringcentral.delivery, Delivery::WebSocket);
+    assert!(s.ringcentral.delivery_reason.contains("no server.public_url"));
+    let mut vars = RC_FULL.to_vec();
+    vars.push(("RINGSIDE_RINGCENTRAL__DELIVERY", "WebSocket"));
+    assert_eq!(
+        from_env(&vars).unwrap().ringcentral.delivery,
+        Delivery::WebSocket
+    );
+    let e = error_of(from_env(&[("RINGSIDE_RINGCENTRAL__DELIVERY", "pubnub")]));
     assert_eq!(
         e,
-        "config: server.public_url is missing (RingCentral credentials need the address RingCentral reaches: {server.public_url}/webhooks/ringcentral)"
+        "config: ringcentral.delivery: \"pubnub\" is not websocket or webhook"
     );
+}
+
+#[test]
+fn webhook_delivery_without_a_public_url_names_both_keys() {
+    let mut vars = RC_FULL[..3].to_vec();
+    vars.push(("RINGSIDE_RINGCENTRAL__DELIVERY", "webhook"));
+    let e = error_of(from_env(&vars));
+    assert!(e.starts_with("config: server.public_url is missing ("), "{e}");
+    assert!(e.contains("ringcentral.delivery"), "{e}");
 }

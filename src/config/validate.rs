@@ -16,7 +16,7 @@ use super::raw::{
     RawStore,
 };
 use super::settings::{
-    Access, Announce, Discord, DiscordBot, PhoneNumbers, Privacy, PublicKey, RingCentral,
+    Access, Announce, Delivery, Discord, DiscordBot, PhoneNumbers, Privacy, PublicKey, RingCentral,
     RingCentralCredentials, Server, Settings, StoreSettings,
 };
 
@@ -62,9 +62,11 @@ const RINGCENTRAL_GROUP: &str = "ringcentral.client_id, client_secret and jwt go
 const DISCORD_GROUP: &str = "discord.token, application_id, guild_id and channel_id go together";
 
 pub(super) fn settings(raw: RawSettings) -> Result<Settings> {
+    let server = server(raw.server)?;
+    let ringcentral = ringcentral(raw.ringcentral, server.public_url.is_some())?;
     let settings = Settings {
-        server: server(raw.server)?,
-        ringcentral: ringcentral(raw.ringcentral)?,
+        server,
+        ringcentral,
         discord: discord(raw.discord)?,
         announce: announce(raw.announce)?,
         privacy: privacy(raw.privacy)?,
@@ -77,13 +79,41 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings> {
 
 /// Rules that tie keys of different sections together.
 fn across_sections(settings: &Settings) -> Result<()> {
-    if settings.ringcentral.credentials.is_some() && settings.server.public_url.is_none() {
+    if settings.ringcentral.credentials.is_some()
+        && settings.ringcentral.delivery == Delivery::Webhook
+        && settings.server.public_url.is_none()
+    {
         return Err(ConfigError::Missing {
             key: "server.public_url",
-            group: "RingCentral credentials need the address RingCentral reaches: {server.public_url}/webhooks/ringcentral",
+            group: "ringcentral.delivery = \"webhook\" needs the address RingCentral reaches: {server.public_url}/webhooks/ringcentral; without one, leave ringcentral.delivery unset or \"websocket\"",
         });
     }
     Ok(())
+}
+
+/// `ringcentral.delivery`: as set, else `webhook` when RingCentral can reach ringside (a public
+/// URL is set) and `websocket` otherwise; with the reason, for `ringside check`.
+fn delivery(value: Option<Scalar>, public_url: bool) -> Result<(Delivery, &'static str)> {
+    match text(value).as_deref() {
+        None if public_url => Ok((
+            Delivery::Webhook,
+            "server.public_url is set and ringcentral.delivery is not",
+        )),
+        None => Ok((
+            Delivery::WebSocket,
+            "no server.public_url, so no public address is needed",
+        )),
+        Some(value) if value.eq_ignore_ascii_case("websocket") => {
+            Ok((Delivery::WebSocket, "ringcentral.delivery = \"websocket\""))
+        }
+        Some(value) if value.eq_ignore_ascii_case("webhook") => {
+            Ok((Delivery::Webhook, "ringcentral.delivery = \"webhook\""))
+        }
+        Some(value) => Err(ConfigError::invalid(
+            "ringcentral.delivery",
+            format!("{value:?} is not websocket or webhook"),
+        )),
+    }
 }
 
 fn server(raw: RawServer) -> Result<Server> {
@@ -144,7 +174,8 @@ fn server(raw: RawServer) -> Result<Server> {
     })
 }
 
-fn ringcentral(raw: RawRingCentral) -> Result<RingCentral> {
+fn ringcentral(raw: RawRingCentral, public_url: bool) -> Result<RingCentral> {
+    let (delivery, delivery_reason) = delivery(raw.delivery, public_url)?;
     let credentials = match (text(raw.client_id), text(raw.client_secret), text(raw.jwt)) {
         (None, None, None) => None,
         (Some(client_id), Some(client_secret), Some(jwt)) => Some(RingCentralCredentials {
@@ -235,6 +266,8 @@ fn ringcentral(raw: RawRingCentral) -> Result<RingCentral> {
             10_000,
         )?)
         .unwrap_or(u32::MAX),
+        delivery,
+        delivery_reason,
     })
 }
 

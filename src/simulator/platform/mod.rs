@@ -31,6 +31,7 @@ mod subscriptions;
 mod telephony;
 #[cfg(test)]
 mod tests;
+mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub use log::RequestRecord;
 pub use oauth::TokenRequests;
 pub use rate::RateGroup;
 pub use subscriptions::{DeliveryRecord, DisabledFilter, Subscription, SubscriptionStatus};
+pub use ws::WsStats;
 
 use state::Shared;
 
@@ -89,6 +91,7 @@ pub struct PlatformOptions {
     pub(crate) account_id: String,
     pub(crate) owner_id: String,
     pub(crate) blacklist_after_failures: Option<u32>,
+    pub(crate) ws: ws::WsOptions,
 }
 
 impl Default for PlatformOptions {
@@ -116,6 +119,7 @@ impl Default for PlatformOptions {
             account_id: "37439510".to_owned(),
             owner_id: "62295300122".to_owned(),
             blacklist_after_failures: None,
+            ws: ws::WsOptions::default(),
         }
     }
 }
@@ -238,6 +242,37 @@ impl PlatformOptions {
         self.blacklist_after_failures = Some(failures);
         self
     }
+
+    /// The gateway closes a connection after this long without a client text frame
+    /// (`WSG-902`; default 1800 s). Ping frames do not count.
+    pub fn ws_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.ws.idle_timeout = timeout;
+        self
+    }
+
+    /// The gateway ends every connection after this long (`WSG-903`; default a day).
+    pub fn ws_absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.ws.absolute_timeout = timeout;
+        self
+    }
+
+    /// How long a dropped session can be recovered (default 180 s).
+    pub fn ws_recovery_timeout(mut self, timeout: Duration) -> Self {
+        self.ws.recovery_timeout = timeout;
+        self
+    }
+
+    /// How many notifications a dropped session keeps for its recovery (default 100).
+    pub fn ws_recovery_buffer(mut self, size: usize) -> Self {
+        self.ws.recovery_buffer = size;
+        self
+    }
+
+    /// How often the gateway sends a ping frame (default 30 s).
+    pub fn ws_ping_interval(mut self, interval: Duration) -> Self {
+        self.ws.ping_interval = interval;
+        self
+    }
 }
 
 /// Starts platform fakes.
@@ -250,7 +285,11 @@ impl Platform {
     pub async fn start(options: PlatformOptions) -> std::io::Result<PlatformHandle> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let (shared, worker) = Shared::new(options, format!("http://{addr}"));
+        let gateway = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let ws_addr = gateway.local_addr()?;
+        let (shared, worker) =
+            Shared::new(options, format!("http://{addr}"), format!("ws://{ws_addr}"));
+        let ws_server = tokio::spawn(ws::serve(gateway, Arc::downgrade(&shared)));
         let app = router(shared.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -269,6 +308,7 @@ impl Platform {
             stop: Some(stop_tx),
             server: Some(server),
             worker: Some(worker),
+            ws_server: Some(ws_server),
         })
     }
 }
@@ -277,6 +317,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/restapi/oauth/token", post(oauth::token))
         .route("/restapi/oauth/revoke", post(oauth::revoke))
+        .route("/restapi/oauth/wstoken", post(ws::token))
         .route(
             "/restapi/v1.0/subscription",
             post(subscriptions::create).get(subscriptions::list),
@@ -323,6 +364,7 @@ pub struct PlatformHandle {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     worker: Option<JoinHandle<()>>,
+    ws_server: Option<JoinHandle<()>>,
 }
 
 impl PlatformHandle {
@@ -347,6 +389,33 @@ impl PlatformHandle {
         if let Some(worker) = self.worker.take() {
             worker.abort();
         }
+        if let Some(ws_server) = self.ws_server.take() {
+            ws_server.abort();
+        }
+        self.shared.lock().ws.drop_all();
+    }
+
+    // ----- WebSocket gateway ---------------------------------------------------------------
+
+    /// `ws://127.0.0.1:PORT` of the WebSocket gateway.
+    pub fn ws_url(&self) -> String {
+        self.shared.ws_url().to_owned()
+    }
+
+    /// What the gateway saw so far.
+    pub fn ws_stats(&self) -> WsStats {
+        self.shared.lock().ws.stats.clone()
+    }
+
+    /// Drops every gateway connection without a close frame, as a network failure would; the
+    /// sessions stay recoverable for the recovery window.
+    pub fn drop_websockets(&self) {
+        self.shared.lock().ws.drop_all();
+    }
+
+    /// Ends every gateway connection with `WSG-903` (the absolute timeout), now.
+    pub fn expire_websockets(&self) {
+        let _ = self.shared.lock().ws.expire_now.send(());
     }
 
     // ----- OAuth ---------------------------------------------------------------------------
@@ -505,6 +574,9 @@ impl Drop for PlatformHandle {
         }
         if let Some(worker) = self.worker.take() {
             worker.abort();
+        }
+        if let Some(ws_server) = self.ws_server.take() {
+            ws_server.abort();
         }
     }
 }

@@ -44,12 +44,15 @@ impl TokenRequests {
 struct AccessToken {
     expires_at: Instant,
     refresh: Option<String>,
+    /// The OAuth session: a JWT grant starts one, a refresh continues it.
+    session: u64,
 }
 
 #[derive(Debug, Clone)]
 struct RefreshToken {
     access: String,
     expires_at: Instant,
+    session: u64,
 }
 
 /// Issued tokens. An expired access token stays known (to answer `OAU-128`); a revoked or
@@ -59,6 +62,7 @@ pub(crate) struct TokenStore {
     access: HashMap<String, AccessToken>,
     refresh: HashMap<String, RefreshToken>,
     pub(crate) requests: TokenRequests,
+    sessions: u64,
 }
 
 impl TokenStore {
@@ -71,6 +75,11 @@ impl TokenStore {
 
     /// Checks `Authorization: Bearer …`.
     pub(crate) fn check_bearer(&self, headers: &HeaderMap) -> Result<(), BearerRefusal> {
+        self.check_bearer_session(headers).map(|_| ())
+    }
+
+    /// Checks `Authorization: Bearer …` and answers the token's OAuth session.
+    pub(crate) fn check_bearer_session(&self, headers: &HeaderMap) -> Result<u64, BearerRefusal> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Err(BearerRefusal::Missing);
         };
@@ -83,13 +92,17 @@ impl TokenStore {
             })
             .unwrap_or_default();
         match self.access.get(token) {
-            Some(found) if Instant::now() < found.expires_at => Ok(()),
+            Some(found) if Instant::now() < found.expires_at => Ok(found.session),
             Some(_) => Err(BearerRefusal::Expired),
             None => Err(BearerRefusal::Corrupted),
         }
     }
 
-    fn issue(&mut self, shared: &Shared) -> serde_json::Value {
+    fn issue(&mut self, shared: &Shared, session: Option<u64>) -> serde_json::Value {
+        let session = session.unwrap_or_else(|| {
+            self.sessions += 1;
+            self.sessions
+        });
         let options = &shared.options;
         let access = random_hex(24);
         let now = Instant::now();
@@ -99,6 +112,7 @@ impl TokenStore {
             AccessToken {
                 expires_at: now + options.access_token_ttl,
                 refresh: refresh.clone(),
+                session,
             },
         );
         self.requests.issued += 1;
@@ -116,6 +130,7 @@ impl TokenStore {
                 RefreshToken {
                     access,
                     expires_at: now + options.refresh_token_ttl,
+                    session,
                 },
             );
             body["refresh_token"] = json!(refresh);
@@ -227,7 +242,7 @@ pub(crate) async fn token(
                     "Token is not valid: the JWT assertion is not accepted",
                 );
             }
-            Json(store.issue(&shared)).into_response()
+            Json(store.issue(&shared, None)).into_response()
         }
         "refresh_token" => {
             let presented = form.get("refresh_token").map(String::as_str).unwrap_or("");
@@ -235,7 +250,7 @@ pub(crate) async fn token(
             match store.refresh.remove(presented) {
                 Some(old) if Instant::now() < old.expires_at => {
                     store.access.remove(&old.access);
-                    Json(store.issue(&shared)).into_response()
+                    Json(store.issue(&shared, Some(old.session))).into_response()
                 }
                 _ => oauth_error(
                     StatusCode::BAD_REQUEST,

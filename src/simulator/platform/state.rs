@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) options: PlatformOptions,
     /// `http://127.0.0.1:PORT`, for `uri` fields.
     pub(crate) base_url: String,
+    /// `ws://127.0.0.1:PORT` of the WebSocket gateway.
+    ws_url: String,
     inner: Mutex<Inner>,
     queue: mpsc::UnboundedSender<Job>,
     /// For handshakes and deliveries; never goes through a proxy.
@@ -48,6 +50,7 @@ pub(crate) struct Inner {
     pub(crate) deliveries: Vec<DeliveryRecord>,
     pub(crate) lost: Vec<Value>,
     pub(crate) faults: Faults,
+    pub(crate) ws: super::ws::WsState,
 }
 
 /// Misbehaviour of the kick endpoint, switched on by tests.
@@ -84,7 +87,11 @@ pub(crate) enum Outgoing {
 }
 
 impl Shared {
-    pub(crate) fn new(options: PlatformOptions, base_url: String) -> (Arc<Self>, JoinHandle<()>) {
+    pub(crate) fn new(
+        options: PlatformOptions,
+        base_url: String,
+        ws_url: String,
+    ) -> (Arc<Self>, JoinHandle<()>) {
         let (queue, jobs) = mpsc::unbounded_channel();
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -100,10 +107,12 @@ impl Shared {
             deliveries: Vec::new(),
             lost: Vec::new(),
             faults: Faults::default(),
+            ws: super::ws::WsState::default(),
         };
         let shared = Arc::new(Self {
             options,
             base_url,
+            ws_url,
             inner: Mutex::new(inner),
             queue,
             http,
@@ -113,6 +122,11 @@ impl Shared {
             jobs,
         ));
         (shared, worker)
+    }
+
+    /// `ws://127.0.0.1:PORT` of the WebSocket gateway.
+    pub(crate) fn ws_url(&self) -> &str {
+        &self.ws_url
     }
 
     /// The state. A panic while it was held (a misused script) does not poison it for good.

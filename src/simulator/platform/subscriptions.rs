@@ -97,9 +97,39 @@ pub struct Subscription {
     pub blacklisted: Option<(OffsetDateTime, String)>,
     /// Failed deliveries in a row.
     pub consecutive_failures: u32,
+    /// `deliveryMode.transportType`: `WebHook`, or `WebSocket` (created over the gateway;
+    /// `address` is empty then).
+    pub transport: &'static str,
 }
 
 impl Subscription {
+    /// A subscription created over the WebSocket gateway: it renews itself while its session
+    /// lives, so it is given a day and extended at each delivery.
+    pub(crate) fn websocket(event_filters: Vec<String>, disabled_filters: Vec<DisabledFilter>) -> Self {
+        let now = OffsetDateTime::now_utc();
+        let lifetime = Duration::from_secs(86_400);
+        Subscription {
+            id: random_uuid(),
+            event_filters,
+            disabled_filters,
+            address: String::new(),
+            verification_token: None,
+            expires_in: 86_400,
+            expires_at: Instant::now() + lifetime,
+            expiration_time: now + lifetime,
+            creation_time: now,
+            status: SubscriptionStatus::Active,
+            blacklisted: None,
+            consecutive_failures: 0,
+            transport: "WebSocket",
+        }
+    }
+
+    /// Whether it delivers over the WebSocket gateway.
+    pub fn is_websocket(&self) -> bool {
+        self.transport == "WebSocket"
+    }
+
     /// Whether it asks for telephony session notifications.
     pub fn has_telephony_filter(&self) -> bool {
         self.event_filters
@@ -132,7 +162,7 @@ impl Subscription {
     }
 
     /// The `SubscriptionInfo` answer (never the verification token).
-    fn info(&self, base_url: &str) -> Value {
+    pub(crate) fn info(&self, base_url: &str) -> Value {
         let mut body = json!({
             "id": self.id,
             "uri": format!("{base_url}/restapi/v1.0/subscription/{}", self.id),
@@ -147,11 +177,16 @@ impl Subscription {
             "status": self.status.as_str(),
             "creationTime": wire_time(self.creation_time),
             "deliveryMode": {
-                "transportType": "WebHook",
+                "transportType": self.transport,
                 "address": self.address,
                 "encryption": false,
             },
         });
+        if self.is_websocket()
+            && let Some(mode) = body["deliveryMode"].as_object_mut()
+        {
+            mode.remove("address");
+        }
         if let Some((at, reason)) = &self.blacklisted {
             body["blacklistedData"] = json!({"blacklistedAt": wire_time(*at), "reason": reason});
         }
@@ -201,7 +236,7 @@ fn invalid(code: &str, message: &str) -> Response {
 }
 
 /// Checks filters against what the platform offers. `Err` lists the invalid ones.
-fn validate_filters(
+pub(crate) fn validate_filters(
     shared: &Shared,
     filters: &[String],
     expires_in: u64,
@@ -345,6 +380,7 @@ pub(crate) async fn create(State(shared): State<Arc<Shared>>, body: Bytes) -> Re
         status: SubscriptionStatus::Active,
         blacklisted: None,
         consecutive_failures: 0,
+        transport: "WebHook",
     };
     let info = subscription.info(&shared.base_url);
     shared.lock().subscriptions.push(subscription);
@@ -600,13 +636,17 @@ pub(crate) async fn delivery_worker(shared: Weak<Shared>, mut jobs: mpsc::Unboun
 /// Delivers a telephony notification to every active subscription with a telephony filter;
 /// with none, it is lost.
 async fn deliver_telephony(shared: &Arc<Shared>, body: Value) {
-    let targets: Vec<(String, String, Option<String>)> = {
+    let (targets, over_websocket) = {
         let mut inner = shared.lock();
         inner.prune_subscriptions();
-        inner
+        let active: Vec<&Subscription> = inner
             .subscriptions
             .iter()
             .filter(|sub| sub.status == SubscriptionStatus::Active && sub.has_telephony_filter())
+            .collect();
+        let webhooks: Vec<(String, String, Option<String>)> = active
+            .iter()
+            .filter(|sub| !sub.is_websocket())
             .map(|sub| {
                 (
                     sub.id.clone(),
@@ -614,10 +654,40 @@ async fn deliver_telephony(shared: &Arc<Shared>, body: Value) {
                     sub.verification_token.clone(),
                 )
             })
-            .collect()
+            .collect();
+        let sockets: Vec<String> = active
+            .iter()
+            .filter(|sub| sub.is_websocket())
+            .map(|sub| sub.id.clone())
+            .collect();
+        (webhooks, sockets)
     };
+    let mut delivered_somewhere = false;
+    for id in over_websocket {
+        let mut copy = body.clone();
+        copy["subscriptionId"] = json!(id);
+        copy["ownerId"] = json!(shared.options.owner_id);
+        let mut inner = shared.lock();
+        let sent = inner.ws.deliver(&id, &copy, &shared.options.ws);
+        inner.deliveries.push(DeliveryRecord {
+            at: OffsetDateTime::now_utc(),
+            subscription_id: id,
+            uuid: text(&copy, "/uuid"),
+            event: text(&copy, "/event"),
+            telephony_session_id: copy
+                .pointer("/body/telephonySessionId")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            sequence: copy.pointer("/body/sequence").and_then(Value::as_u64),
+            status: sent.then_some(200),
+            error: (!sent).then(|| "the WebSocket session is gone".to_owned()),
+        });
+        delivered_somewhere |= sent;
+    }
     if targets.is_empty() {
-        shared.lock().lost.push(body);
+        if !delivered_somewhere {
+            shared.lock().lost.push(body);
+        }
         return;
     }
     for (id, address, token) in targets {
