@@ -34,6 +34,7 @@ use crate::config::Settings;
 use crate::discord::announcer::{self, AnnouncerSettings, Sink};
 use crate::discord::api::DiscordApi;
 use crate::pipeline::{Clock, ReadinessCheck, SystemClock};
+use crate::ringcentral::intake::Intake;
 use crate::ringcentral::webhook::{self, WebhookState};
 use crate::store::Store;
 use crate::util::shutdown::{self, Shutdown};
@@ -78,6 +79,12 @@ pub async fn start_with_clock(
     let (stop, shutdown) = shutdown::channel();
     let store_thread = supervisor.watch("store", tokio::spawn(ended(store.clone())));
     let hub = hub::start(settings, &store, clock.clone()).await?;
+    let intake = Intake {
+        store: store.clone(),
+        accepted: hub.accepted,
+        clock: clock.clone(),
+        progress: hub.progress.clone(),
+    };
     let ringcentral = crate::ringcentral::Side::build(
         settings,
         crate::ringcentral::Deps {
@@ -86,6 +93,7 @@ pub async fn start_with_clock(
             inputs: hub.inputs.clone(),
             clock: clock.clone(),
             verification_token: verification_token.clone(),
+            intake: intake.clone(),
         },
     )?;
     let rc = ringcentral.as_ref().map(crate::ringcentral::Side::handles);
@@ -106,14 +114,12 @@ pub async fn start_with_clock(
     let mut background = supervised(&supervisor, announcing.tasks);
     let webhook = WebhookState {
         verification_token: Arc::new(verification_token.clone()),
-        store: store.clone(),
-        accepted: hub.accepted,
+        intake,
         max_body_bytes: settings.server.max_body_bytes,
         deadline: settings.server.webhook_deadline,
-        clock,
-        progress: hub.progress.clone(),
     };
     let public = public_router(webhook, announcing.routes);
+    readiness.extend(rc.iter().flat_map(|rc| rc.readiness()));
     let operator = operator_router(settings, &store, &hub.roster, rc.as_ref(), readiness);
     let (servers, public_addr, admin_addr) =
         listen(settings, public, operator, &supervisor, &shutdown).await?;

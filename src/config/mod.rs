@@ -35,8 +35,8 @@ use std::path::Path;
 
 pub use error::ConfigError;
 pub use settings::{
-    Access, Announce, Delivery, Discord, DiscordBot, PhoneNumbers, Privacy, PublicKey,
-    RingCentral, RingCentralCredentials, Server, Settings, StoreSettings,
+    Access, Announce, Delivery, Discord, DiscordBot, PhoneNumbers, Privacy, PublicKey, RingCentral,
+    RingCentralCredentials, Server, Settings, StoreSettings,
 };
 
 impl Settings {

@@ -1111,7 +1111,11 @@ fn delivery_is_the_webhook_with_a_public_url_and_the_websocket_without() {
     assert_eq!(s.ringcentral.delivery, Delivery::Webhook);
     let s = from_env(&RC_FULL[..3]).unwrap();
     assert_eq!(s.ringcentral.delivery, Delivery::WebSocket);
-    assert!(s.ringcentral.delivery_reason.contains("no server.public_url"));
+    assert!(
+        s.ringcentral
+            .delivery_reason
+            .contains("no server.public_url")
+    );
     let mut vars = RC_FULL.to_vec();
     vars.push(("RINGSIDE_RINGCENTRAL__DELIVERY", "WebSocket"));
     assert_eq!(
@@ -1130,6 +1134,9 @@ fn webhook_delivery_without_a_public_url_names_both_keys() {
     let mut vars = RC_FULL[..3].to_vec();
     vars.push(("RINGSIDE_RINGCENTRAL__DELIVERY", "webhook"));
     let e = error_of(from_env(&vars));
-    assert!(e.starts_with("config: server.public_url is missing ("), "{e}");
+    assert!(
+        e.starts_with("config: server.public_url is missing ("),
+        "{e}"
+    );
     assert!(e.contains("ringcentral.delivery"), "{e}");
 }

@@ -59,6 +59,18 @@ impl RcError {
     }
 }
 
+/// A WebSocket token and the gateway it opens (the token is a secret: no `Debug`).
+pub struct WsToken {
+    pub token: secrecy::SecretString,
+    pub uri: String,
+}
+
+#[derive(serde::Deserialize)]
+struct WsTokenAnswer {
+    ws_access_token: String,
+    uri: String,
+}
+
 /// The client. Clone the `Arc` to share it.
 pub struct RcClient {
     http: reqwest::Client,
@@ -152,6 +164,25 @@ impl RcClient {
             None,
         )
         .await
+    }
+
+    /// `POST /restapi/oauth/wstoken`: a single-use token for RingCentral's WebSocket gateway and
+    /// its address (Auth group: a 429 pauses the token endpoint too; a 401 refreshes the access
+    /// token and tries once more).
+    pub async fn ws_token(&self) -> Result<WsToken, RcError> {
+        let answer: WsTokenAnswer = self
+            .json(
+                RateGroup::Auth,
+                Method::POST,
+                &["restapi", "oauth", "wstoken"],
+                None,
+                Some(serde_json::json!({})),
+            )
+            .await?;
+        Ok(WsToken {
+            token: secrecy::SecretString::from(answer.ws_access_token),
+            uri: answer.uri,
+        })
     }
 
     /// `DELETE /restapi/v1.0/subscription/{id}`.

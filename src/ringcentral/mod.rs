@@ -11,12 +11,14 @@
 
 pub mod auth;
 pub mod client;
+pub mod intake;
 pub mod kick;
 pub mod rate;
 pub mod reconciler;
 pub mod side;
 pub mod subscription;
 pub mod webhook;
+pub mod websocket;
 pub mod wire;
 
 pub use side::{Deps, Handles, Side};

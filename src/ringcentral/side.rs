@@ -1,19 +1,25 @@
 //! The RingCentral side, built in one place: the REST client and its token owner, the
 //! reconciler, the subscription manager and the kick port.
 //!
+//! Notifications arrive by the delivery `ringcentral.delivery` names: a webhook subscription kept
+//! by the [`SubscriptionManager`], or RingCentral's WebSocket ([`WebSocketDelivery`]). Either
+//! way they go through the same [`Intake`], and the health of the subscription reads the same.
+//!
 //! It is built before the listeners open (the commands need the kick port) and run once they
 //! listen ([`Side::run`]): creating a webhook subscription runs RingCentral's validation
 //! handshake against ringside's own webhook.
 
 use super::auth::{AuthOptions, TokenOwner};
 use super::client::RcClient;
+use super::intake::Intake;
 use super::kick::RcKicker;
 use super::rate::RateLimits;
 use super::reconciler::{Reconciler, ReconcilerHandle};
 use super::subscription::{self, SubscriptionManager, SubscriptionOptions};
+use super::websocket::WebSocketDelivery;
 use crate::conference::Roster;
-use crate::config::{RingCentralCredentials, Settings};
-use crate::pipeline::{Clock, DetectorInputs, Kicker, SubscriptionHealth};
+use crate::config::{Delivery, RingCentralCredentials, Settings};
+use crate::pipeline::{Clock, DetectorInputs, Kicker, ReadinessCheck, SubscriptionHealth};
 use crate::store::Store;
 use crate::util::shutdown::Shutdown;
 use anyhow::Context as _;
@@ -31,6 +37,8 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// The webhook secret the subscription is created with.
     pub verification_token: SecretString,
+    /// Where WebSocket notifications go (the webhook's route has its own).
+    pub intake: Intake,
 }
 
 /// What the rest of ringside holds of the side.
@@ -40,22 +48,45 @@ pub struct Handles {
     pub kicker: Arc<dyn Kicker>,
     pub reconciler: ReconcilerHandle,
     pub health: watch::Receiver<SubscriptionHealth>,
+    pub delivery: Delivery,
+    /// With WebSocket delivery: whether the socket is connected and subscribed.
+    pub websocket: Option<watch::Receiver<bool>>,
+}
+
+impl Handles {
+    /// The side's part of `/readyz` beyond the subscription's health: the socket, when
+    /// notifications come over one.
+    pub fn readiness(&self) -> Vec<ReadinessCheck> {
+        match &self.websocket {
+            Some(connected) => {
+                let connected = connected.clone();
+                vec![Arc::new(move || {
+                    (!*connected.borrow())
+                        .then(|| "RingCentral WebSocket not connected and subscribed".to_owned())
+                })]
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+/// How the side's notifications arrive.
+enum Delivering {
+    Webhook(SubscriptionManager),
+    WebSocket(WebSocketDelivery),
 }
 
 /// The side, built and not yet running.
 pub struct Side {
     handles: Handles,
     reconciler: Reconciler,
-    manager: SubscriptionManager,
+    delivering: Delivering,
 }
 
 impl Side {
     /// The side for the configured credentials; `None` in local mode (no credentials).
     pub fn build(settings: &Settings, deps: Deps) -> anyhow::Result<Option<Side>> {
-        let (Some(credentials), Some(public_url)) = (
-            &settings.ringcentral.credentials,
-            &settings.server.public_url,
-        ) else {
+        let Some(credentials) = &settings.ringcentral.credentials else {
             return Ok(None);
         };
         let client = client(settings, credentials.clone(), Some(deps.store.clone()))?;
@@ -68,21 +99,55 @@ impl Side {
             deps.clock.clone(),
             Duration::from_secs(ringcentral.reconcile_interval_secs),
         );
-        let (manager, health) = SubscriptionManager::new(
-            client.clone(),
-            deps.store.clone(),
-            SubscriptionOptions {
-                address: format!("{public_url}/webhooks/ringcentral"),
-                verification_token: deps.verification_token,
-                event_filters: subscription::event_filters(
-                    &ringcentral.event_filters,
-                    ringcentral.subscription_expires_in,
-                ),
-                expires_in: ringcentral.subscription_expires_in,
-                watchdog_interval: Duration::from_secs(ringcentral.watchdog_interval_secs),
-            },
-            reconciler_handle.discover_sender(),
+        let filters = subscription::event_filters(
+            &ringcentral.event_filters,
+            ringcentral.subscription_expires_in,
         );
+        let (delivering, health, websocket) =
+            match (ringcentral.delivery, &settings.server.public_url) {
+                (Delivery::Webhook, Some(public_url)) => {
+                    let (manager, health) = SubscriptionManager::new(
+                        client.clone(),
+                        deps.store.clone(),
+                        SubscriptionOptions {
+                            address: format!("{public_url}/webhooks/ringcentral"),
+                            verification_token: deps.verification_token,
+                            event_filters: filters,
+                            expires_in: ringcentral.subscription_expires_in,
+                            watchdog_interval: Duration::from_secs(
+                                ringcentral.watchdog_interval_secs,
+                            ),
+                        },
+                        reconciler_handle.discover_sender(),
+                    );
+                    (Delivering::Webhook(manager), health, None)
+                }
+                // Settings refuse webhook delivery without a public URL; the socket needs none.
+                _ => {
+                    let (health, receiver) = watch::channel(SubscriptionHealth::Starting);
+                    let (connected, connected_rx) = watch::channel(false);
+                    let delivery = WebSocketDelivery {
+                        client: client.clone(),
+                        intake: deps.intake,
+                        store: deps.store.clone(),
+                        clock: deps.clock.clone(),
+                        // The socket needs no renewal reminder: WebSocket subscriptions renew
+                        // themselves while the session lives.
+                        filters: filters
+                            .into_iter()
+                            .filter(|filter| !filter.starts_with("/restapi/v1.0/subscription"))
+                            .collect(),
+                        health,
+                        connected,
+                        discover: reconciler_handle.discover_sender(),
+                    };
+                    (
+                        Delivering::WebSocket(delivery),
+                        receiver,
+                        Some(connected_rx),
+                    )
+                }
+            };
         let kicker: Arc<dyn Kicker> = Arc::new(RcKicker {
             in_flight: Arc::default(),
             client: client.clone(),
@@ -99,9 +164,11 @@ impl Side {
                 kicker,
                 reconciler: reconciler_handle,
                 health,
+                delivery: ringcentral.delivery,
+                websocket,
             },
             reconciler,
-            manager,
+            delivering,
         }))
     }
 
@@ -109,18 +176,34 @@ impl Side {
         self.handles.clone()
     }
 
-    /// Starts the subscription manager (renewal `reminders` come from the pipeline) and the
-    /// reconciler; answers the tasks by name.
+    /// Starts the delivery — the subscription manager (renewal `reminders` come from the
+    /// pipeline) or the WebSocket — and the reconciler; answers the tasks by name.
     pub fn run(
         self,
         reminders: mpsc::UnboundedReceiver<()>,
         shutdown: &Shutdown,
     ) -> Vec<(&'static str, JoinHandle<()>)> {
-        vec![
-            (
+        let delivery = match self.delivering {
+            Delivering::Webhook(manager) => (
                 "subscription",
-                tokio::spawn(self.manager.run(reminders, shutdown.clone())),
+                tokio::spawn(manager.run(reminders, shutdown.clone())),
             ),
+            Delivering::WebSocket(socket) => {
+                let client = self.handles.client.clone();
+                let store = socket.store.clone();
+                let shutdown = shutdown.clone();
+                (
+                    "websocket",
+                    tokio::spawn(async move {
+                        // Switching from webhook delivery leaves no webhook subscription behind.
+                        subscription::forget_webhook_subscription(&client, &store).await;
+                        socket.run(shutdown).await
+                    }),
+                )
+            }
+        };
+        vec![
+            delivery,
             (
                 "reconciler",
                 tokio::spawn(self.reconciler.run(shutdown.clone())),

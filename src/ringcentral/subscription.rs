@@ -61,6 +61,24 @@ struct Stored {
     verification_token: String,
 }
 
+/// Starting with WebSocket delivery: the webhook subscription ringside created before (whatever
+/// its address) is deleted and forgotten, so switching modes leaves nothing delivering to a
+/// webhook nobody listens at. Failures are logged; the next start tries again.
+pub async fn forget_webhook_subscription(client: &RcClient, store: &Store) {
+    let Some(id) = stored_id(store).await else {
+        return;
+    };
+    match client.delete_subscription(&id).await {
+        Ok(()) | Err(RcError::NotFound { .. }) => {
+            tracing::info!(subscription_id = %id, "deleted the webhook subscription: notifications now arrive over the WebSocket");
+            let _ = store.set_meta(SUBSCRIPTION_KEY, "").await;
+        }
+        Err(error) => {
+            tracing::warn!(%error, subscription_id = %id, "could not delete the webhook subscription left from webhook delivery")
+        }
+    }
+}
+
 /// The id of the subscription ringside created, as stored.
 pub async fn stored_id(store: &Store) -> Option<String> {
     let text = store.get_meta(SUBSCRIPTION_KEY).await.ok()??;
@@ -273,7 +291,7 @@ impl SubscriptionManager {
 }
 
 /// `disabledFilters`, in words, when there are any.
-fn disabled_filters(info: &SubscriptionInfo) -> Option<String> {
+pub(crate) fn disabled_filters(info: &SubscriptionInfo) -> Option<String> {
     if info.disabled_filters.is_empty() {
         return None;
     }

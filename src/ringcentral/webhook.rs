@@ -16,9 +16,9 @@
 //! notification would have told. Refusals are counted per reason and logged at most once a second per reason; a failing
 //! store is logged by the store itself, once when it starts failing and once when it recovers.
 
-use crate::conference::{Timestamp, Unusable};
-use crate::pipeline::{Accepted, Clock, DecodeError, Decoded, Payload, Progress, decode};
-use crate::store::{InboxInsert, NewInboxRow, NewQuarantineRow, Store};
+use super::intake::{Intake, IntakeError};
+use crate::conference::Timestamp;
+use crate::pipeline::DecodeError;
 use crate::util::throttle::Throttle;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -29,7 +29,6 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
-use tokio::sync::mpsc;
 
 /// The header RingCentral's handshake uses (and, per the 2023 guide, maybe every notification).
 pub const VALIDATION_TOKEN: &str = "validation-token";
@@ -48,14 +47,11 @@ static REFUSALS: Throttle = Throttle::new(Duration::from_secs(1));
 #[derive(Clone)]
 pub struct WebhookState {
     pub verification_token: Arc<SecretString>,
-    pub store: Store,
-    pub accepted: mpsc::UnboundedSender<Accepted>,
+    /// Where a notification goes once authenticated (shared with the WebSocket).
+    pub intake: Intake,
     pub max_body_bytes: usize,
     /// `server.webhook_deadline_ms`: an authenticated request is answered 200 or 503 by then.
     pub deadline: Duration,
-    /// Counts each notification handed to the pipeline.
-    pub progress: Progress,
-    pub clock: Arc<dyn Clock>,
 }
 
 /// Why a request was refused. The body of the answer is the one-line reason.
@@ -128,7 +124,7 @@ impl IntoResponse for WebhookError {
 
 /// `POST /webhooks/ringcentral`.
 pub async fn receive(State(state): State<WebhookState>, request: Request) -> Response {
-    let received_at = state.clock.now();
+    let received_at = state.intake.clock.now();
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let secret = state.verification_token.expose_secret();
@@ -227,7 +223,7 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ReadError> {
     }
 }
 
-/// An authenticated notification's body: decoded once, then ignored, quarantined or committed.
+/// An authenticated notification's body, taken in like any other (`intake`).
 #[tracing::instrument(
     name = "notification",
     skip_all,
@@ -238,24 +234,15 @@ async fn accept(
     received_at: Timestamp,
     bytes: Bytes,
 ) -> Result<Response, WebhookError> {
-    match decode(&bytes)? {
-        Decoded::Ignored { uuid, event } => {
-            metrics::counter!("ringside_notifications_total", "outcome" => "ignored").increment(1);
-            tracing::debug!(%uuid, %event, "notification of another kind ignored");
-            Ok(ok())
+    match state.intake.take(bytes, received_at, None).await {
+        Ok(_) => Ok(ok()),
+        Err(IntakeError::Decode(DecodeError::NotJson(message))) => {
+            Err(WebhookError::NotJson(message))
         }
-        Decoded::Unusable { uuid, reason } => {
-            quarantine(&state, &uuid, received_at, &bytes, reason).await
+        Err(IntakeError::Decode(DecodeError::NotNotification(message))) => {
+            Err(WebhookError::NotNotification(message))
         }
-        Decoded::Usable { uuid, payload, .. } => {
-            let span = tracing::Span::current();
-            span.record("uuid", uuid.as_str());
-            if let Payload::Telephony(update) = &payload {
-                span.record("telephony_session_id", update.session_id.as_str());
-                tracing::debug!("telephony notification received");
-            }
-            commit(state, uuid, received_at, bytes, payload).await
-        }
+        Err(IntakeError::Store) => Err(WebhookError::Store),
     }
 }
 
@@ -290,87 +277,6 @@ fn authenticate(headers: &HeaderMap, secret: &str) -> bool {
             .is_some_and(|value| bool::from(value.as_bytes().ct_eq(secret.as_bytes())))
     };
     matches(VERIFICATION_TOKEN) | matches(VALIDATION_TOKEN)
-}
-
-impl From<DecodeError> for WebhookError {
-    fn from(error: DecodeError) -> Self {
-        match error {
-            DecodeError::NotJson(message) => WebhookError::NotJson(message),
-            DecodeError::NotNotification(message) => WebhookError::NotNotification(message),
-        }
-    }
-}
-
-/// Commits the notification to the inbox and hands it to the detector; answers after the
-/// commit. The commit runs in its own task: when the deadline answers 503 first, a commit that
-/// still succeeds is not lost between the store and the detector — it is handed over all the
-/// same (and a retry of the same `uuid` is then a duplicate).
-async fn commit(
-    state: WebhookState,
-    uuid: String,
-    received_at: Timestamp,
-    bytes: Bytes,
-    payload: Payload,
-) -> Result<Response, WebhookError> {
-    let row = NewInboxRow {
-        uuid,
-        kind: payload.kind().to_owned(),
-        received_at_ms: received_at.0,
-        body: bytes.to_vec(),
-    };
-    let committed = tokio::spawn(tracing::Instrument::in_current_span(async move {
-        let uuid = row.uuid.clone();
-        match state.store.insert_inbox(row).await {
-            Ok(InboxInsert::Inserted { id }) => {
-                metrics::counter!("ringside_notifications_total", "outcome" => "accepted")
-                    .increment(1);
-                // The detector task may be gone during shutdown; the row is committed and will
-                // be replayed at the next start, so nothing is lost.
-                state.progress.accepted(1);
-                let _ = state.accepted.send(Accepted {
-                    inbox_id: id,
-                    received_at,
-                    payload,
-                });
-                Ok(ok())
-            }
-            Ok(InboxInsert::Duplicate { .. }) => {
-                metrics::counter!("ringside_notifications_total", "outcome" => "duplicate")
-                    .increment(1);
-                tracing::debug!(%uuid, "duplicate notification dropped");
-                Ok(ok())
-            }
-            Err(error) => {
-                tracing::debug!(%error, "could not commit a notification to the inbox");
-                Err(WebhookError::Store)
-            }
-        }
-    }));
-    committed.await.unwrap_or(Err(WebhookError::Store))
-}
-
-async fn quarantine(
-    state: &WebhookState,
-    uuid: &str,
-    received_at: Timestamp,
-    bytes: &Bytes,
-    reason: Unusable,
-) -> Result<Response, WebhookError> {
-    metrics::counter!("ringside_notifications_total", "outcome" => "quarantined").increment(1);
-    tracing::warn!(%uuid, %reason, "unusable notification quarantined");
-    let row = NewQuarantineRow {
-        uuid: Some(uuid.to_owned()).filter(|uuid| !uuid.is_empty()),
-        received_at_ms: received_at.0,
-        reason: reason.to_string(),
-        body: bytes.to_vec(),
-    };
-    match state.store.quarantine(row).await {
-        Ok(_) => Ok(ok()),
-        Err(error) => {
-            tracing::debug!(%error, "could not quarantine a notification");
-            Err(WebhookError::Store)
-        }
-    }
 }
 
 fn ok() -> Response {

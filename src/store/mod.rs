@@ -227,7 +227,24 @@ impl Store {
 
     /// Stores a notification unless its uuid is already stored; answered after the commit.
     pub async fn insert_inbox(&self, row: NewInboxRow) -> Result<InboxInsert, StoreError> {
-        self.write(move |conn| inbox::insert(conn, &row)).await
+        self.insert_inbox_with_meta(row, None).await
+    }
+
+    /// [`Store::insert_inbox`], and in the same transaction the meta value `meta` (the
+    /// WebSocket's session token travels with the notifications it delivered).
+    pub async fn insert_inbox_with_meta(
+        &self,
+        row: NewInboxRow,
+        meta: Option<(&'static str, String)>,
+    ) -> Result<InboxInsert, StoreError> {
+        self.write(move |conn| {
+            let inserted = inbox::insert(conn, &row)?;
+            if let Some((key, value)) = &meta {
+                meta::set(conn, key, value)?;
+            }
+            Ok(inserted)
+        })
+        .await
     }
 
     /// Marks inbox rows processed (now); unknown or already processed ids are ignored.

@@ -26,4 +26,5 @@ mod fuzz;
 mod readyz_discord;
 mod ringcentral;
 mod webhook;
+mod websocket;
 mod wire_fixtures;

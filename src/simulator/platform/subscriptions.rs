@@ -105,7 +105,10 @@ pub struct Subscription {
 impl Subscription {
     /// A subscription created over the WebSocket gateway: it renews itself while its session
     /// lives, so it is given a day and extended at each delivery.
-    pub(crate) fn websocket(event_filters: Vec<String>, disabled_filters: Vec<DisabledFilter>) -> Self {
+    pub(crate) fn websocket(
+        event_filters: Vec<String>,
+        disabled_filters: Vec<DisabledFilter>,
+    ) -> Self {
         let now = OffsetDateTime::now_utc();
         let lifetime = Duration::from_secs(86_400);
         Subscription {

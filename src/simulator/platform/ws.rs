@@ -100,6 +100,7 @@ pub(crate) struct WsState {
     kill: broadcast::Sender<()>,
     /// Absolute timeout overridden by tests (`expire_websockets`).
     pub(crate) expire_now: broadcast::Sender<()>,
+    next_connection: u64,
 }
 
 impl Default for WsState {
@@ -110,6 +111,7 @@ impl Default for WsState {
             stats: WsStats::default(),
             kill: broadcast::channel(4).0,
             expire_now: broadcast::channel(4).0,
+            next_connection: 0,
         }
     }
 }
@@ -120,6 +122,8 @@ struct Session {
     subscription: Option<String>,
     /// The live connection's outbox; `None` while disconnected.
     connection: Option<mpsc::UnboundedSender<Message>>,
+    /// Which connection serves it (a reconnect can take over before the old one is noticed).
+    connection_id: u64,
     disconnected_at: Option<Instant>,
     /// Notifications kept while disconnected (the most recent `recovery_buffer`).
     buffer: VecDeque<Value>,
@@ -133,7 +137,12 @@ impl WsState {
 
     /// Where a WebSocket subscription's notifications go now: the live connection, the
     /// recovery buffer, or nowhere (`false`: lost).
-    pub(crate) fn deliver(&mut self, subscription_id: &str, body: &Value, options: &WsOptions) -> bool {
+    pub(crate) fn deliver(
+        &mut self,
+        subscription_id: &str,
+        body: &Value,
+        options: &WsOptions,
+    ) -> bool {
         let Some(session) = self
             .sessions
             .values_mut()
@@ -241,6 +250,8 @@ async fn connection(
     stream: tokio::net::TcpStream,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let mut query = String::new();
+    // The callback's signature is tungstenite's; it never refuses, so its large error is moot.
+    #[allow(clippy::result_large_err)]
     let ws = tokio_tungstenite::accept_hdr_async(
         stream,
         |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
@@ -274,7 +285,7 @@ async fn connection(
 
     let (outbox, mut outgoing) = mpsc::unbounded_channel::<Message>();
     let opened = open_session(&shared, params.get("wsc"), oauth_session, &outbox, &options);
-    let Some((wsc, details, replay)) = opened else {
+    let Some((wsc, connection_id, details, replay)) = opened else {
         let error = json!([
             {"type": "Error", "messageId": random_uuid(), "status": 400},
             {"errorCode": "WSG-400", "message": "Malformed WebSocket session context token"}
@@ -334,7 +345,7 @@ async fn connection(
             _ = expire.recv() => break Ok(Some(("WSG-903", "Absolute timeout expired"))),
             // A network failure: the socket goes without a close frame.
             _ = kill.recv() => {
-                disconnected(&shared, &wsc);
+                disconnected(&shared, &wsc, connection_id, unsent(&mut outgoing));
                 return Ok(());
             }
         }
@@ -347,30 +358,39 @@ async fn connection(
         let _ = sink.send(Message::Text(error.to_string())).await;
         let _ = sink.send(Message::Close(None)).await;
     }
-    disconnected(&shared, &wsc);
+    disconnected(&shared, &wsc, connection_id, unsent(&mut outgoing));
     outcome.map(|_| ())
 }
 
 /// The session a connection serves: a new one, or the one it recovers. Answers its `wsc`, the
-/// `ConnectionDetails` frame and the notifications to replay; `None` for a `wsc` the gateway
-/// never issued.
+/// connection's id, the `ConnectionDetails` frame and the notifications to replay; `None` for a
+/// `wsc` the gateway never issued.
 fn open_session(
     shared: &Shared,
     presented: Option<&String>,
     oauth_session: u64,
     outbox: &mpsc::UnboundedSender<Message>,
     options: &WsOptions,
-) -> Option<(String, Value, Vec<Value>)> {
+) -> Option<(String, u64, Value, Vec<Value>)> {
     let mut inner = shared.lock();
     let gone = inner.ws.expire(options);
     inner.subscriptions.retain(|sub| !gone.contains(&sub.id));
     inner.ws.stats.connections += 1;
+    inner.ws.next_connection += 1;
+    let connection_id = inner.ws.next_connection;
     let Some(presented) = presented else {
-        let wsc = new_session(&mut inner.ws, oauth_session, outbox.clone());
+        let wsc = new_session(&mut inner.ws, oauth_session, outbox.clone(), connection_id);
         let details = details(&wsc, 1, options, None);
-        return Some((wsc, details, Vec::new()));
+        return Some((wsc, connection_id, details, Vec::new()));
     };
-    match recover(&mut inner, presented, oauth_session, outbox, options) {
+    match recover(
+        &mut inner,
+        presented,
+        oauth_session,
+        outbox,
+        connection_id,
+        options,
+    ) {
         Recovery::Unknown => None,
         Recovery::Successful {
             wsc,
@@ -379,26 +399,71 @@ fn open_session(
         } => {
             inner.ws.stats.recovered += 1;
             let details = details(&wsc, sequence, options, Some(("Successful", None)));
-            Some((wsc, details, replay))
+            Some((wsc, connection_id, details, replay))
         }
         Recovery::Failed { code } => {
             inner.ws.stats.recovery_failed += 1;
-            let wsc = new_session(&mut inner.ws, oauth_session, outbox.clone());
+            let wsc = new_session(&mut inner.ws, oauth_session, outbox.clone(), connection_id);
             let details = details(&wsc, 1, options, Some(("Failed", code)));
-            Some((wsc, details, Vec::new()))
+            Some((wsc, connection_id, details, Vec::new()))
         }
     }
 }
 
-fn disconnected(shared: &Shared, wsc: &str) {
+/// Notifications queued for a connection that died before sending them.
+fn unsent(outgoing: &mut mpsc::UnboundedReceiver<Message>) -> Vec<Value> {
+    let mut bodies = Vec::new();
+    while let Ok(message) = outgoing.try_recv() {
+        if let Message::Text(text) = message
+            && let Ok(Value::Array(mut parts)) = serde_json::from_str::<Value>(&text)
+            && parts
+                .first()
+                .and_then(|h| h.get("type"))
+                .and_then(Value::as_str)
+                == Some("ServerNotification")
+            && parts.len() > 1
+        {
+            bodies.push(parts.swap_remove(1));
+        }
+    }
+    bodies
+}
+
+/// The connection `connection_id` ended: its session waits for a recovery (unless another
+/// connection took it over already), keeping what the dead connection never sent.
+fn disconnected(shared: &Shared, wsc: &str, connection_id: u64, unsent: Vec<Value>) {
     let mut inner = shared.lock();
+    let keep = shared.options.ws.recovery_buffer;
     if let Some(session) = inner.ws.sessions.get_mut(wsc) {
-        session.connection = None;
-        session.disconnected_at = Some(Instant::now());
+        if session.connection_id == connection_id {
+            session.connection = None;
+            session.disconnected_at = Some(Instant::now());
+        }
+        match &session.connection {
+            // Taken over already: the new connection gets them.
+            Some(live) => {
+                for body in &unsent {
+                    let _ = live.send(notification(body));
+                }
+            }
+            None => {
+                for body in unsent.into_iter().rev() {
+                    session.buffer.push_front(body);
+                }
+            }
+        }
+        while session.buffer.len() > keep {
+            session.buffer.pop_front();
+        }
     }
 }
 
-fn new_session(ws: &mut WsState, oauth_session: u64, outbox: mpsc::UnboundedSender<Message>) -> String {
+fn new_session(
+    ws: &mut WsState,
+    oauth_session: u64,
+    outbox: mpsc::UnboundedSender<Message>,
+    connection_id: u64,
+) -> String {
     let wsc = random_hex(20);
     ws.sessions.insert(
         wsc.clone(),
@@ -406,6 +471,7 @@ fn new_session(ws: &mut WsState, oauth_session: u64, outbox: mpsc::UnboundedSend
             oauth_session,
             subscription: None,
             connection: Some(outbox),
+            connection_id,
             disconnected_at: None,
             buffer: VecDeque::new(),
             sequence: 1,
@@ -431,6 +497,7 @@ fn recover(
     presented: &str,
     oauth_session: u64,
     outbox: &mpsc::UnboundedSender<Message>,
+    connection_id: u64,
     options: &WsOptions,
 ) -> Recovery {
     let Some(session) = inner.ws.sessions.get_mut(presented) else {
@@ -441,9 +508,11 @@ fn recover(
             Recovery::Unknown
         };
     };
+    // A session whose old connection is not noticed gone yet is in its window too: the new
+    // connection takes it over.
     let in_window = session
         .disconnected_at
-        .is_some_and(|at| at.elapsed() < options.recovery_timeout);
+        .is_none_or(|at| at.elapsed() < options.recovery_timeout);
     let failure = if session.oauth_session != oauth_session {
         Some(Some("WSG-1003"))
     } else if session.subscription.is_none() {
@@ -464,6 +533,7 @@ fn recover(
         }
         None => {
             session.connection = Some(outbox.clone());
+            session.connection_id = connection_id;
             session.disconnected_at = None;
             session.sequence += 1;
             Recovery::Successful {
@@ -546,13 +616,22 @@ fn client_request(
 ) -> (u16, Option<Value>) {
     let path = path.trim_end_matches('/');
     let error = |status: u16, code: &str, message: &str| {
-        (status, Some(json!({"errorCode": code, "message": message, "errors": [{"errorCode": code, "message": message}]})))
+        (
+            status,
+            Some(
+                json!({"errorCode": code, "message": message, "errors": [{"errorCode": code, "message": message}]}),
+            ),
+        )
     };
     if method.eq_ignore_ascii_case("POST") && path == "/restapi/v1.0/subscription" {
         let filters: Vec<String> = body
             .and_then(|body| body.get("eventFilters"))
             .and_then(Value::as_array)
-            .map(|list| list.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|f| f.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         let transport = body
             .and_then(|body| body.pointer("/deliveryMode/transportType"))
@@ -562,13 +641,21 @@ fn client_request(
             return error(400, "SUB-508", "Event filters are invalid: [] (none given)");
         }
         if !transport.eq_ignore_ascii_case("WebSocket") {
-            return error(400, "CMN-101", "Parameter [deliveryMode.transportType] value is invalid");
+            return error(
+                400,
+                "CMN-101",
+                "Parameter [deliveryMode.transportType] value is invalid",
+            );
         }
         let (event_filters, disabled_filters) =
             match super::subscriptions::validate_filters(shared, &filters, 86_400) {
                 Ok(split) => split,
                 Err(bad) => {
-                    return error(400, "SUB-519", &format!("Event filters are invalid: {bad:?}"));
+                    return error(
+                        400,
+                        "SUB-519",
+                        &format!("Event filters are invalid: {bad:?}"),
+                    );
                 }
             };
         let subscription = Subscription::websocket(event_filters, disabled_filters);
@@ -592,11 +679,15 @@ fn client_request(
     {
         let mut inner = shared.lock();
         let before = inner.subscriptions.len();
-        inner
-            .subscriptions
-            .retain(|sub| !(sub.id == id && sub.status == SubscriptionStatus::Active && sub.is_websocket()));
+        inner.subscriptions.retain(|sub| {
+            !(sub.id == id && sub.status == SubscriptionStatus::Active && sub.is_websocket())
+        });
         if inner.subscriptions.len() == before {
-            return error(404, "SUB-520", "Resource for parameter [subscriptionId] is not found");
+            return error(
+                404,
+                "SUB-520",
+                "Resource for parameter [subscriptionId] is not found",
+            );
         }
         if let Some(session) = inner.ws.sessions.get_mut(wsc)
             && session.subscription.as_deref() == Some(id)

@@ -7,7 +7,7 @@
 pub mod discord;
 
 use ringside::app::{self, Running};
-use ringside::config::{DiscordBot, PublicKey, RingCentralCredentials, Settings};
+use ringside::config::{Delivery, DiscordBot, PublicKey, RingCentralCredentials, Settings};
 use ringside::discord::announcer::MemorySink;
 use ringside::pipeline::SubscriptionHealth;
 use ringside::simulator::platform::{
@@ -419,12 +419,22 @@ impl TestConfig {
             client_secret: SecretString::from(DEFAULT_CLIENT_SECRET),
             jwt: SecretString::from(DEFAULT_JWT),
         });
+        ringcentral.delivery = Delivery::Webhook;
         ringcentral.reconcile_interval_secs = 1;
         ringcentral.watchdog_interval_secs = 1;
         ringcentral.kick_confirm_secs = 1;
         ringcentral.auth_retry_secs = 1;
         ringcentral.request_timeout_secs = 5;
         self
+    }
+
+    /// RingCentral mode against `platform` with notifications over its WebSocket gateway: no
+    /// public URL at all, and the same short intervals as [`TestConfig::against`].
+    pub fn against_websocket(self, platform: &PlatformHandle) -> TestConfig {
+        let mut config = self.against(platform);
+        config.settings.server.public_url = None;
+        config.settings.ringcentral.delivery = Delivery::WebSocket;
+        config
     }
 
     /// The webhook address RingCentral is given: `{server.public_url}/webhooks/ringcentral`.
