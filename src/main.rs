@@ -34,6 +34,9 @@ enum Command {
         /// Post the conference into the real Discord channel of the configured bot.
         #[arg(long)]
         discord: bool,
+        /// Play it over a webhook subscription instead of RingCentral's WebSocket.
+        #[arg(long)]
+        webhook: bool,
     },
     /// Check the settings, the RingCentral credentials and permissions, and the subscription.
     Check,
@@ -122,8 +125,8 @@ fn main() -> ExitCode {
             Ok(())
         }),
         #[cfg(feature = "simulator")]
-        Command::Demo { discord } => {
-            block_on(async move { app::demo::run(&settings, discord).await })
+        Command::Demo { discord, webhook } => {
+            block_on(async move { app::demo::run(&settings, discord, webhook).await })
         }
         #[cfg(not(feature = "simulator"))]
         Command::Demo { .. } => {

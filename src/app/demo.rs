@@ -10,7 +10,7 @@
 //! interactions a member's client would send. `ringside demo --discord` posts the same
 //! conference into the real channel of the configured bot instead.
 
-use crate::config::{DiscordBot, PublicKey, RingCentralCredentials, Settings};
+use crate::config::{Delivery, DiscordBot, PublicKey, RingCentralCredentials, Settings};
 use crate::discord::announcer::MemorySink;
 use crate::discord::api::DiscordApi;
 use crate::discord::commands::Reply;
@@ -50,8 +50,9 @@ const DEMO_PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325a
 const EPHEMERAL: u64 = 1 << 6;
 
 /// Runs the demo; `settings` supply privacy and access choices (and, with `real_discord`, the
-/// bot and channel), everything else is the demo's own.
-pub async fn run(settings: &Settings, real_discord: bool) -> anyhow::Result<()> {
+/// bot and channel), everything else is the demo's own. Notifications arrive over the
+/// platform's WebSocket, or with `webhook` over a webhook subscription.
+pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyhow::Result<()> {
     let dir = private_dir()?;
     let platform = Platform::start(PlatformOptions::new())
         .await
@@ -60,7 +61,12 @@ pub async fn run(settings: &Settings, real_discord: bool) -> anyhow::Result<()> 
     let mut settings = settings.clone();
     settings.server.listen = listen;
     settings.server.admin_listen = ([127, 0, 0, 1], 0).into();
-    settings.server.public_url = Some(format!("http://{listen}"));
+    settings.server.public_url = webhook.then(|| format!("http://{listen}"));
+    settings.ringcentral.delivery = if webhook {
+        Delivery::Webhook
+    } else {
+        Delivery::WebSocket
+    };
     settings.server.api_token = None;
     settings.store.path = dir.join("ringside.sqlite3");
     settings.announce.coalesce_ms = DEMO_COALESCE_MS;
@@ -150,11 +156,18 @@ pub async fn run(settings: &Settings, real_discord: bool) -> anyhow::Result<()> 
         id: moderator,
         guild,
     };
-    eprintln!(
-        "ringside demo: subscribed {} at the built-in RingCentral platform {}",
-        running.webhook_url(),
-        platform.base_url()
-    );
+    if webhook {
+        eprintln!(
+            "ringside demo: subscribed {} at the built-in RingCentral platform {}",
+            running.webhook_url(),
+            platform.base_url()
+        );
+    } else {
+        eprintln!(
+            "ringside demo: subscribed over the WebSocket of the built-in RingCentral platform {} (no public address needed)",
+            platform.base_url()
+        );
+    }
     match &stand_in {
         Some(_) => eprintln!("ringside demo: channel messages as Discord shows them:\n"),
         None => eprintln!(

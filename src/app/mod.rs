@@ -389,8 +389,13 @@ pub fn banner(running: &Running) -> String {
             "  verification token (generated; send it as the Verification-Token header): {token}\n"
         ));
     }
-    match &running.ringcentral {
-        Some(_) => text.push_str("  RingCentral: subscription managed for this webhook\n"),
+    match running.ringcentral.as_ref().map(|rc| rc.delivery) {
+        Some(crate::config::Delivery::Webhook) => {
+            text.push_str("  RingCentral: subscription managed for this webhook\n")
+        }
+        Some(crate::config::Delivery::WebSocket) => text.push_str(
+            "  RingCentral: notifications over RingCentral's WebSocket (no public address needed)\n",
+        ),
         None => text.push_str("  RingCentral: local mode (no credentials; no subscription)\n"),
     }
     text

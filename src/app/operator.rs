@@ -2,7 +2,7 @@
 //! `ringside subscriptions list|delete`. They sign in with a fresh token (never the service's
 //! stored one, whose refresh token is single-use) and revoke it when done.
 
-use crate::config::Settings;
+use crate::config::{Delivery, Settings};
 use crate::discord::api::DiscordApi;
 use crate::discord::check::Transport;
 use crate::ringcentral::client::{RcClient, RcError};
@@ -11,14 +11,15 @@ use crate::ringcentral::wire::SubscriptionStatus;
 use crate::store::Store;
 use std::sync::Arc;
 
-/// The permissions ringside needs, and why.
-const REQUIRED_PERMISSIONS: &[(&str, &str)] = &[
-    (
-        "CallControl",
-        "telephony-session events and removing callers",
-    ),
-    ("SubscriptionWebhook", "the webhook subscription"),
-];
+/// The permissions ringside needs, and why. The WebSocket's permission is not checked by name:
+/// RingCentral's documents spell it several ways (`docs/ringcentral.md` §3.6); subscribing
+/// tells.
+const REQUIRED_PERMISSIONS: &[(&str, &str)] = &[(
+    "CallControl",
+    "telephony-session events and removing callers",
+)];
+/// Needed with webhook delivery only.
+const WEBHOOK_PERMISSION: (&str, &str) = ("SubscriptionWebhook", "the webhook subscription");
 /// Used when present.
 const OPTIONAL_PERMISSIONS: &[(&str, &str)] = &[(
     "ReadPresence",
@@ -113,7 +114,14 @@ async fn check_ringcentral(settings: &Settings) -> anyhow::Result<Vec<Line>> {
         )),
     }
     let scope = client.auth().scope().await.unwrap_or_default();
-    for (permission, why) in REQUIRED_PERMISSIONS {
+    let delivery = settings.ringcentral.delivery;
+    lines.push(ok(format!(
+        "ringcentral delivery: {} ({})",
+        delivery.as_str(),
+        settings.ringcentral.delivery_reason
+    )));
+    let webhook = (delivery == Delivery::Webhook).then_some(&WEBHOOK_PERMISSION);
+    for (permission, why) in REQUIRED_PERMISSIONS.iter().chain(webhook) {
         if scope
             .iter()
             .any(|held| held.eq_ignore_ascii_case(permission))
@@ -137,7 +145,14 @@ async fn check_ringcentral(settings: &Settings) -> anyhow::Result<Vec<Line>> {
             )));
         }
     }
-    lines.extend(check_subscription(settings, &client).await);
+    match delivery {
+        Delivery::Webhook => lines.extend(check_subscription(settings, &client).await),
+        // The subscription belongs to the socket of the running service (none when nothing
+        // runs): there is nothing to read over HTTP.
+        Delivery::WebSocket => lines.push(ok(
+            "ringcentral subscription: held over the WebSocket by the running service (ringside run subscribes when it connects)",
+        )),
+    }
     if let Err(error) = client.auth().revoke_current().await {
         lines.push(problem(format!(
             "ringcentral token: could not revoke the check's token: {error}"
