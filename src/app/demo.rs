@@ -33,6 +33,8 @@ use tokio::sync::mpsc;
 const PACE: Duration = Duration::from_millis(400);
 /// The coalescing window the demo runs with (the service default is longer).
 const DEMO_COALESCE_MS: u64 = 300;
+/// How long the demo waits for notifications sent over the WebSocket to arrive.
+const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 /// How long the demo waits for its subscription before giving up.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(15);
 /// The seed of the demo's conference ids.
@@ -366,10 +368,17 @@ fn show_message(data: &Value, mention: &dyn Fn(&str) -> String) -> Option<String
         .map(str::to_owned)
 }
 
-/// Waits out the coalescing window so everything played so far has been announced.
 /// Waits until the platform has delivered what it queued and ringside has announced all of it.
+/// A webhook delivery ends when ringside has answered it; a WebSocket one when the frame is on
+/// its way, so for those the demo also waits (a few seconds at most) until ringside has taken
+/// as many as the platform sent.
 async fn settle(platform: &PlatformHandle, running: &super::Running) {
     platform.flush().await;
+    let sent = u64::from(platform.ws_stats().notifications);
+    let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+    while running.progress.accepted_total() < sent && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     running.idle().await;
 }
 
@@ -379,11 +388,12 @@ fn free_local_port() -> anyhow::Result<std::net::SocketAddr> {
     Ok(probe.local_addr()?)
 }
 
-/// A private directory for the demo's store, removed at the end.
+/// A fresh directory name for the demo's store, removed at the end. The store creates it,
+/// readable by this user only, as it does any store directory.
 fn private_dir() -> anyhow::Result<std::path::PathBuf> {
     let suffix =
         crate::util::random::hex(8).ok_or_else(|| anyhow::anyhow!("no randomness from the OS"))?;
     let dir = std::env::temp_dir().join(format!("ringside-demo-{suffix}"));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    anyhow::ensure!(!dir.exists(), "{} already exists", dir.display());
     Ok(dir)
 }

@@ -46,6 +46,11 @@ impl Progress {
         add(&self.0.announced, count);
     }
 
+    /// How many notifications have been handed to the pipeline so far.
+    pub fn accepted_total(&self) -> u64 {
+        self.0.accepted.load(Ordering::SeqCst)
+    }
+
     /// Everything accepted was applied, and everything it produced was announced.
     pub fn is_idle(&self) -> bool {
         let c = &self.0;

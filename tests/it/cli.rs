@@ -508,8 +508,28 @@ fn run_keeps_its_generated_token_across_a_restart_on_the_same_store() {
 
 #[test]
 fn demo_plays_the_scripted_conference_with_joins_participants_kick_and_summary() {
+    let out = demo_transcript(&["demo"]);
+    assert!(
+        out.stderr.contains("subscribed over the WebSocket"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn demo_over_a_webhook_plays_the_same_conference() {
+    let out = demo_transcript(&["demo", "--webhook"]);
+    assert!(out.stderr.contains("webhook"), "{}", out.stderr);
+}
+
+/// Runs `ringside <args>` and checks its transcript is the whole scripted conference, in order.
+fn demo_transcript(args: &[&str]) -> Finished {
     let sandbox = Sandbox::new();
-    let out = run(sandbox.command(["demo"]), None, Duration::from_secs(60));
+    let out = run(
+        sandbox.command(args.iter().copied()),
+        None,
+        Duration::from_secs(60),
+    );
     assert_eq!(out.code(), Some(0), "{out:#?}");
     let lines = out.stdout_lines();
     let position = |wanted: &dyn Fn(&str) -> bool, what: &str| {
@@ -603,6 +623,7 @@ fn demo_plays_the_scripted_conference_with_joins_participants_kick_and_summary()
         "Discord markup shown raw:\n{}",
         out.stdout
     );
+    out
 }
 
 // ----- safe to expose: what the binary logs under a flood, with a failing store, and when a

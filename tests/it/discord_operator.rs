@@ -115,7 +115,7 @@ async fn check_reports_a_refused_token_without_showing_it() {
 async fn demo_with_discord_posts_the_scripted_conference_into_the_channel() {
     let fake = FakeDiscord::start().await;
     let config = TestConfig::new().with_discord(&fake, Transport::Gateway);
-    app::demo::run(&config.settings, true)
+    app::demo::run(&config.settings, true, false)
         .await
         .expect("the demo runs");
     let posted = fake.contents(CHANNEL_ID).join("\n");
