@@ -78,6 +78,21 @@ struct KeptSession {
     /// When it was last heard of, milliseconds since the epoch.
     at_ms: i64,
     recovery_timeout_secs: u64,
+    /// The session's subscription, when it was made healthy: a restart that recovers the
+    /// session keeps it instead of adding a second one.
+    #[serde(default)]
+    subscription: Option<String>,
+}
+
+impl KeptSession {
+    fn of(session: &Session, now_ms: i64) -> KeptSession {
+        KeptSession {
+            wsc: session.wsc.clone(),
+            at_ms: now_ms,
+            recovery_timeout_secs: session.recovery_timeout.as_secs(),
+            subscription: session.subscription.clone(),
+        }
+    }
 }
 
 /// What `ConnectionDetails` said.
@@ -110,9 +125,15 @@ impl WebSocketDelivery {
     pub async fn run(self, mut shutdown: Shutdown) {
         let mut resume = self.kept_session().await;
         let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
-        let mut subscription: Option<String> = None;
+        // The subscription a recovered session still has: a healthy one kept from before a
+        // restart, then the one made on this run.
+        let mut subscription: Option<String> =
+            resume.as_ref().and_then(|kept| kept.subscription.clone());
         // The health the subscription had when it was made, restored after a recovery.
-        let mut subscribed_health = SubscriptionHealth::Starting;
+        let mut subscribed_health = match &subscription {
+            Some(id) => SubscriptionHealth::Active { id: id.clone() },
+            None => SubscriptionHealth::Starting,
+        };
         loop {
             if shutdown.is_shutdown() {
                 break;
@@ -153,6 +174,7 @@ impl WebSocketDelivery {
                 wsc: details.wsc.clone().unwrap_or_default(),
                 heartbeat_every: heartbeat_interval(details.idle_timeout),
                 recovery_timeout: details.recovery_timeout.unwrap_or(DEFAULT_RECOVERY),
+                subscription: None,
                 last_sent: Instant::now(),
                 last_heard: Instant::now(),
             };
@@ -175,6 +197,11 @@ impl WebSocketDelivery {
                 // Events may have been missed while there was no subscription.
                 let _ = self.discover.send(());
             }
+            // Kept for a restart only when healthy: one with filters RingCentral did not enable
+            // is made again (and reported again) after a restart.
+            session.subscription = subscription
+                .clone()
+                .filter(|_| matches!(subscribed_health, SubscriptionHealth::Active { .. }));
             self.set_health(subscribed_health.clone());
             backoff.reset();
             self.keep_session(&session).await;
@@ -197,11 +224,7 @@ impl WebSocketDelivery {
                 }
                 Ended::Lost(reason) => {
                     tracing::warn!(%reason, "RingCentral's WebSocket was lost; reconnecting");
-                    resume = Some(KeptSession {
-                        wsc: session.wsc.clone(),
-                        at_ms: self.clock.now().0,
-                        recovery_timeout_secs: session.recovery_timeout.as_secs(),
-                    });
+                    resume = Some(KeptSession::of(&session, self.clock.now().0));
                 }
             }
         }
@@ -389,13 +412,9 @@ impl WebSocketDelivery {
                 metrics::gauge!("ringside_websocket_last_message_unix_seconds")
                     .set(self.clock.now().unix_seconds() as f64);
                 let bytes = Bytes::from(body.to_string());
-                let meta = serde_json::to_string(&KeptSession {
-                    wsc: session.wsc.clone(),
-                    at_ms: self.clock.now().0,
-                    recovery_timeout_secs: session.recovery_timeout.as_secs(),
-                })
-                .ok()
-                .map(|text| (SESSION_KEY, text));
+                let meta = serde_json::to_string(&KeptSession::of(session, self.clock.now().0))
+                    .ok()
+                    .map(|text| (SESSION_KEY, text));
                 let span = tracing::info_span!(
                     "notification",
                     uuid = tracing::field::Empty,
@@ -458,11 +477,7 @@ impl WebSocketDelivery {
     }
 
     async fn keep_session(&self, session: &Session) {
-        let kept = KeptSession {
-            wsc: session.wsc.clone(),
-            at_ms: self.clock.now().0,
-            recovery_timeout_secs: session.recovery_timeout.as_secs(),
-        };
+        let kept = KeptSession::of(session, self.clock.now().0);
         if let Ok(text) = serde_json::to_string(&kept) {
             let _ = self.store.set_meta(SESSION_KEY, &text).await;
         }
@@ -486,6 +501,8 @@ struct Session {
     wsc: String,
     heartbeat_every: Duration,
     recovery_timeout: Duration,
+    /// Kept with the `wsc` for a restart (see [`KeptSession::subscription`]).
+    subscription: Option<String>,
     /// When a text frame was last sent (RingCentral's idle timer counts only these).
     last_sent: Instant,
     last_heard: Instant,

@@ -18,6 +18,7 @@ mod support_cli;
 mod cli;
 mod crash;
 mod crash_discord;
+mod crash_websocket;
 mod detector_properties;
 mod discord;
 mod discord_operator;
