@@ -15,7 +15,9 @@
 //!   status but `Disconnected` (`Gone` there does not mean gone). Its own remote side names it
 //!   only when that differs from the host (RingCentral puts the host's leg in `from` for merged
 //!   callers); otherwise it stays unknown until an original party names it, and the roster is
-//!   updated then ([`participant_identity`]).
+//!   updated then ([`participant_identity`]). Every original-party update that names its caller
+//!   is kept with the party, so the call's earlier or later updates name a participant whose
+//!   `Gone`/`Conference` update never came ([`Detector::remember_caller`]).
 //! - **Host** ([`Detector::host_from_conference_side`], [`Detector::host_from_original_party`]):
 //!   the conference party with `conferenceRole = Host` (identity from `from`); until that is
 //!   seen, the near side of the original party that went `Gone`/`Conference`. The host is not a
@@ -88,6 +90,10 @@ struct PartyTrack {
     sequence: Option<u64>,
     code: Option<StatusCode>,
     seen: Timestamp,
+    /// For an original party: the caller's side, once an update named it (see
+    /// [`Detector::remember_caller`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    caller: Option<Identity>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -423,6 +429,7 @@ impl Detector {
                         sequence,
                         code: party.code.clone(),
                         seen: ctx.received,
+                        caller: None,
                     },
                 );
                 true
@@ -535,11 +542,18 @@ impl Detector {
             .as_ref()
             .and_then(|original| self.parties.get(original))
             .is_some_and(|track| track.code == Some(StatusCode::Disconnected));
+        let original_caller = original
+            .as_ref()
+            .and_then(|original| self.parties.get(original))
+            .and_then(|track| track.caller.clone());
         let Some(participant) = self.participant_mut(&key) else {
             return;
         };
         if original.is_some() {
             participant.original_party = original;
+        }
+        if participant.original_identity.is_none() {
+            participant.original_identity = original_caller;
         }
         let remote = match party.direction {
             Some(Direction::Outbound) => &party.to,
@@ -576,6 +590,7 @@ impl Detector {
         ctx: Ctx,
         out: &mut Vec<ConferenceEvent>,
     ) {
+        self.remember_caller(party);
         let merged =
             party.code == Some(StatusCode::Gone) && party.reason == Some(StatusReason::Conference);
         if merged {
@@ -634,6 +649,42 @@ impl Detector {
         };
         if conference.host.is_none() && !near.is_unknown() {
             conference.host = Some(near.clone());
+        }
+    }
+
+    /// Identities (late): every update of an original party that names its caller is kept with
+    /// the party's track, and names the participant it is linked to if nothing named them yet.
+    /// So a caller whose `Gone`/`Conference` update never arrived (lost with a crashed process,
+    /// or overflowed from RingCentral's recovery buffer) is still named: by the call's earlier
+    /// updates once the conference side links the party through its `peerId`, or by its later
+    /// ones (the hang-up).
+    fn remember_caller(&mut self, party: &PartyUpdate) {
+        let caller = match party.direction {
+            Some(Direction::Inbound) => &party.from,
+            _ => &party.to,
+        };
+        if caller.is_unknown() {
+            return;
+        }
+        if let Some(track) = self.parties.get_mut(&party.id) {
+            track.caller = Some(caller.clone());
+        }
+        if let Some(key) = self.links.get(&party.id).cloned() {
+            self.name_if_unnamed(&key, caller);
+        }
+    }
+
+    /// Gives a participant its original identity, unless an original party already named it.
+    fn name_if_unnamed(&mut self, key: &ParticipantKey, caller: &Identity) {
+        let Some(conference) = self.conferences.get_mut(&key.conference) else {
+            return;
+        };
+        let Some(participant) = conference.participants.get_mut(&key.participant) else {
+            return;
+        };
+        if participant.original_identity.is_none() {
+            participant.original_identity = Some(caller.clone());
+            self.dirty.insert(key.conference.clone());
         }
     }
 

@@ -350,6 +350,112 @@ fn identity_learned_later_updates_the_roster_without_a_second_join() {
     assert_eq!(view.original_session.as_ref().unwrap().as_str(), "s-a");
 }
 
+/// The host's leg of a plain call to `caller`, before any merge.
+fn answered_call(original: &str, caller: Identity) -> PartyUpdate {
+    PartyUpdate {
+        direction: Some(Direction::Outbound),
+        from: person(HOST.0, HOST.1),
+        to: caller,
+        ..party(original, StatusCode::Answered)
+    }
+}
+
+#[test]
+fn a_caller_whose_merge_update_was_lost_is_named_by_the_calls_earlier_update() {
+    let mut detector = Detector::default();
+    let events = run(
+        &mut detector,
+        vec![
+            original_update(
+                "s-a",
+                3,
+                0,
+                answered_call("p-a-1", person("Paco Vu", "11119")),
+            ),
+            // The `Gone`/`Conference` update (sequence 4) never arrives.
+            conference_update(
+                1,
+                2,
+                vec![
+                    host_party(StatusCode::Answered),
+                    conference_party("p-conf-2", StatusCode::Answered, Some("p-a-1")),
+                ],
+            ),
+        ],
+    );
+    assert_eq!(
+        types(&events),
+        ["conference_started", "participant_joined p-conf-2"]
+    );
+    match &events[1].kind {
+        EventKind::ParticipantJoined { identity, .. } => {
+            assert_eq!(identity.name.as_deref(), Some("Paco Vu"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_caller_whose_merge_update_was_lost_is_named_by_the_hang_up() {
+    let mut detector = Detector::default();
+    let mut events = run(
+        &mut detector,
+        vec![conference_update(
+            1,
+            0,
+            vec![
+                host_party(StatusCode::Answered),
+                conference_party("p-conf-2", StatusCode::Answered, Some("p-a-1")),
+            ],
+        )],
+    );
+    let mut hang_up = answered_call("p-a-1", person("Paco Vu", "11119"));
+    hang_up.code = Some(StatusCode::Disconnected);
+    events.extend(detector.apply(original_update("s-a", 9, 60, hang_up)));
+    assert_eq!(
+        types(&events),
+        [
+            "conference_started",
+            "participant_joined p-conf-2",
+            "participant_left p-conf-2"
+        ]
+    );
+    let view = detector.view(&conf_id()).unwrap();
+    let paco = view
+        .participant(&ParticipantId::parse("p-conf-2").unwrap())
+        .unwrap();
+    assert_eq!(paco.identity.name.as_deref(), Some("Paco Vu"));
+    assert!(!paco.live);
+}
+
+#[test]
+fn a_later_call_update_does_not_rename_a_caller_the_merge_named() {
+    let mut detector = Detector::default();
+    run(
+        &mut detector,
+        vec![
+            conference_update(1, 0, vec![host_party(StatusCode::Answered)]),
+            original_update(
+                "s-a",
+                4,
+                1,
+                merged("p-a-1", "p-conf-2", person("Paco Vu", "11119")),
+            ),
+            original_update(
+                "s-a",
+                5,
+                2,
+                answered_call("p-a-1", person("Someone Else", "555")),
+            ),
+        ],
+    );
+    let view = detector.view(&conf_id()).unwrap();
+    let paco = view
+        .participant(&ParticipantId::parse("p-conf-2").unwrap())
+        .unwrap();
+    assert_eq!(paco.identity.name.as_deref(), Some("Paco Vu"));
+}
+
 #[test]
 fn host_from_conference_side_replaces_the_near_side_guess_and_is_not_a_participant() {
     let mut detector = Detector::default();

@@ -87,7 +87,26 @@ struct Expected {
     name: String,
     /// The conference-side party id.
     party: String,
+    /// The host's leg of the caller's original call.
+    original: String,
     on_call: bool,
+}
+
+impl Expected {
+    /// Whether a committed notification body names this caller and one links their call to
+    /// the conference party: the original leg's `Gone`/`Conference` (its `peerId.partyId`), or a
+    /// conference-side update pointing back at the original leg. (A reconciliation read shows
+    /// the conference party without that link, and its `Disconnected` update carries none.)
+    fn named_and_linked(&self, bodies: &[String]) -> bool {
+        let named = format!("\"name\":\"{}\"", self.name);
+        let peer = format!("\"partyId\":\"{}\"", self.party);
+        let own = format!("\"id\":\"{}\"", self.party);
+        let back = format!("\"partyId\":\"{}\"", self.original);
+        bodies.iter().any(|body| body.contains(&named))
+            && bodies
+                .iter()
+                .any(|body| body.contains(&peer) || (body.contains(&own) && body.contains(&back)))
+    }
 }
 
 const JOINED: &str = " joined the conference";
@@ -98,7 +117,7 @@ struct Report {
     /// the socket by the killed process and never committed (RingCentral redelivers nothing
     /// outside its recovery buffer), and the conference session does not name its parties.
     unnamed: usize,
-    /// Of those, callers some committed notification names.
+    /// Of those, callers committed notifications name and link (must be none).
     unnamed_yet_named_in_inbox: usize,
     kill_after_steps: usize,
     kill_jitter_us: u64,
@@ -194,6 +213,7 @@ fn scenario(run: usize, rng: &mut Rng, runtime: &tokio::runtime::Runtime) -> Rep
             Expected {
                 name: caller(i).name,
                 party: conference.participant_id(who),
+                original: conference.original_ids(who).1,
                 on_call: conference.is_present(who),
             }
         })
@@ -294,10 +314,10 @@ fn scenario(run: usize, rng: &mut Rng, runtime: &tokio::runtime::Runtime) -> Rep
         wrong.is_empty() && strangers.is_empty(),
         "run {run}: the state disagrees with the platform: {wrong:#?}; never merged: {strangers:?}\n{report:?}\n{transcript}"
     );
-    // Names are reported, not failed on: a caller is nameless when the notification that
-    // links their call to the conference (the original leg going `Gone`) died with the
-    // process, even if earlier ones naming their call were committed; the detector does not
-    // yet link those by the conference party's `peerId` (docs/ringcentral.md §2).
+    // A caller may be nameless only when the committed notifications do not both name them
+    // and link their call to the conference party: the rest died with the process (RingCentral
+    // re-sends only what it held back after noticing the drop), and a reconciliation read
+    // neither names nor links conference parties.
     let bodies: Vec<String> = {
         let conn = rusqlite::Connection::open(&store).unwrap();
         let mut statement = conn.prepare("SELECT body FROM inbox").unwrap();
@@ -307,14 +327,16 @@ fn scenario(run: usize, rng: &mut Rng, runtime: &tokio::runtime::Runtime) -> Rep
             .map(|body| String::from_utf8_lossy(&body.unwrap()).into_owned())
             .collect()
     };
-    report.unnamed_yet_named_in_inbox = callers
+    let nameless: Vec<&String> = callers
         .iter()
-        .filter(|c| held[&c.party][0].0.is_none())
-        .filter(|c| {
-            let quoted = format!("\"{}\"", c.name);
-            bodies.iter().any(|body| body.contains(&quoted))
-        })
-        .count();
+        .filter(|c| held[&c.party][0].0.is_none() && c.named_and_linked(&bodies))
+        .map(|c| &c.name)
+        .collect();
+    report.unnamed_yet_named_in_inbox = nameless.len();
+    assert!(
+        nameless.is_empty(),
+        "run {run}: callers committed notifications name and link are nameless: {nameless:?}\n{report:?}\n{transcript}"
+    );
     report.joined = callers.len();
     report.left = callers.iter().filter(|c| !c.on_call).count();
 
@@ -374,7 +396,7 @@ fn a_sigkill_mid_conference_loses_and_doubles_nothing_over_the_websocket() {
         let r = scenario(run, &mut rng, &runtime);
         println!(
             "run {run}: killed after {} of {} steps + {} us, {} notifications sent by then, {} in all; \
-             recovered {}, subscriptions {}; {} callers ({} left, {} unnamed, {} of them named in the inbox): join lines {} ({} duplicated), \
+             recovered {}, subscriptions {}; {} callers ({} left, {} unnamed, {} of them named and linked in the inbox): join lines {} ({} duplicated), \
              leave lines {}; {:.1} s",
             r.kill_after_steps,
             r.steps,
