@@ -136,13 +136,12 @@ async fn a_dropped_connection_recovers_in_the_window_losing_nothing_and_doubling
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_recovery_subscribes_again_and_reconciliation_repairs_a_missed_leave() {
-    // A recovery window shorter than the outage: the session is gone when ringside is back.
-    let options = PlatformOptions::new().ws_recovery_timeout(Duration::from_millis(1));
-    let (platform, app) = subscribed(options).await;
+    let (platform, app) = subscribed(PlatformOptions::new()).await;
     let (conference, paco) = conference_with_paco(&platform).await;
     app.wait_for_line(PACO_JOINED).await;
 
-    platform.drop_websockets();
+    // An outage longer than the recovery window: the session is gone when ringside is back.
+    platform.drop_websockets_past_recovery();
     conference.advance(Duration::from_secs(30));
     conference.hang_up(paco, LeaveSignal::Both).await;
     let lines = app

@@ -413,6 +413,16 @@ impl PlatformHandle {
         self.shared.lock().ws.drop_all();
     }
 
+    /// Drops every gateway connection and ends their sessions, as an outage longer than the
+    /// recovery window would: a reconnect presenting the old `wsc` is `Failed`, and the
+    /// sessions' subscriptions are gone.
+    pub fn drop_websockets_past_recovery(&self) {
+        let mut inner = self.shared.lock();
+        let ended = inner.ws.end_sessions();
+        inner.subscriptions.retain(|sub| !ended.contains(&sub.id));
+        inner.ws.drop_all();
+    }
+
     /// Ends every gateway connection with `WSG-903` (the absolute timeout), now.
     pub fn expire_websockets(&self) {
         let _ = self.shared.lock().ws.expire_now.send(());

@@ -135,6 +135,15 @@ impl WsState {
         let _ = self.kill.send(());
     }
 
+    /// Ends every session as if its recovery window had run out, answering the subscriptions
+    /// that ended with them; a later recovery with their `wsc` is `Failed`.
+    pub(crate) fn end_sessions(&mut self) -> Vec<String> {
+        self.sessions
+            .drain()
+            .filter_map(|(_, session)| session.subscription)
+            .collect()
+    }
+
     /// Where a WebSocket subscription's notifications go now: the live connection, the
     /// recovery buffer, or nowhere (`false`: lost).
     pub(crate) fn deliver(
