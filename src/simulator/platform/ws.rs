@@ -354,7 +354,7 @@ async fn connection(
             _ = expire.recv() => break Ok(Some(("WSG-903", "Absolute timeout expired"))),
             // A network failure: the socket goes without a close frame.
             _ = kill.recv() => {
-                disconnected(&shared, &wsc, connection_id, unsent(&mut outgoing));
+                disconnected(&shared, &wsc, connection_id, &mut outgoing);
                 return Ok(());
             }
         }
@@ -367,7 +367,7 @@ async fn connection(
         let _ = sink.send(Message::Text(error.to_string())).await;
         let _ = sink.send(Message::Close(None)).await;
     }
-    disconnected(&shared, &wsc, connection_id, unsent(&mut outgoing));
+    disconnected(&shared, &wsc, connection_id, &mut outgoing);
     outcome.map(|_| ())
 }
 
@@ -439,9 +439,17 @@ fn unsent(outgoing: &mut mpsc::UnboundedReceiver<Message>) -> Vec<Value> {
 }
 
 /// The connection `connection_id` ended: its session waits for a recovery (unless another
-/// connection took it over already), keeping what the dead connection never sent.
-fn disconnected(shared: &Shared, wsc: &str, connection_id: u64, unsent: Vec<Value>) {
+/// connection took it over already), keeping what the dead connection never sent. The outbox
+/// is drained under the lock, so nothing delivered to it in between is lost.
+fn disconnected(
+    shared: &Shared,
+    wsc: &str,
+    connection_id: u64,
+    outgoing: &mut mpsc::UnboundedReceiver<Message>,
+) {
     let mut inner = shared.lock();
+    outgoing.close();
+    let unsent = unsent(outgoing);
     let keep = shared.options.ws.recovery_buffer;
     if let Some(session) = inner.ws.sessions.get_mut(wsc) {
         if session.connection_id == connection_id {
