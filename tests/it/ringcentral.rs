@@ -1399,6 +1399,39 @@ async fn check_list_and_delete_work_against_the_platform() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_in_websocket_mode_names_the_delivery_and_needs_no_webhook_permission() {
+    // An app without SubscriptionWebhook, and nothing running: nothing to report but the
+    // delivery and why.
+    let platform =
+        start_platform(PlatformOptions::new().scope("ReadAccounts ReadPresence CallControl")).await;
+    let settings = TestConfig::new().against_websocket(&platform).settings;
+    let lines = ringside::app::operator::check(&settings)
+        .await
+        .expect("check runs");
+    let text: Vec<String> = lines.iter().map(ToString::to_string).collect();
+    assert!(problems(&lines).is_empty(), "{text:#?}");
+    assert!(
+        text.iter()
+            .any(|line| line.contains("ringcentral delivery: websocket (")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter().any(|line| line
+            .contains("ringcentral subscription: held over the WebSocket by the running service")),
+        "{text:#?}"
+    );
+    assert!(
+        !text.iter().any(|line| line.contains("SubscriptionWebhook")),
+        "{text:#?}"
+    );
+    assert!(
+        platform.subscriptions().is_empty(),
+        "check subscribes nothing"
+    );
+    assert_eq!(platform.token_requests().revoked, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_a_missing_subscription_and_a_missing_permission() {
     let platform = start_platform(PlatformOptions::new()).await;
     let mut settings = TestConfig::new().against(&platform).settings;
