@@ -433,16 +433,10 @@ impl WebSocketDelivery {
                 }
                 None
             }
-            Some("Error") => {
-                let code = parts
-                    .get(1)
-                    .and_then(|body| body.get("errorCode"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown");
-                Some(format!(
-                    "RingCentral's WebSocket ended the session ({code})"
-                ))
-            }
+            Some("Error") => Some(format!(
+                "RingCentral's WebSocket ended the session ({})",
+                error_code(&parts)
+            )),
             _ => None,
         }
     }
@@ -506,6 +500,15 @@ struct Session {
     /// When a text frame was last sent (RingCentral's idle timer counts only these).
     last_sent: Instant,
     last_heard: Instant,
+}
+
+/// The `errorCode` of an `Error` frame's body (`WSG-902`, …), or "unknown".
+fn error_code(parts: &[Value]) -> &str {
+    parts
+        .get(1)
+        .and_then(|body| body.get("errorCode"))
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
 }
 
 /// min(60 s, idleTimeout/3), at least a second.
@@ -620,13 +623,9 @@ async fn connection_details(socket: &mut Socket) -> Result<Details, String> {
                 });
             }
             Some("Error") => {
-                let code = parts
-                    .get(1)
-                    .and_then(|body| body.get("errorCode"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown");
                 return Err(format!(
-                    "RingCentral's WebSocket refused the connection ({code})"
+                    "RingCentral's WebSocket refused the connection ({})",
+                    error_code(&parts)
                 ));
             }
             _ => {}

@@ -219,6 +219,29 @@ pub struct DeliveryRecord {
 }
 
 impl DeliveryRecord {
+    /// The record of sending `body` to `subscription_id` at `at`.
+    fn of(
+        at: OffsetDateTime,
+        subscription_id: &str,
+        body: &Value,
+        status: Option<u16>,
+        error: Option<String>,
+    ) -> DeliveryRecord {
+        DeliveryRecord {
+            at,
+            subscription_id: subscription_id.to_owned(),
+            uuid: text(body, "/uuid"),
+            event: text(body, "/event"),
+            telephony_session_id: body
+                .pointer("/body/telephonySessionId")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            sequence: body.pointer("/body/sequence").and_then(Value::as_u64),
+            status,
+            error,
+        }
+    }
+
     /// Whether the webhook answered 2xx.
     pub fn ok(&self) -> bool {
         self.status
@@ -672,19 +695,14 @@ async fn deliver_telephony(shared: &Arc<Shared>, body: Value) {
         copy["ownerId"] = json!(shared.options.owner_id);
         let mut inner = shared.lock();
         let sent = inner.ws.deliver(&id, &copy, &shared.options.ws);
-        inner.deliveries.push(DeliveryRecord {
-            at: OffsetDateTime::now_utc(),
-            subscription_id: id,
-            uuid: text(&copy, "/uuid"),
-            event: text(&copy, "/event"),
-            telephony_session_id: copy
-                .pointer("/body/telephonySessionId")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            sequence: copy.pointer("/body/sequence").and_then(Value::as_u64),
-            status: sent.then_some(200),
-            error: (!sent).then(|| "the WebSocket session is gone".to_owned()),
-        });
+        let record = DeliveryRecord::of(
+            OffsetDateTime::now_utc(),
+            &id,
+            &copy,
+            sent.then_some(200),
+            (!sent).then(|| "the WebSocket session is gone".to_owned()),
+        );
+        inner.deliveries.push(record);
         delivered_somewhere |= sent;
     }
     if targets.is_empty() {
@@ -725,19 +743,13 @@ async fn deliver_one(
         Ok(response) => (Some(response.status()), None),
         Err(error) => (None, Some(error.to_string())),
     };
-    let record = DeliveryRecord {
+    let record = DeliveryRecord::of(
         at,
-        subscription_id: subscription_id.to_owned(),
-        uuid: text(&body, "/uuid"),
-        event: text(&body, "/event"),
-        telephony_session_id: body
-            .pointer("/body/telephonySessionId")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        sequence: body.pointer("/body/sequence").and_then(Value::as_u64),
-        status: status.map(|status| status.as_u16()),
+        subscription_id,
+        &body,
+        status.map(|status| status.as_u16()),
         error,
-    };
+    );
     let mut inner = shared.lock();
     if let Some(sub) = inner
         .subscriptions
