@@ -357,12 +357,10 @@ async fn bench(plan: Plan, full: bool) -> anyhow::Result<()> {
     print!("{}", group_commit_table(&group_commits));
 
     let verdict = verify(&store, &client, &webhook_url, &token, &notifications).await;
-    let state_bytes = store
-        .detector_state()
+    let state_bytes: usize = store
+        .detector_rows()
         .await
-        .ok()
-        .flatten()
-        .map_or(0, |s| s.len());
+        .map_or(0, |rows| rows.iter().map(|(_, _, body)| body.len()).sum());
     running.shutdown().await.context("stopping ringside")?;
     drop(dir);
 

@@ -170,26 +170,127 @@ async fn replay_unprocessed(
 }
 
 /// The detector as it was at the last commit (the roster is rebuilt from it), or a fresh one.
+///
+/// A state kept in one piece by an older ringside is moved into rows first. Rows that cannot be
+/// read are cleared, so the fresh start is not mixed with them at the next one.
 async fn restore_detector(store: &Store, config: DetectorConfig) -> Detector {
-    match store.detector_state().await {
-        Ok(Some(state)) => match serde_json::from_str::<Detector>(&state) {
-            Ok(detector) => {
-                let detector = detector.with_config(config);
-                tracing::info!(
-                    live_conferences = detector.live_conferences().len(),
-                    "restored the conference state"
-                );
-                detector
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the stored conference state cannot be read; starting fresh");
-                Detector::new(config)
-            }
-        },
-        Ok(None) => Detector::new(config),
+    let rows = match store.detector_rows().await {
+        Ok(rows) => rows,
         Err(error) => {
             tracing::warn!(%error, "cannot read the stored conference state; starting fresh");
+            return Detector::new(config);
+        }
+    };
+    let restored = if rows.is_empty() {
+        adopt_legacy_state(store, config.clone()).await
+    } else {
+        pipeline::detector_from_rows(config.clone(), rows).map(Some)
+    };
+    match restored {
+        Ok(Some(detector)) => {
+            tracing::info!(
+                live_conferences = detector.live_conferences().len(),
+                "restored the conference state"
+            );
+            detector
+        }
+        Ok(None) => Detector::new(config),
+        Err(error) => {
+            tracing::warn!(%error, "the stored conference state cannot be read; starting fresh");
+            if let Err(error) = store.replace_detector_rows(Vec::new()).await {
+                tracing::warn!(%error, "cannot clear the unreadable conference state");
+            }
             Detector::new(config)
         }
+    }
+}
+
+/// The state an older ringside kept in one piece, moved into rows; `None` when there is none.
+async fn adopt_legacy_state(
+    store: &Store,
+    config: DetectorConfig,
+) -> Result<Option<Detector>, String> {
+    let Some(state) = store
+        .legacy_detector_state()
+        .await
+        .map_err(|error| error.to_string())?
+    else {
+        return Ok(None);
+    };
+    let mut detector = serde_json::from_str::<Detector>(&state)
+        .map_err(|error| error.to_string())?
+        .with_config(config);
+    let rows = detector
+        .all_rows()
+        .map_err(|error| error.to_string())?
+        .into_iter()
+        .map(pipeline::state_row)
+        .collect();
+    store
+        .replace_detector_rows(rows)
+        .await
+        .map_err(|error| error.to_string())?;
+    tracing::info!("moved the conference state into rows");
+    Ok(Some(detector))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::restore_detector;
+    use crate::conference::{Detector, DetectorConfig, Input, SessionUpdate, Timestamp};
+    use crate::ringcentral::wire::TelephonyNotification;
+    use crate::store::test_support::open_temp;
+
+    /// A detector with one live conference, from the seed fixtures.
+    fn with_a_conference() -> Detector {
+        let mut detector = Detector::default();
+        let path = format!(
+            "{}/tests/fixtures/ringcentral/seed/participant-added.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let notification: TelephonyNotification = serde_json::from_str(&text).unwrap();
+        let update = SessionUpdate::from_notification(&notification.body).unwrap();
+        detector.apply(Input::Notification {
+            received_at: Timestamp(1_700_000_000_000),
+            notification: update,
+        });
+        detector
+    }
+
+    #[tokio::test]
+    async fn a_state_kept_in_one_piece_by_an_older_ringside_is_moved_into_rows() {
+        let (_dir, store) = open_temp();
+        let legacy = with_a_conference();
+        assert!(!legacy.views().is_empty(), "the seed starts a conference");
+        let text = serde_json::to_string(&legacy).unwrap();
+        store.set_meta("detector.state", &text).await.unwrap();
+
+        let restored = restore_detector(&store, DetectorConfig::default()).await;
+        assert_eq!(restored.views(), legacy.views());
+        assert_eq!(store.legacy_detector_state().await.unwrap(), None);
+        let rows = store.detector_rows().await.unwrap();
+        assert!(!rows.is_empty());
+
+        // The next start reads the rows.
+        let again = restore_detector(&store, DetectorConfig::default()).await;
+        assert_eq!(again.views(), legacy.views());
+    }
+
+    #[tokio::test]
+    async fn unreadable_rows_are_cleared_and_the_detector_starts_fresh() {
+        let (_dir, store) = open_temp();
+        let row = crate::store::StateRow {
+            kind: "conference",
+            key: "s-1".to_owned(),
+            body: Some("not json".to_owned()),
+        };
+        store
+            .commit_processed(Vec::new(), vec![row], Vec::new())
+            .await
+            .unwrap();
+        let restored = restore_detector(&store, DetectorConfig::default()).await;
+        assert!(restored.views().is_empty());
+        assert!(store.detector_rows().await.unwrap().is_empty());
     }
 }

@@ -42,8 +42,21 @@
 //! - **Forgetting** ([`Detector::forget`]): a conference's details are dropped `forget_after`
 //!   after it ended; tombstones (ids, the participants who left, high-water marks of conference
 //!   parties) live `tombstone_for` (at least 24 h), so a late duplicate can never bring anyone
-//!   back. A finished plain call's parties are forgotten after `forget_after`: nobody can come
-//!   back through them, since a participant's own record outlives them.
+//!   back.
+//! - **Remembering less** ([`Detector::remember_caller`], [`Detector::forget`]): a party of a plain
+//!   call keeps its caller only while the call is up (a merge could still make it a participant
+//!   and need the name); once `Disconnected` only its compact form stays — session, high-water
+//!   mark, status, last seen — for `forget_after` (10 minutes by default), long enough for any
+//!   reordered or repeated update of the call to meet its mark and be dropped. A call that never
+//!   finished keeps its party `tombstone_for`, since it may still be up. Neither can bring anyone
+//!   back later: a plain call's party that never linked never had a `Gone`/`Conference` update
+//!   applied (that would have linked it), and a linked one stays as long as its conference's
+//!   details; a participant's own record, kept with its conference's tombstone, is what forbids
+//!   a second join or leave.
+//! - **Durable rows** ([`Detector::take_changes`]): the state is kept as one row per party, per
+//!   conference and per link, and every mutation marks its row; a commit writes only the rows its
+//!   inputs changed, so its cost follows the notifications, not the size of the state, and an
+//!   idle detector (ticks that forget nothing) changes no row.
 
 use super::event::{ConferenceEvent, EventKind, LeaveReason, ids};
 use super::ids::{
@@ -53,6 +66,9 @@ use super::input::{Input, PartyUpdate, SessionUpdate};
 use crate::ringcentral::wire::{ConferenceRole, Direction, OriginType, StatusCode, StatusReason};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+
+mod state;
+pub use state::{RowError, RowKind, StateRow};
 
 /// Tombstones must outlive any redelivery RingCentral could make.
 pub const MIN_TOMBSTONE_MILLIS: i64 = 24 * 60 * 60 * 1000;
@@ -232,6 +248,31 @@ pub struct Detector {
     links: BTreeMap<PartyId, ParticipantKey>,
     #[serde(skip)]
     dirty: BTreeSet<ConferenceId>,
+    /// What changed since the durable rows were last taken ([`Detector::take_changes`]).
+    #[serde(skip)]
+    unsaved: Unsaved,
+}
+
+/// The keys of the durable rows changed since they were last taken: one row per party, per
+/// conference and per link, so a commit writes what the notifications in it touched and never
+/// the whole state.
+#[derive(Debug, Clone, Default)]
+struct Unsaved {
+    parties: BTreeSet<PartyId>,
+    conferences: BTreeSet<ConferenceId>,
+    links: BTreeSet<PartyId>,
+}
+
+/// A conference to change, marked for the next save. Takes the two fields rather than `self`,
+/// so the caller can still touch the others (the roster's `dirty` set) while holding it.
+fn conference_mut<'a>(
+    conferences: &'a mut BTreeMap<ConferenceId, Conference>,
+    unsaved: &mut Unsaved,
+    id: &ConferenceId,
+) -> Option<&'a mut Conference> {
+    let conference = conferences.get_mut(id)?;
+    unsaved.conferences.insert(id.clone());
+    Some(conference)
 }
 
 /// A read-only view of one conference, for the roster and rendering.
@@ -415,13 +456,18 @@ impl Detector {
                 track.sequence = Some(sequence);
                 track.code = party.code.clone();
                 track.seen = ctx.received;
+                self.unsaved.parties.insert(party.id.clone());
                 true
             }
             (Some(track), None) => {
-                track.seen = track.seen.max(ctx.received);
+                if ctx.received > track.seen {
+                    track.seen = ctx.received;
+                    self.unsaved.parties.insert(party.id.clone());
+                }
                 true
             }
             (None, _) => {
+                self.unsaved.parties.insert(party.id.clone());
                 self.parties.insert(
                     party.id.clone(),
                     PartyTrack {
@@ -482,7 +528,7 @@ impl Detector {
             .iter()
             .partition(|party| conference_role(party) == ConferenceRole::Host);
         for party in hosts.into_iter().chain(others) {
-            if let Some(conference) = self.conferences.get_mut(id) {
+            if let Some(conference) = conference_mut(&mut self.conferences, &mut self.unsaved, id) {
                 // `Disconnected` is final for a party: a snapshot read before it (answered
                 // after it) must not bring the party back.
                 let status = conference.parties.entry(party.id.clone()).or_insert(None);
@@ -506,7 +552,7 @@ impl Detector {
         ctx: Ctx,
         out: &mut Vec<ConferenceEvent>,
     ) {
-        let Some(conference) = self.conferences.get_mut(id) else {
+        let Some(conference) = conference_mut(&mut self.conferences, &mut self.unsaved, id) else {
             return;
         };
         conference.host_party = Some(party.id.clone());
@@ -535,8 +581,11 @@ impl Detector {
             .as_ref()
             .and_then(|peer| peer.party_id.clone())
             .filter(|original| *original != party.id);
-        if let Some(original) = &original {
+        if let Some(original) = &original
+            && self.links.get(original) != Some(&key)
+        {
             self.links.insert(original.clone(), key.clone());
+            self.unsaved.links.insert(original.clone());
         }
         let original_gone = original
             .as_ref()
@@ -618,7 +667,10 @@ impl Detector {
             conference: ConferenceId::from(conference_session),
             participant: ParticipantId::from(conference_party),
         };
-        self.links.insert(party.id.clone(), key.clone());
+        if self.links.get(&party.id) != Some(&key) {
+            self.links.insert(party.id.clone(), key.clone());
+            self.unsaved.links.insert(party.id.clone());
+        }
         let (remote, near) = match party.direction {
             Some(Direction::Inbound) => (&party.from, &party.to),
             _ => (&party.to, &party.from),
@@ -663,20 +715,30 @@ impl Detector {
             Some(Direction::Inbound) => &party.from,
             _ => &party.to,
         };
-        if caller.is_unknown() {
-            return;
-        }
-        if let Some(track) = self.parties.get_mut(&party.id) {
-            track.caller = Some(caller.clone());
-        }
-        if let Some(key) = self.links.get(&party.id).cloned() {
+        if !caller.is_unknown()
+            && let Some(key) = self.links.get(&party.id).cloned()
+        {
             self.name_if_unnamed(&key, caller);
+        }
+        // A finished call names nobody any more: whoever it linked is named already, and a
+        // conference side that links it later finds it gone and joins nobody. Only its
+        // high-water mark is kept (the compact form).
+        let keep = Some(caller.clone())
+            .filter(|caller| !caller.is_unknown() && party.code != Some(StatusCode::Disconnected));
+        if let Some(track) = self.parties.get_mut(&party.id)
+            && track.caller != keep
+            && (keep.is_some() || party.code == Some(StatusCode::Disconnected))
+        {
+            track.caller = keep;
+            self.unsaved.parties.insert(party.id.clone());
         }
     }
 
     /// Gives a participant its original identity, unless an original party already named it.
     fn name_if_unnamed(&mut self, key: &ParticipantKey, caller: &Identity) {
-        let Some(conference) = self.conferences.get_mut(&key.conference) else {
+        let Some(conference) =
+            conference_mut(&mut self.conferences, &mut self.unsaved, &key.conference)
+        else {
             return;
         };
         let Some(participant) = conference.participants.get_mut(&key.participant) else {
@@ -730,8 +792,11 @@ impl Detector {
                 continue;
             }
             if listed.contains(participant_id) {
-                participant.misses = 0;
-                participant.last_miss = None;
+                if participant.misses != 0 || participant.last_miss.is_some() {
+                    participant.misses = 0;
+                    participant.last_miss = None;
+                    self.unsaved.conferences.insert(id.clone());
+                }
                 continue;
             }
             let settled = participant
@@ -743,6 +808,7 @@ impl Detector {
             if settled && spaced {
                 participant.misses = participant.misses.saturating_add(1);
                 participant.last_miss = Some(ctx.received);
+                self.unsaved.conferences.insert(id.clone());
                 if participant.misses >= 2 {
                     vanished.push(participant_id.clone());
                 }
@@ -766,6 +832,7 @@ impl Detector {
             .conferences
             .entry(id.clone())
             .or_insert_with(|| Conference::new(ctx.received));
+        self.unsaved.conferences.insert(id.clone());
         if conference.ended_at.is_some() {
             return None;
         }
@@ -776,7 +843,7 @@ impl Detector {
 
     /// The participant's record, created on first sight; `None` once the conference ended.
     fn participant_mut(&mut self, key: &ParticipantKey) -> Option<&mut Participant> {
-        let conference = self.conferences.get_mut(&key.conference)?;
+        let conference = conference_mut(&mut self.conferences, &mut self.unsaved, &key.conference)?;
         if conference.ended_at.is_some() {
             return None;
         }
@@ -791,7 +858,7 @@ impl Detector {
 
     /// Start: `conference_started` the first time a conference is seen live.
     fn start(&mut self, id: &ConferenceId, ctx: Ctx, out: &mut Vec<ConferenceEvent>) {
-        let Some(conference) = self.conferences.get_mut(id) else {
+        let Some(conference) = conference_mut(&mut self.conferences, &mut self.unsaved, id) else {
             return;
         };
         if conference.started || conference.ended_at.is_some() {
@@ -846,7 +913,9 @@ impl Detector {
             return;
         }
         self.start(&key.conference, ctx, out);
-        let Some(conference) = self.conferences.get_mut(&key.conference) else {
+        let Some(conference) =
+            conference_mut(&mut self.conferences, &mut self.unsaved, &key.conference)
+        else {
             return;
         };
         let started = conference.started;
@@ -894,7 +963,9 @@ impl Detector {
         ctx: Ctx,
         out: &mut Vec<ConferenceEvent>,
     ) {
-        let Some(conference) = self.conferences.get_mut(&key.conference) else {
+        let Some(conference) =
+            conference_mut(&mut self.conferences, &mut self.unsaved, &key.conference)
+        else {
             return;
         };
         let host_left = conference.host_left();
@@ -979,6 +1050,7 @@ impl Detector {
         self.conferences
             .entry(id.clone())
             .or_insert_with(|| Conference::new(ctx.received));
+        self.unsaved.conferences.insert(id.clone());
         self.end(id, ctx, out);
     }
 
@@ -1001,7 +1073,7 @@ impl Detector {
             };
             self.leave(&key, LeaveCause::ConferenceEnded, ctx, out);
         }
-        let Some(conference) = self.conferences.get_mut(id) else {
+        let Some(conference) = conference_mut(&mut self.conferences, &mut self.unsaved, id) else {
             return;
         };
         conference.ended_at = Some(ctx.received);
@@ -1023,7 +1095,9 @@ impl Detector {
     }
 
     fn record_kick(&mut self, key: &ParticipantKey, kick: Option<Kick>) {
-        let Some(conference) = self.conferences.get_mut(&key.conference) else {
+        let Some(conference) =
+            conference_mut(&mut self.conferences, &mut self.unsaved, &key.conference)
+        else {
             return;
         };
         if let Some(participant) = conference.participants.get_mut(&key.participant)
@@ -1048,6 +1122,7 @@ impl Detector {
                     conference.participants.clear();
                     conference.parties.clear();
                     self.dirty.insert(id.clone());
+                    self.unsaved.conferences.insert(id.clone());
                 }
                 None if conference.on_call() == 0
                     && conference.last_activity.plus_millis(tombstone) < now =>
@@ -1060,12 +1135,18 @@ impl Detector {
         for id in &removed {
             self.conferences.remove(id);
             self.dirty.insert(id.clone());
+            self.unsaved.conferences.insert(id.clone());
         }
         let conferences = &self.conferences;
-        self.links.retain(|_, key| {
-            conferences
+        let unsaved = &mut self.unsaved;
+        self.links.retain(|party, key| {
+            let kept = conferences
                 .get(&key.conference)
-                .is_some_and(|c| !c.compacted)
+                .is_some_and(|c| !c.compacted);
+            if !kept {
+                unsaved.links.insert(party.clone());
+            }
+            kept
         });
         let links = &self.links;
         self.parties.retain(|id, track| {
@@ -1078,7 +1159,11 @@ impl Detector {
                     Some(StatusCode::Disconnected) | Some(StatusCode::Gone)
                 )
                 && track.seen.plus_millis(forget_after) < now;
-            linked || (!finished_plain && track.seen.plus_millis(tombstone) >= now)
+            let kept = linked || (!finished_plain && track.seen.plus_millis(tombstone) >= now);
+            if !kept {
+                unsaved.parties.insert(id.clone());
+            }
+            kept
         });
     }
 }

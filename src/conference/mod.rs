@@ -8,7 +8,9 @@ pub mod ids;
 pub mod input;
 pub mod roster;
 
-pub use detector::{ConferenceView, Detector, DetectorConfig, ParticipantView};
+pub use detector::{
+    ConferenceView, Detector, DetectorConfig, ParticipantView, RowError, RowKind, StateRow,
+};
 pub use event::{ConferenceEvent, EventKind, LeaveReason};
 pub use ids::{
     Actor, ConferenceId, Identity, ParticipantId, ParticipantKey, PartyId, SessionId, Timestamp,

@@ -1404,3 +1404,150 @@ fn a_stale_snapshot_does_not_bring_a_disconnected_host_back() {
         ]
     );
 }
+
+// ----- durable rows ------------------------------------------------------------------------------
+
+/// Conference `n` of many: its session, its host's leg and two callers merged into it.
+fn conference_of_two(n: usize, secs: i64) -> Vec<Input> {
+    let session = format!("s-conf-{n}");
+    let conference = SessionId::parse(&session).unwrap();
+    let host = PartyUpdate {
+        id: PartyId::parse(&format!("p-{n}-host")).unwrap(),
+        ..host_party(StatusCode::Answered)
+    };
+    let mut inputs = vec![Input::Notification {
+        received_at: at(secs),
+        notification: SessionUpdate {
+            session_id: conference.clone(),
+            sequence: Some(1),
+            event_time: Some(at(secs)),
+            origin: Some(OriginType::Conference),
+            parties: vec![host],
+        },
+    }];
+    for caller in 0..2 {
+        let mut join = merged(
+            &format!("p-{n}-{caller}-a"),
+            &format!("p-{n}-{caller}-c"),
+            person(&format!("Caller {n}.{caller}"), &format!("+1650555{n:04}")),
+        );
+        if let Some(peer) = join.peer.as_mut() {
+            peer.telephony_session_id = Some(conference.clone());
+        }
+        inputs.push(original_update(&format!("s-{n}-{caller}"), 5, secs, join));
+    }
+    inputs
+}
+
+fn rows_of(detector: &mut Detector) -> Vec<(RowKind, String, String)> {
+    detector
+        .take_changes()
+        .unwrap()
+        .into_iter()
+        .filter_map(|row| Some((row.kind, row.key, row.body?)))
+        .collect()
+}
+
+#[test]
+fn the_rows_restore_ten_thousand_live_conferences_and_a_commit_writes_only_what_changed() {
+    let mut detector = Detector::default();
+    for n in 0..10_000 {
+        run(&mut detector, conference_of_two(n, 0));
+    }
+    let rows = rows_of(&mut detector);
+    let restored = Detector::from_rows(DetectorConfig::default(), rows).unwrap();
+    assert_eq!(restored.live_conferences().len(), 10_000);
+    assert_eq!(
+        restored
+            .views()
+            .iter()
+            .map(|v| v.live().count())
+            .sum::<usize>(),
+        20_000
+    );
+    assert_eq!(
+        serde_json::to_value(&restored).unwrap(),
+        serde_json::to_value(&detector).unwrap()
+    );
+
+    // One caller hangs up: its party, its conference and nothing else.
+    let events = detector.apply(original_update(
+        "s-7-1",
+        6,
+        5,
+        party("p-7-1-a", StatusCode::Disconnected),
+    ));
+    assert_eq!(types(&events), ["participant_left p-7-1-c"]);
+    let mut changed: Vec<(RowKind, String)> = detector
+        .take_changes()
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.kind, row.key))
+        .collect();
+    changed.sort();
+    assert_eq!(
+        changed,
+        [
+            (RowKind::Party, "p-7-1-a".to_owned()),
+            (RowKind::Conference, "s-conf-7".to_owned()),
+        ]
+    );
+
+    // Time passing with nothing to forget changes no row: an idle service writes nothing.
+    detector.apply(Input::Tick { now: at(60) });
+    assert!(!detector.has_changes());
+    assert!(detector.take_changes().unwrap().is_empty());
+}
+
+#[test]
+fn a_finished_plain_call_keeps_only_its_high_water_mark_and_is_forgotten_after_the_grace() {
+    let config = DetectorConfig::default();
+    let mut detector = Detector::new(config.clone());
+    let mut ringing = party("p-x-1", StatusCode::Proceeding);
+    ringing.direction = Some(Direction::Inbound);
+    ringing.from = person("Kim Ode", "+16505550111");
+    let answered = PartyUpdate {
+        code: Some(StatusCode::Answered),
+        ..ringing.clone()
+    };
+    let hung_up = PartyUpdate {
+        code: Some(StatusCode::Disconnected),
+        ..ringing.clone()
+    };
+    run(
+        &mut detector,
+        vec![
+            original_update("s-x", 1, 0, ringing),
+            original_update("s-x", 2, 1, answered.clone()),
+        ],
+    );
+    let body = |detector: &mut Detector| {
+        detector
+            .take_changes()
+            .unwrap()
+            .into_iter()
+            .find(|row| row.kind == RowKind::Party && row.key == "p-x-1")
+            .map(|row| row.body)
+    };
+    let up = body(&mut detector).unwrap().unwrap();
+    assert!(up.contains("Kim Ode"), "a live call keeps its caller: {up}");
+
+    run(&mut detector, vec![original_update("s-x", 3, 2, hung_up)]);
+    let finished = body(&mut detector).unwrap().unwrap();
+    assert!(!finished.contains("Kim Ode"), "compact form: {finished}");
+    assert!(finished.contains("\"sequence\":3"), "{finished}");
+
+    // A late, older update meets the mark: dropped, nothing changes.
+    assert!(
+        detector
+            .apply(original_update("s-x", 2, 3, answered))
+            .is_empty()
+    );
+    assert!(!detector.has_changes());
+
+    // Past `forget_after` the party's row goes.
+    detector.apply(Input::Tick {
+        now: at(2 + config.forget_after_millis / 1000 + 1),
+    });
+    assert_eq!(body(&mut detector), Some(None));
+}

@@ -3,8 +3,11 @@
 //! inbox rows processed.
 
 use super::{Accepted, Announcement, Clock, Decoded, Directed, Payload, Progress, decode};
-use crate::conference::{ConferenceEvent, Detector, Input, Roster, Timestamp};
-use crate::store::{InboxRow, NewOutboxRow, Store};
+use crate::conference::{
+    ConferenceEvent, Detector, DetectorConfig, Input, Roster, RowKind, StateRow, Timestamp,
+};
+use crate::store::{self, InboxRow, NewOutboxRow, Store};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -14,8 +17,9 @@ pub const TICK_INTERVAL: Duration = Duration::from_secs(30);
 /// Most accepted notifications applied before the roster and the inbox marks are updated (the
 /// store's own group commit, `store::MAX_BATCH`, is a separate bound on its queue).
 const MAX_APPLIED: usize = 256;
-/// The detector's state is written at most this often (with the marks of the rows it holds).
-const STATE_EVERY: Duration = Duration::from_secs(1);
+/// After a commit the store refused, how soon it is tried again (a tick with nothing waiting
+/// writes nothing).
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Pipeline {
     pub detector: Detector,
@@ -30,11 +34,11 @@ pub struct Pipeline {
     pub reminders: Option<mpsc::UnboundedSender<()>>,
     /// How long inbox and quarantine rows, and audit entries, are kept.
     pub retention: Retention,
-    /// The detector changed since its state was last written.
-    unsaved: bool,
-    /// Rows applied whose processed marks wait for the next state write.
+    /// Detector rows taken but not yet committed (a commit the store refused), newest body per
+    /// row.
+    unsaved: BTreeMap<(RowKind, String), Option<String>>,
+    /// Inbox rows applied whose processed marks wait for a commit the store accepts.
     unmarked: Vec<i64>,
-    last_saved: Option<tokio::time::Instant>,
     /// Counts what was applied and what was handed to the announcer.
     progress: Progress,
 }
@@ -73,9 +77,8 @@ impl Pipeline {
             clock: deps.clock,
             reminders: deps.reminders,
             retention: deps.retention,
-            unsaved: false,
+            unsaved: BTreeMap::new(),
             unmarked: Vec::new(),
-            last_saved: None,
             progress: deps.progress,
         }
     }
@@ -89,17 +92,15 @@ impl Pipeline {
         let mut tick = tokio::time::interval(TICK_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(MAX_APPLIED);
-        let mut flush = tokio::time::interval(STATE_EVERY);
-        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut retry = tokio::time::interval(RETRY_EVERY);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 count = accepted.recv_many(&mut batch, MAX_APPLIED) => {
                     if count == 0 {
-                        // A graceful stop keeps the final state.
-                        self.unsaved = true;
-                        if !self.commit(Vec::new(), true).await {
+                        if !self.commit(Vec::new()).await {
                             tracing::warn!(
                                 notifications = self.unmarked.len(),
                                 events = self.pending.len(),
@@ -117,18 +118,17 @@ impl Pipeline {
                         let _ = applied.send(());
                     }
                     // Not replayable from the inbox: what it changed is written at once.
-                    let produced = !self.pending.is_empty();
-                    self.commit(Vec::new(), produced).await;
+                    self.commit(Vec::new()).await;
                 }
                 _ = prune.tick() => self.prune().await,
                 _ = tick.tick() => {
                     let now = self.clock.now();
                     self.apply(Input::Tick { now });
                     self.sync_roster();
-                    self.commit(Vec::new(), false).await;
+                    self.commit(Vec::new()).await;
                 }
-                _ = flush.tick() => {
-                    self.commit(Vec::new(), false).await;
+                _ = retry.tick() => {
+                    self.commit(Vec::new()).await;
                 }
             }
         }
@@ -169,52 +169,56 @@ impl Pipeline {
         }
     }
 
-    /// Copies changed conferences to the roster; `true` when any changed.
-    fn sync_roster(&mut self) -> bool {
+    /// Copies changed conferences to the roster.
+    fn sync_roster(&mut self) {
         let changed = self.detector.take_dirty();
         self.roster.sync(&self.detector, &changed);
-        if !changed.is_empty() {
-            self.unsaved = true;
-        }
-        !changed.is_empty()
     }
 
-    /// Commits what the detector produced. Events go to the outbox at once (unique on their
-    /// ids); the detector's state is written at most every `STATE_EVERY` (serializing it is the
-    /// expensive part), together with the marks of the rows whose effects it holds. After a
-    /// crash the rows not yet marked are replayed into the last written state: the detector
-    /// produces the same events again, and the outbox keeps them once.
+    /// Commits what the detector produced, in one transaction: the detector rows its inputs
+    /// changed, the processed marks of those inputs, and the events (to the outbox, unique on
+    /// their ids). What is written follows what happened since the last commit, never the size
+    /// of the state; with nothing new, nothing is written.
     ///
-    /// When the store cannot write, nothing is lost or announced early: the events stay pending
-    /// and the marks unmarked, and the next commit (at the latest the next flush tick) tries
-    /// again. Answers whether everything due was committed.
-    async fn commit(&mut self, processed: Vec<i64>, force_state: bool) -> bool {
+    /// When the store cannot write, nothing is lost or announced early: the rows, marks and
+    /// events wait, and the next commit (at the latest the next retry tick) writes them with
+    /// its own. Answers whether everything due was committed.
+    async fn commit(&mut self, processed: Vec<i64>) -> bool {
         self.unmarked.extend(processed);
         let events = std::mem::take(&mut self.pending);
-        let due = self
-            .last_saved
-            .is_none_or(|saved| saved.elapsed() >= STATE_EVERY);
-        let write_state = force_state || (due && (self.unsaved || !self.unmarked.is_empty()));
-        let state = if write_state {
-            match serde_json::to_string(&self.detector) {
-                Ok(state) => Some(state),
-                Err(error) => {
-                    tracing::error!(%error, "could not serialize the detector state");
-                    None
+        let rows_taken = match self.detector.take_changes() {
+            Ok(rows) => {
+                for StateRow { kind, key, body } in rows {
+                    self.unsaved.insert((kind, key), body);
                 }
+                true
             }
-        } else {
-            None
+            Err(error) => {
+                // Cannot happen for the detector's types; if it did, the inputs stay unmarked
+                // and are replayed into the last committed state at the next start.
+                tracing::error!(%error, "could not serialize the detector's changed state");
+                false
+            }
         };
-        let marks = if state.is_some() {
+        let marks = if rows_taken {
             std::mem::take(&mut self.unmarked)
         } else {
             Vec::new()
         };
-        if marks.is_empty() && state.is_none() && events.is_empty() {
+        if marks.is_empty() && self.unsaved.is_empty() && events.is_empty() {
             return true;
         }
-        let saving = state.is_some();
+        let state: Vec<store::StateRow> = self
+            .unsaved
+            .iter()
+            .map(|((kind, key), body)| {
+                state_row(StateRow {
+                    kind: *kind,
+                    key: key.clone(),
+                    body: body.clone(),
+                })
+            })
+            .collect();
         let rows: Vec<NewOutboxRow> = events
             .iter()
             .filter_map(|event| {
@@ -238,16 +242,10 @@ impl Pipeline {
                 tracing::debug!(%error, "could not commit processed notifications; retrying");
                 self.unmarked.extend(marks);
                 self.pending = events;
-                if saving {
-                    self.unsaved = true;
-                }
                 return false;
             }
         };
-        if saving {
-            self.unsaved = false;
-            self.last_saved = Some(tokio::time::Instant::now());
-        }
+        self.unsaved.clear();
         // The announcer outlives this task; if it is gone we are shutting down anyway.
         for (event, id) in events.into_iter().zip(kept) {
             // `None`: committed before (a replay after a crash) — resent from the outbox at
@@ -283,10 +281,35 @@ impl Pipeline {
             }
         }
         self.sync_roster();
-        self.commit(processed, false).await;
+        self.commit(processed).await;
         // After the commit, which hands the events on: applied never runs ahead of produced.
         self.progress.applied(count);
     }
+}
+
+/// A detector row as the store keeps it.
+pub fn state_row(row: StateRow) -> store::StateRow {
+    store::StateRow {
+        kind: row.kind.as_str(),
+        key: row.key,
+        body: row.body,
+    }
+}
+
+/// The detector the store's rows describe, under `config`.
+pub fn detector_from_rows(
+    config: DetectorConfig,
+    rows: Vec<store::StoredRow>,
+) -> Result<Detector, String> {
+    let rows = rows
+        .into_iter()
+        .map(|(kind, key, body)| {
+            RowKind::parse(&kind)
+                .map(|kind| (kind, key, body))
+                .ok_or_else(|| format!("a stored row of unknown kind {kind:?}"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Detector::from_rows(config, rows).map_err(|error| error.to_string())
 }
 
 /// Turns a stored inbox row back into what the webhook accepted (for the replay at start), or

@@ -26,7 +26,9 @@ pub use accepted::{Accepted, DecodeError, Decoded, MAX_UUID_LEN, Payload, decode
 pub use announcement::Announcement;
 pub use clock::{Clock, SystemClock};
 pub use health::SubscriptionHealth;
-pub use hub::{Deps, Pipeline, Retention, TICK_INTERVAL, accepted_from_row};
+pub use hub::{
+    Deps, Pipeline, Retention, TICK_INTERVAL, accepted_from_row, detector_from_rows, state_row,
+};
 pub use inputs::{DetectorInputs, Directed};
 pub use kick::{KickOutcome, KickRequest, Kicker};
 pub use progress::Progress;

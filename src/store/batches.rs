@@ -273,7 +273,7 @@ mod tests {
     async fn a_batch_holds_its_rows_until_sent_and_then_delivers_them() {
         let (_dir, store) = open_temp();
         let ids: Vec<i64> = store
-            .commit_processed(vec![], None, vec![event("a"), event("b"), event("c")])
+            .commit_processed(vec![], vec![], vec![event("a"), event("b"), event("c")])
             .await
             .unwrap()
             .into_iter()
@@ -311,7 +311,7 @@ mod tests {
     async fn a_parked_batch_is_reported_and_its_rows_do_not_come_back() {
         let (_dir, store) = open_temp();
         let ids: Vec<i64> = store
-            .commit_processed(vec![], None, vec![event("a")])
+            .commit_processed(vec![], vec![], vec![event("a")])
             .await
             .unwrap()
             .into_iter()

@@ -79,12 +79,28 @@ pub(super) fn insert(conn: &Connection, row: &NewInboxRow) -> rusqlite::Result<I
 }
 
 /// Marks rows processed at `now_ms`; unknown or already processed ids are left alone.
+///
+/// The detector applies rows in id order, so a batch's ids are usually one unbroken run: each
+/// run is one ranged UPDATE rather than one per row. Only the listed ids are marked (a run has
+/// no gap by construction), so a row the detector has not applied is never marked with them.
 pub(super) fn mark_processed(conn: &Connection, ids: &[i64], now_ms: i64) -> rusqlite::Result<()> {
     let mut statement = conn.prepare_cached(
-        "UPDATE inbox SET processed_at_ms = ?1 WHERE id = ?2 AND processed_at_ms IS NULL",
+        "UPDATE inbox SET processed_at_ms = ?1
+         WHERE id BETWEEN ?2 AND ?3 AND processed_at_ms IS NULL",
     )?;
-    for id in ids {
-        statement.execute(params![now_ms, id])?;
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut runs = sorted.into_iter().peekable();
+    while let Some(first) = runs.next() {
+        let mut last = first;
+        while runs
+            .next_if(|&next| next == last.saturating_add(1))
+            .is_some()
+        {
+            last += 1;
+        }
+        statement.execute(params![now_ms, first, last])?;
     }
     Ok(())
 }
@@ -171,6 +187,32 @@ mod tests {
         assert_eq!(u1[0].id, id);
         assert_eq!(u1[0].received_at_ms, 10, "the first delivery is kept");
         assert_eq!(store.counts().await.unwrap().total, 2);
+    }
+
+    #[tokio::test]
+    async fn marking_runs_of_ids_marks_exactly_the_listed_ones() {
+        let (_dir, store) = open_temp();
+        let mut ids = Vec::new();
+        for i in 0..8 {
+            ids.push(
+                store
+                    .insert_inbox(row(&format!("r-{i}"), i))
+                    .await
+                    .unwrap()
+                    .id(),
+            );
+        }
+        // Two runs and a single, out of order and repeated; ids[3] and ids[6] are not listed.
+        let listed = vec![ids[5], ids[0], ids[1], ids[2], ids[7], ids[4], ids[1]];
+        store.mark_processed(listed).await.unwrap();
+        let open: Vec<i64> = store
+            .unprocessed()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(open, [ids[3], ids[6]]);
     }
 
     #[tokio::test]

@@ -23,6 +23,13 @@ pub(super) fn set(conn: &Connection, key: &str, value: &str) -> rusqlite::Result
     Ok(())
 }
 
+/// Removes `key` and its value, if there.
+pub(super) fn delete(conn: &Connection, key: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM meta WHERE key = ?1")?
+        .execute(params![key])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::store::test_support::open_temp;

@@ -37,6 +37,7 @@ mod meta;
 mod outbox;
 mod quarantine;
 mod schema;
+mod state;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -56,9 +57,10 @@ pub use inbox::{InboxCounts, InboxInsert, InboxRow, NewInboxRow};
 pub use outbox::{NewOutboxRow, OutboxRow};
 pub use quarantine::{NewQuarantineRow, QuarantineRow};
 pub use schema::MIGRATIONS;
+pub use state::{StateRow, StoredRow};
 
-/// Where the detector's serialized state is kept.
-const DETECTOR_STATE_KEY: &str = "detector.state";
+/// Where an older ringside kept the detector's state in one piece (moved into rows at start).
+const LEGACY_DETECTOR_STATE_KEY: &str = "detector.state";
 
 /// The most commands one group commit takes.
 pub const MAX_BATCH: usize = 512;
@@ -256,25 +258,23 @@ impl Store {
             .await
     }
 
-    /// Marks inbox rows processed and, in the same transaction, keeps the detector's state, so
-    /// a crash never separates "processed" from the state it produced.
+    /// Marks inbox rows processed and, in the same transaction, writes the detector's rows they
+    /// changed, so a crash never separates "processed" from the state it produced.
     ///
     /// The events they produced go to the outbox in the same transaction; the answer has the
     /// outbox id of each (`None` for an event already kept).
     pub async fn commit_processed(
         &self,
         ids: Vec<i64>,
-        detector_state: Option<String>,
+        state: Vec<StateRow>,
         events: Vec<NewOutboxRow>,
     ) -> Result<Vec<Option<i64>>, StoreError> {
-        if ids.is_empty() && detector_state.is_none() && events.is_empty() {
+        if ids.is_empty() && state.is_empty() && events.is_empty() {
             return Ok(Vec::new());
         }
         self.write(move |conn| {
             inbox::mark_processed(conn, &ids, now_ms())?;
-            if let Some(state) = &detector_state {
-                meta::set(conn, DETECTOR_STATE_KEY, state)?;
-            }
+            state::write(conn, &state)?;
             outbox::insert(conn, &events)
         })
         .await
@@ -294,9 +294,27 @@ impl Store {
             .await
     }
 
-    /// The detector's state as last committed, if any.
-    pub async fn detector_state(&self) -> Result<Option<String>, StoreError> {
-        self.read(|conn| meta::get(conn, DETECTOR_STATE_KEY)).await
+    /// The detector's rows as last committed.
+    pub async fn detector_rows(&self) -> Result<Vec<StoredRow>, StoreError> {
+        self.read(state::all).await
+    }
+
+    /// The detector's state in one piece, as an older ringside kept it, if it is still there.
+    pub async fn legacy_detector_state(&self) -> Result<Option<String>, StoreError> {
+        self.read(|conn| meta::get(conn, LEGACY_DETECTOR_STATE_KEY))
+            .await
+    }
+
+    /// Replaces every detector row with `rows` and drops the state an older ringside kept in
+    /// one piece, in one transaction: moves that state into rows at start, or clears rows the
+    /// detector could not restore, so a fresh start is not mixed with what could not be read.
+    pub async fn replace_detector_rows(&self, rows: Vec<StateRow>) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            state::clear(conn)?;
+            state::write(conn, &rows)?;
+            meta::delete(conn, LEGACY_DETECTOR_STATE_KEY)
+        })
+        .await
     }
 
     /// Every unprocessed inbox row, by id: what to replay at start.

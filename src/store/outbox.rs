@@ -112,7 +112,7 @@ mod tests {
         let first = store
             .commit_processed(
                 vec![],
-                None,
+                vec![],
                 vec![row("joined:a:1", 10), row("left:a:1", 20)],
             )
             .await
@@ -120,7 +120,7 @@ mod tests {
         assert!(first.iter().all(Option::is_some));
         // The same event again (a replay after a crash) is not kept twice.
         let again = store
-            .commit_processed(vec![], None, vec![row("joined:a:1", 10)])
+            .commit_processed(vec![], vec![], vec![row("joined:a:1", 10)])
             .await
             .unwrap();
         assert_eq!(again, vec![None]);

@@ -95,6 +95,14 @@ pub const MIGRATIONS: &[&str] = &[
          thread_id     TEXT    NOT NULL,
          created_at_ms INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 5: the detector's state as one row per party, conference and link (it was one JSON value
+    // in `meta`, rewritten whole; a store that still has it moves it here at start).
+    "CREATE TABLE detector_rows (
+         kind TEXT NOT NULL,
+         key  TEXT NOT NULL,
+         body TEXT NOT NULL,
+         PRIMARY KEY (kind, key)
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes: the number of migrations.
@@ -218,6 +226,7 @@ mod tests {
                 "batch_rows",
                 "batches",
                 "conference_threads",
+                "detector_rows",
                 "inbox",
                 "meta",
                 "outbox",

@@ -22,7 +22,8 @@ use crate::support_cli::crash::{
     ACKED, Burst, FAILED, IN_FLIGHT, REFUSED, Rng, UNSENT, prepare, run_command, seed,
 };
 use crate::support_cli::{Sandbox, Service};
-use ringside::conference::Detector;
+use ringside::conference::DetectorConfig;
+use ringside::pipeline::detector_from_rows;
 use ringside::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt as _;
@@ -252,7 +253,7 @@ fn scenario(run: usize, rng: &mut Rng) -> Report {
         let opened = Store::open(&store).expect("opening the store after the runs");
         let counts = opened.counts().await.unwrap();
         let unprocessed = opened.unprocessed().await.unwrap();
-        let state = opened.detector_state().await.unwrap();
+        let state = opened.detector_rows().await.unwrap();
         opened.close().await.unwrap();
         (counts, unprocessed, state)
     });
@@ -333,8 +334,11 @@ fn scenario(run: usize, rng: &mut Rng) -> Report {
     report.stored_unacked = stored.difference(&acked).count();
 
     // The restored detector state: every stored participant exactly once, live, where it joined.
-    let state = state.unwrap_or_else(|| panic!("run {run}: no detector state was committed"));
-    let detector: Detector = serde_json::from_str(&state)
+    assert!(
+        !state.is_empty(),
+        "run {run}: no detector state was committed"
+    );
+    let detector = detector_from_rows(DetectorConfig::default(), state)
         .unwrap_or_else(|e| panic!("run {run}: the stored detector state does not parse: {e}"));
     let views = detector.views();
     let mut seen: BTreeMap<String, Vec<(String, bool)>> = BTreeMap::new();

@@ -18,7 +18,8 @@
 
 use crate::support_cli::crash::{Rng, run_command, seed};
 use crate::support_cli::{Sandbox, Service};
-use ringside::conference::Detector;
+use ringside::conference::DetectorConfig;
+use ringside::pipeline::detector_from_rows;
 use ringside::simulator::platform::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_JWT, PlatformHandle,
 };
@@ -269,12 +270,16 @@ fn scenario(run: usize, rng: &mut Rng, runtime: &tokio::runtime::Runtime) -> Rep
     // --- the restored detector state -----------------------------------------------------------
     let state = runtime.block_on(async {
         let opened = Store::open(&store).expect("opening the store after the runs");
-        let state = opened.detector_state().await.unwrap();
+        let state = opened.detector_rows().await.unwrap();
         opened.close().await.unwrap();
         state
     });
-    let state = state.unwrap_or_else(|| panic!("run {run}: no detector state was committed"));
-    let detector: Detector = serde_json::from_str(&state).expect("the stored state parses");
+    assert!(
+        !state.is_empty(),
+        "run {run}: no detector state was committed"
+    );
+    let detector =
+        detector_from_rows(DetectorConfig::default(), state).expect("the stored state parses");
     let views = detector.views();
     assert_eq!(views.len(), 1, "run {run}: one conference: {views:#?}");
     let view = &views[0];

@@ -184,7 +184,7 @@ async fn outgoing(store: &Store, event: ConferenceEvent) -> Announcement {
         event: serde_json::to_string(&event).unwrap(),
     };
     let ids = store
-        .commit_processed(vec![], None, vec![row])
+        .commit_processed(vec![], vec![], vec![row])
         .await
         .unwrap();
     Announcement {
