@@ -46,9 +46,10 @@
 //! - **Remembering less** ([`Detector::remember_caller`], [`Detector::forget`]): a party of a plain
 //!   call keeps its caller only while the call is up (a merge could still make it a participant
 //!   and need the name); once `Disconnected` only its compact form stays — session, high-water
-//!   mark, status, last seen — for `forget_after` (10 minutes by default), long enough for any
-//!   reordered or repeated update of the call to meet its mark and be dropped. A call that never
-//!   finished keeps its party `tombstone_for`, since it may still be up. Neither can bring anyone
+//!   mark, status, last seen — and a finished (`Disconnected` or `Gone`) party that never
+//!   linked is kept `forget_after` (10 minutes by default), long enough for any reordered or
+//!   repeated update of the call to meet its mark and be dropped. A call that never finished
+//!   keeps its party `tombstone_for`, since it may still be up. Neither can bring anyone
 //!   back later: a plain call's party that never linked never had a `Gone`/`Conference` update
 //!   applied (that would have linked it), and a linked one stays as long as its conference's
 //!   details; a participant's own record, kept with its conference's tombstone, is what forbids
