@@ -724,13 +724,18 @@ impl Detector {
         // A finished call names nobody any more: whoever it linked is named already, and a
         // conference side that links it later finds it gone and joins nobody. Only its
         // high-water mark is kept (the compact form).
-        let keep = Some(caller.clone())
-            .filter(|caller| !caller.is_unknown() && party.code != Some(StatusCode::Disconnected));
-        if let Some(track) = self.parties.get_mut(&party.id)
-            && track.caller != keep
-            && (keep.is_some() || party.code == Some(StatusCode::Disconnected))
-        {
-            track.caller = keep;
+        let Some(track) = self.parties.get_mut(&party.id) else {
+            return;
+        };
+        let changed = if party.code == Some(StatusCode::Disconnected) {
+            track.caller.take().is_some()
+        } else if !caller.is_unknown() && track.caller.as_ref() != Some(caller) {
+            track.caller = Some(caller.clone());
+            true
+        } else {
+            false
+        };
+        if changed {
             self.unsaved.parties.insert(party.id.clone());
         }
     }
