@@ -119,7 +119,10 @@ impl Service {
             .env("RINGSIDE_SERVER__LISTEN", "127.0.0.1:0")
             .env("RINGSIDE_SERVER__ADMIN_LISTEN", "127.0.0.1:0")
             .env("RINGSIDE_SERVER__API_TOKEN", API_TOKEN)
-            .env("RINGSIDE_RINGCENTRAL__VERIFICATION_TOKEN", VERIFICATION_TOKEN)
+            .env(
+                "RINGSIDE_RINGCENTRAL__VERIFICATION_TOKEN",
+                VERIFICATION_TOKEN,
+            )
             .env("RINGSIDE_STORE__PATH", store_path(dir.path()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -127,9 +130,7 @@ impl Service {
         if let Some(path) = std::env::var_os("PATH") {
             command.env("PATH", path);
         }
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("starting {BIN}"))?;
+        let mut child = command.spawn().with_context(|| format!("starting {BIN}"))?;
         let stdout_lines = Arc::new(AtomicUsize::new(0));
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
@@ -491,12 +492,12 @@ async fn list(client: &reqwest::Client, operator: &str) -> anyhow::Result<Listin
         .await
         .context("GET /api/conferences")?;
     let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .context("reading /api/conferences")?;
+    let body = response.bytes().await.context("reading /api/conferences")?;
     let took = started.elapsed();
-    ensure!(status == reqwest::StatusCode::OK, "/api/conferences answered {status}");
+    ensure!(
+        status == reqwest::StatusCode::OK,
+        "/api/conferences answered {status}"
+    );
     let value: Value = serde_json::from_slice(&body).context("/api/conferences is not JSON")?;
     let conferences = value["conferences"]
         .as_array()
@@ -714,8 +715,16 @@ fn report(plan: Plan, empty: &Empty, size: &AtSize) -> String {
         "memory (MiB, /proc/PID/status)", "VmRSS", "RssAnon", "RssFile", "VmHWM"
     );
     let rows = [
-        ("idle, no conferences (run 1)", empty.idle, Some((50, "< 50"))),
-        ("idle, no conferences (run 2)", size.idle, Some((50, "< 50"))),
+        (
+            "idle, no conferences (run 1)",
+            empty.idle,
+            Some((50, "< 50")),
+        ),
+        (
+            "idle, no conferences (run 2)",
+            size.idle,
+            Some((50, "< 50")),
+        ),
         (
             "after the load, before the listing",
             size.loaded,
