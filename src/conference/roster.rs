@@ -3,6 +3,10 @@
 //!
 //! Written only by the task that owns the detector, after each input; read from anywhere. Reads
 //! clone what they need and never hold a map guard across an `.await`.
+//!
+//! Each view is kept behind an [`Arc`]: a reader that walks every conference (the full
+//! `GET /api/conferences` listing, the reconciler's poll) takes a pointer per conference instead
+//! of a deep copy of 10,000 views and their participants' strings.
 
 use super::detector::{ConferenceView, Detector, ParticipantView};
 use super::ids::{ConferenceId, ParticipantKey};
@@ -11,7 +15,7 @@ use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub struct Roster {
-    conferences: Arc<DashMap<ConferenceId, ConferenceView>>,
+    conferences: Arc<DashMap<ConferenceId, Arc<ConferenceView>>>,
 }
 
 impl Roster {
@@ -24,7 +28,7 @@ impl Roster {
         for id in changed {
             match detector.view(id) {
                 Some(view) => {
-                    self.conferences.insert(id.clone(), view);
+                    self.conferences.insert(id.clone(), Arc::new(view));
                 }
                 None => {
                     self.conferences.remove(id);
@@ -37,29 +41,49 @@ impl Roster {
     pub fn rebuild(&self, detector: &Detector) {
         self.conferences.clear();
         for view in detector.views() {
-            self.conferences.insert(view.id.clone(), view);
+            self.conferences.insert(view.id.clone(), Arc::new(view));
         }
     }
 
     /// Conferences in progress, with only their live participants, oldest first.
     pub fn live(&self) -> Vec<ConferenceView> {
-        let mut live: Vec<ConferenceView> = self
-            .conferences
-            .iter()
-            .filter(|entry| !entry.ended)
-            .map(|entry| {
-                let mut view = entry.value().clone();
+        self.live_shared()
+            .into_iter()
+            .map(|shared| {
+                let mut view = ConferenceView::clone(&shared);
                 view.participants.retain(|p| p.live);
                 view
             })
+            .collect()
+    }
+
+    /// Conferences in progress as kept, oldest first, without copying them: their participants
+    /// include those who left ([`ConferenceView::live`] filters them).
+    pub fn live_shared(&self) -> Vec<Arc<ConferenceView>> {
+        let mut live: Vec<Arc<ConferenceView>> = self
+            .conferences
+            .iter()
+            .filter(|entry| !entry.ended)
+            .map(|entry| Arc::clone(entry.value()))
             .collect();
         live.sort_by(|a, b| (a.started_at, &a.id).cmp(&(b.started_at, &b.id)));
         live
     }
 
+    /// The ids of the conferences in progress, in no particular order.
+    pub fn live_ids(&self) -> Vec<ConferenceId> {
+        self.conferences
+            .iter()
+            .filter(|entry| !entry.ended)
+            .map(|entry| entry.key().clone())
+            .collect()
+    }
+
     /// One conference as known now (ended ones too, until forgotten).
     pub fn conference(&self, id: &ConferenceId) -> Option<ConferenceView> {
-        self.conferences.get(id).map(|entry| entry.value().clone())
+        self.conferences
+            .get(id)
+            .map(|entry| ConferenceView::clone(entry.value()))
     }
 
     /// One participant as known now, live or recently left.

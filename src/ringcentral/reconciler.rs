@@ -137,7 +137,7 @@ impl Reconciler {
     }
 
     async fn poll_due(&mut self) {
-        let live: BTreeSet<ConferenceId> = self.roster.live().into_iter().map(|c| c.id).collect();
+        let live: BTreeSet<ConferenceId> = self.roster.live_ids().into_iter().collect();
         self.remember(&live).await;
         self.last_polled
             .retain(|id, _| live.contains(id) || self.discovered.contains(id));

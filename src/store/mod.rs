@@ -559,10 +559,24 @@ impl Store {
     }
 }
 
+/// The page cache's bound, in KiB (SQLite's `cache_size` takes KiB when negative): 1,024 pages
+/// of 4 KiB. A write touches the last leaves of the inbox and the outbox, one path down the
+/// uuid index and the meta row; 4 MiB holds every index's interior pages and the hot leaves even
+/// with a long retention's inbox, and a cold page is one read from the OS's file cache away. More
+/// would mostly keep pages of values rewritten whole (the detector state) and count in ringside's
+/// resident memory, which must stay under 100 MB at 10,000 live conferences (`benches/README.md`).
+const CACHE_KIB: i64 = 4 * 1024;
+const _: () = assert!(CACHE_KIB <= 16 * 1024, "at most 16 MiB of page cache");
+
 /// Per-connection settings. `busy_timeout` comes first so the switch to WAL waits for other
-/// connections instead of failing.
+/// connections instead of failing. The page cache is bounded ([`CACHE_KIB`]) and memory-mapped
+/// I/O stays off (`mmap_size = 0`, whatever the build's default): mapped pages of the file would
+/// count in the resident set, unbounded by the cache. The store thread's connection is the only
+/// one ringside opens.
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    conn.pragma_update(None, "mmap_size", 0)?;
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(%mode, "SQLite kept another journal mode than WAL");
@@ -951,6 +965,37 @@ mod tests {
 
         let store = Store::open(&dir.path().join("ringside.db")).unwrap();
         assert_eq!(store.counts().await.unwrap().total, 10);
+    }
+
+    #[test]
+    fn the_page_cache_is_bounded_and_nothing_is_memory_mapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("ringside.db")).unwrap();
+        configure(&conn).unwrap();
+        let cache: i64 = conn
+            .pragma_query_value(None, "cache_size", |r| r.get(0))
+            .unwrap();
+        assert_eq!(cache, -CACHE_KIB);
+        let mmap: i64 = conn
+            .pragma_query_value(None, "mmap_size", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mmap, 0);
+    }
+
+    /// The hourly prune runs whether or not there was traffic: with nothing old enough it must
+    /// not add a frame to the WAL (an idle ringside writes nothing).
+    #[tokio::test]
+    async fn pruning_with_nothing_old_enough_leaves_the_files_as_they_were() {
+        let (dir, store) = open_temp();
+        store.insert_inbox(row("kept")).await.unwrap();
+        let files = || {
+            ["ringside.db", "ringside.db-wal"]
+                .map(|name| std::fs::read(dir.path().join(name)).unwrap_or_default())
+        };
+        let before = files();
+        assert_eq!(store.prune(0).await.unwrap(), 0);
+        assert_eq!(store.prune_audit(0).await.unwrap(), 0);
+        assert!(files() == before, "an empty prune wrote to the store");
     }
 
     #[tokio::test]
