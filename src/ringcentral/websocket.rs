@@ -35,6 +35,7 @@ use axum::body::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -396,22 +397,25 @@ impl WebSocketDelivery {
     }
 
     /// One text frame from the server; `Some(reason)` when it ends the connection.
+    ///
+    /// Only the header is parsed here; a notification's body is kept as the bytes RingCentral
+    /// sent and parsed once, by the intake, like a webhook's.
     async fn frame(&self, session: &mut Session, text: &str) -> Option<String> {
-        let Ok(Value::Array(parts)) = serde_json::from_str::<Value>(text) else {
+        let Ok(parts) = serde_json::from_str::<Vec<&RawValue>>(text) else {
             tracing::debug!("RingCentral's WebSocket sent a frame that is not a JSON array");
             return None;
         };
-        let header = parts.first()?;
-        if let Some(wsc) = header.pointer("/wsc/token").and_then(Value::as_str) {
-            session.wsc = wsc.to_owned();
+        let header: FrameHeader = serde_json::from_str(parts.first()?.get()).ok()?;
+        if let Some(wsc) = header.wsc.and_then(|wsc| wsc.token) {
+            session.wsc = wsc;
         }
-        match header.get("type").and_then(Value::as_str) {
+        match header.kind.as_deref() {
             Some("ServerNotification") => {
-                let body = parts.get(1)?;
+                let body = parts.get(1)?.get();
                 metrics::counter!("ringside_websocket_notifications_total").increment(1);
                 metrics::gauge!("ringside_websocket_last_message_unix_seconds")
                     .set(self.clock.now().unix_seconds() as f64);
-                let bytes = Bytes::from(body.to_string());
+                let bytes = Bytes::copy_from_slice(body.as_bytes());
                 let meta = serde_json::to_string(&KeptSession::of(session, self.clock.now().0))
                     .ok()
                     .map(|text| (SESSION_KEY, text));
@@ -433,10 +437,16 @@ impl WebSocketDelivery {
                 }
                 None
             }
-            Some("Error") => Some(format!(
-                "RingCentral's WebSocket ended the session ({})",
-                error_code(&parts)
-            )),
+            Some("Error") => {
+                let parts: Vec<Value> = parts
+                    .iter()
+                    .map(|part| serde_json::from_str(part.get()).unwrap_or(Value::Null))
+                    .collect();
+                Some(format!(
+                    "RingCentral's WebSocket ended the session ({})",
+                    error_code(&parts)
+                ))
+            }
             _ => None,
         }
     }
@@ -500,6 +510,19 @@ struct Session {
     /// When a text frame was last sent (RingCentral's idle timer counts only these).
     last_sent: Instant,
     last_heard: Instant,
+}
+
+/// What ringside reads of a frame's header: its type and the latest `wsc` token.
+#[derive(Deserialize)]
+struct FrameHeader {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    wsc: Option<WscHeader>,
+}
+
+#[derive(Deserialize)]
+struct WscHeader {
+    token: Option<String>,
 }
 
 /// The `errorCode` of an `Error` frame's body (`WSG-902`, …), or "unknown".
