@@ -11,9 +11,9 @@
 //! checked against the gateway's counters and `/readyz`, and a caller is merged into a conference
 //! and must be announced, so every reconnect is shown to deliver. Every wait is bounded.
 //!
-//! `cargo bench --bench websocket_recovery` runs the full plan. Run any other way (e.g. by
-//! `cargo test --benches`, which does not pass `--bench`), it drops the socket three times per
-//! case only.
+//! `cargo bench --features bench --bench websocket_recovery` runs the full plan. Run any other way
+//! (e.g. by `cargo test --features bench --benches`, which does not pass `--bench`), it drops the
+//! socket three times per case only.
 
 use anyhow::{Context as _, anyhow, bail, ensure};
 use ringside::app::{self, Running};
