@@ -9,7 +9,7 @@
 //! `/proc/PID/status` and `/proc/PID/io` (Linux only).
 //!
 //! Every loop is bounded, every request has a timeout and the child is killed when the bench
-//! ends, however it ends. `cargo bench --bench at_size` runs the full plan; run any other way
+//! ends, however it ends. `cargo bench --features bench --bench at_size` runs the full plan; run any other way
 //! (e.g. `cargo test --benches`, which does not pass `--bench`) it runs a small smoke plan.
 
 use anyhow::{Context as _, bail, ensure};
