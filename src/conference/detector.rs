@@ -66,7 +66,7 @@ use super::ids::{
 use super::input::{Input, PartyUpdate, SessionUpdate};
 use crate::ringcentral::wire::{ConferenceRole, Direction, OriginType, StatusCode, StatusReason};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod state;
 pub use state::{RowError, RowKind, StateRow};
@@ -243,10 +243,12 @@ struct Ctx {
 pub struct Detector {
     #[serde(skip)]
     config: DetectorConfig,
-    parties: BTreeMap<PartyId, PartyTrack>,
+    /// Every party of every session still remembered: the largest map, looked up for every
+    /// party of every input, so hashed (nothing reads it in order).
+    parties: HashMap<PartyId, PartyTrack>,
     conferences: BTreeMap<ConferenceId, Conference>,
     /// Original party id → the participant it became.
-    links: BTreeMap<PartyId, ParticipantKey>,
+    links: HashMap<PartyId, ParticipantKey>,
     #[serde(skip)]
     dirty: BTreeSet<ConferenceId>,
     /// What changed since the durable rows were last taken ([`Detector::take_changes`]).
@@ -1156,16 +1158,16 @@ impl Detector {
         });
         let links = &self.links;
         self.parties.retain(|id, track| {
-            let linked = links.contains_key(id);
-            // A plain call's finished party matters only briefly (reordering around a
-            // merge); participants are protected by their conference's own tombstone.
-            let finished_plain = !linked
-                && matches!(
-                    track.code,
-                    Some(StatusCode::Disconnected) | Some(StatusCode::Gone)
-                )
-                && track.seen.plus_millis(forget_after) < now;
-            let kept = linked || (!finished_plain && track.seen.plus_millis(tombstone) >= now);
+            // Most parties are neither old enough nor finished: decided without the link
+            // lookup. A linked party stays: participants are protected by their conference's
+            // own tombstone, and the link goes with the conference's details.
+            let silent = track.seen.plus_millis(tombstone) < now;
+            // A plain call's finished party matters only briefly (reordering around a merge).
+            let finished_plain = matches!(
+                track.code,
+                Some(StatusCode::Disconnected) | Some(StatusCode::Gone)
+            ) && track.seen.plus_millis(forget_after) < now;
+            let kept = !(silent || finished_plain) || links.contains_key(id);
             if !kept {
                 unsaved.parties.insert(id.clone());
             }
