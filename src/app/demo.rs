@@ -31,8 +31,6 @@ use tokio::sync::mpsc;
 
 /// Real time between two steps of the call, so the demo reads like a call, only faster.
 const PACE: Duration = Duration::from_millis(400);
-/// The coalescing window the demo runs with (the service default is longer).
-const DEMO_COALESCE_MS: u64 = 300;
 /// How long the demo waits for notifications sent over the WebSocket to arrive.
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 /// How long the demo waits for its subscription before giving up.
@@ -71,7 +69,9 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
     };
     settings.server.api_token = None;
     settings.store.path = dir.join("ringside.sqlite3");
-    settings.announce.coalesce_ms = DEMO_COALESCE_MS;
+    // `announce.coalesce_ms` stays the service's default (no extra wait): the demo's steps are
+    // `PACE` apart, so each is its own message either way, posted the moment it happens, as a
+    // channel with default settings shows it.
     settings.ringcentral.server_url = platform.base_url();
     settings.ringcentral.credentials = Some(RingCentralCredentials {
         client_id: DEFAULT_CLIENT_ID.to_owned(),
