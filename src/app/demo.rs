@@ -31,7 +31,10 @@ use tokio::sync::mpsc;
 
 /// Real time between two steps of the call, so the demo reads like a call, only faster.
 const PACE: Duration = Duration::from_millis(400);
-/// The coalescing window the demo runs with (the service default is longer).
+/// The demo's extra coalescing wait (the service default is none). An extension caller's name
+/// can arrive on a notification a moment after their join; without a wait, the join may be
+/// posted first and read "An unknown caller". Shorter than `PACE`, so each step is still its own
+/// message.
 const DEMO_COALESCE_MS: u64 = 300;
 /// How long the demo waits for notifications sent over the WebSocket to arrive.
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);

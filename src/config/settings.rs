@@ -197,7 +197,9 @@ pub struct DiscordBot {
 /// `[announce]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Announce {
-    /// `announce.coalesce_ms`: joins and leaves this close together are posted as one message.
+    /// `announce.coalesce_ms`: an optional extra wait, from the first pending event, before a
+    /// message leaves (0, the default: none; a message leaves as soon as the channel can take
+    /// it, and events that arrive meanwhile share it).
     pub coalesce_ms: u64,
     /// `announce.stale_after_secs`: events received longer ago than this are summarised, not
     /// replayed, after an outage.

@@ -104,7 +104,7 @@ fn defaults_without_file_or_environment() {
     assert_eq!(
         s.announce,
         Announce {
-            coalesce_ms: 1500,
+            coalesce_ms: 0,
             stale_after_secs: 600,
             thread_per_conference: false
         }
@@ -306,15 +306,24 @@ fn toml_numbers_and_booleans_for_string_keys_are_stringified() {
 }
 
 #[test]
+fn a_coalescing_wait_of_zero_is_valid_and_the_default() {
+    assert_eq!(from_toml("").unwrap().announce.coalesce_ms, 0);
+    let s = from_toml("[announce]\ncoalesce_ms = 0\n").unwrap();
+    assert_eq!(s.announce.coalesce_ms, 0);
+    let s = from_env(&[("RINGSIDE_ANNOUNCE__COALESCE_MS", "0")]).unwrap();
+    assert_eq!(s.announce.coalesce_ms, 0);
+}
+
+#[test]
 fn numbers_and_booleans_accept_strings() {
     let s = from_toml(
         "[server]\nmax_body_bytes = \"4096\"\n[announce]\nthread_per_conference = \"true\"\n\
-         coalesce_ms = \"0\"\n",
+         coalesce_ms = \"250\"\n",
     )
     .unwrap();
     assert_eq!(s.server.max_body_bytes, 4096);
     assert!(s.announce.thread_per_conference);
-    assert_eq!(s.announce.coalesce_ms, 0);
+    assert_eq!(s.announce.coalesce_ms, 250);
 
     let s = from_env(&[
         ("RINGSIDE_ACCESS__KICK_ENABLED", "false"),

@@ -42,7 +42,7 @@ pub(super) mod defaults {
     pub const LIGHT_REQUESTS_PER_MINUTE: u64 = 50;
     pub const DISCORD_API_URL: &str = "https://discord.com";
     pub const DISCORD_CONFIRM_SECS: u64 = 60;
-    pub const COALESCE_MS: u64 = 1_500;
+    pub const COALESCE_MS: u64 = 0;
     pub const STALE_AFTER_SECS: u64 = 600;
     pub const THREAD_PER_CONFERENCE: bool = false;
     pub const KICK_ENABLED: bool = true;

@@ -1,5 +1,5 @@
 //! Announcements as Discord messages: the lines (the phrasebook's markdown formatter, rendered
-//! when the message is built, after the coalescing window, from the roster) grouped by
+//! when the message is built, just before it can leave, from the roster) grouped by
 //! conference under headers, the "while ringside was away" summary, the health notices, thread
 //! names, and the message body with its nonce.
 //!

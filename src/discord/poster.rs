@@ -41,6 +41,12 @@ pub trait Post: Send + Sync + 'static {
     /// `POST /channels/{channel_id}/messages` with `body` (JSON) as is.
     fn post_message<'a>(&'a self, channel_id: u64, body: &'a str) -> PostFuture<'a, PostedMessage>;
 
+    /// When a message to `channel_id` can be posted without waiting on a rate limit (the
+    /// channel's create-message bucket and the global limit); `None`: now. The announcer asks
+    /// before it plans the next message, so events that arrive while the bucket is empty share
+    /// that message instead of queueing behind it.
+    fn message_open_at(&self, channel_id: u64) -> Option<Instant>;
+
     /// A public thread started from a message; answers the thread's channel id.
     fn create_thread_from_message<'a>(
         &'a self,
@@ -53,6 +59,10 @@ pub trait Post: Send + Sync + 'static {
 impl Post for Poster {
     fn post_message<'a>(&'a self, channel_id: u64, body: &'a str) -> PostFuture<'a, PostedMessage> {
         Box::pin(Poster::post_message(self, channel_id, body))
+    }
+
+    fn message_open_at(&self, channel_id: u64) -> Option<Instant> {
+        Poster::message_open_at(self, channel_id)
     }
 
     fn create_thread_from_message<'a>(
@@ -245,16 +255,23 @@ impl Poster {
         channel_id: u64,
         body: &str,
     ) -> Result<PostedMessage, PostError> {
-        let route = Route {
-            template: "POST /channels/{channel_id}/messages",
-            key: format!("POST /channels/{channel_id}/messages"),
-            major: channel_id,
-        };
+        let route = message_route(channel_id);
         let url = self.api.url(&format!("/channels/{channel_id}/messages"));
         let answer = self.request(&route, &url, body.to_owned()).await?;
         Ok(PostedMessage {
             id: snowflake(&answer)?,
         })
+    }
+
+    /// When `POST /channels/{channel_id}/messages` may go without waiting (its bucket and the
+    /// global limit); `None`: now.
+    pub fn message_open_at(&self, channel_id: u64) -> Option<Instant> {
+        let route = message_route(channel_id);
+        self.limits
+            .lock()
+            .ok()
+            .and_then(|limits| limits.open_at(&route))
+            .filter(|at| *at > Instant::now())
     }
 
     /// `POST /channels/{channel_id}/messages/{message_id}/threads`: a public thread started from
@@ -482,6 +499,15 @@ impl Poster {
             };
             true
         });
+    }
+}
+
+/// The route of creating a message in `channel_id` (the bucket every announcement goes through).
+fn message_route(channel_id: u64) -> Route {
+    Route {
+        template: "POST /channels/{channel_id}/messages",
+        key: format!("POST /channels/{channel_id}/messages"),
+        major: channel_id,
     }
 }
 
@@ -804,6 +830,29 @@ mod tests {
         poster.post_message(100, "{}").await.unwrap();
         let received = fake.received();
         assert!(received[1].at.duration_since(received[0].at) >= Duration::from_millis(490));
+    }
+
+    #[tokio::test]
+    async fn an_empty_bucket_says_when_the_channel_can_take_a_message_again() {
+        let fake = FakeDiscord::start().await;
+        let poster = Poster::new(api(&fake.base_url)).unwrap();
+        assert_eq!(poster.message_open_at(100), None, "nothing known yet: open");
+        poster.post_message(100, "{}").await.unwrap();
+        assert_eq!(poster.message_open_at(100), None, "room left: open");
+        fake.exhaust_bucket(30.0);
+        let before = Instant::now();
+        poster.post_message(100, "{}").await.unwrap();
+        let open_at = poster.message_open_at(100).expect("the bucket is empty");
+        assert!(
+            open_at >= before + Duration::from_secs(29),
+            "{:?}",
+            open_at - before
+        );
+        assert_eq!(
+            poster.message_open_at(200),
+            None,
+            "another channel's bucket is its own"
+        );
     }
 
     #[tokio::test]

@@ -385,6 +385,60 @@ async fn an_enforced_channel_limit_answers_429_until_the_window_resets() {
 }
 
 #[tokio::test]
+async fn discords_channel_bucket_takes_five_messages_per_five_seconds_with_true_headers() {
+    let fake = FakeDiscord::start_with(FakeOptions::default().with_discord_channel_bucket()).await;
+    let header = |response: &reqwest::Response, name: &str| -> String {
+        response.headers()[name].to_str().unwrap().to_owned()
+    };
+    let mut bucket = None;
+    for expected_remaining in (0..5).rev() {
+        let response = post_message(&fake, CHANNEL_ID, &json!({"content": "hi"})).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-ratelimit-limit"), "5");
+        assert_eq!(
+            header(&response, "x-ratelimit-remaining"),
+            expected_remaining.to_string()
+        );
+        let reset_after: f64 = header(&response, "x-ratelimit-reset-after")
+            .parse()
+            .unwrap();
+        assert!(reset_after > 0.0 && reset_after <= 5.0, "{reset_after}");
+        let reset: f64 = header(&response, "x-ratelimit-reset").parse().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            (reset - (now + reset_after)).abs() < 1.0,
+            "{reset} vs {now}"
+        );
+        let name = header(&response, "x-ratelimit-bucket");
+        assert_eq!(
+            *bucket.get_or_insert_with(|| name.clone()),
+            name,
+            "one bucket"
+        );
+    }
+    let limited = post_message(&fake, CHANNEL_ID, &json!({"content": "sixth"})).await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(header(&limited, "x-ratelimit-scope"), "user");
+    assert_eq!(header(&limited, "x-ratelimit-remaining"), "0");
+    assert_eq!(header(&limited, "x-ratelimit-limit"), "5");
+    assert_eq!(Some(header(&limited, "x-ratelimit-bucket")), bucket);
+    assert!(limited.headers().contains_key("retry-after"));
+    let body: Value = limited.json().await.unwrap();
+    let retry_after = body["retry_after"].as_f64().unwrap();
+    assert!(retry_after > 0.0 && retry_after <= 5.0, "{body}");
+    assert_eq!(body["global"], json!(false));
+    assert_eq!(
+        fake.contents(CHANNEL_ID).len(),
+        5,
+        "the sixth was not created"
+    );
+    assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
+}
+
+#[tokio::test]
 async fn refusals_and_failures_are_injected_on_demand() {
     let fake = FakeDiscord::start().await;
     fake.fail_next(2, 500);

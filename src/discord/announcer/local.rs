@@ -1,122 +1,140 @@
-//! The local-mode announcer: events in order, each coalescing window's worth rendered as plain
-//! lines (from the roster at send time) and handed to a [`Sink`].
+//! The local-mode outlet: each message is the pending events as plain lines (rendered from the
+//! roster when they are written) handed to a [`Sink`]; their outbox rows are marked delivered
+//! once written.
 
-use super::{Sink, receive_the_rest, sleep_until};
+use super::Sink;
+use super::outlet::{Delivering, Loop, Outlet, announce};
 use crate::conference::Roster;
 use crate::config::PhoneNumbers;
-use crate::pipeline::{Announcement, Progress};
+use crate::pipeline::{Announcement, Progress, SubscriptionHealth};
 use crate::present::{phrase, plain};
 use crate::store::Store;
 use crate::util::shutdown::Shutdown;
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
 /// Settings the announcer runs with.
 #[derive(Debug, Clone, Copy)]
 pub struct AnnouncerSettings {
+    /// `announce.coalesce_ms`: an extra wait for company of the first pending event (0: none).
     pub coalesce: Duration,
     pub phone_numbers: PhoneNumbers,
 }
 
-/// Runs until `events` closes or `shutdown` fires; either way every event already received is
-/// announced before it returns (a graceful stop loses nothing).
+/// How long a graceful stop in local mode waits for the detector's last events, and then for
+/// the sink to take them.
+const LOCAL_DRAIN: Duration = Duration::from_secs(5);
+
+/// Runs until `events` closes or `shutdown` fires, by the announcer's one rule
+/// ([`super::outlet`]); either way every event already received is announced before it returns
+/// (a graceful stop loses nothing).
 pub async fn run(
-    mut events: mpsc::UnboundedReceiver<Announcement>,
+    events: mpsc::UnboundedReceiver<Announcement>,
     roster: Roster,
     sink: Arc<dyn Sink>,
     settings: AnnouncerSettings,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
     store: Option<Store>,
     progress: Progress,
 ) {
-    let mut pending: VecDeque<(Instant, Announcement)> = VecDeque::new();
-    let mut closing = false;
-    loop {
-        let due = pending
-            .front()
-            .map(|(arrived, _)| *arrived + settings.coalesce);
-        tokio::select! {
-            received = events.recv(), if !closing => match received {
-                Some(event) => pending.push_back((Instant::now(), event)),
-                None => closing = true,
-            },
-            _ = sleep_until(due), if due.is_some() => {
-                let now = Instant::now();
-                let mut ready = Vec::new();
-                while pending.front().is_some_and(|(arrived, _)| *arrived + settings.coalesce <= now) {
-                    if let Some((_, event)) = pending.pop_front() {
-                        ready.push(event);
-                    }
-                }
-                send(&ready, &roster, sink.as_ref(), settings, store.as_ref(), &progress).await;
-            }
-            () = shutdown.recv(), if !closing => closing = true,
+    let outlet = Lines {
+        written: Arc::new(Written {
+            roster,
+            sink,
+            phone_numbers: settings.phone_numbers,
+            store,
+        }),
+    };
+    announce(
+        outlet,
+        Loop {
+            events,
+            coalesce: settings.coalesce,
+            health: None,
+            shutdown,
+            drain_timeout: LOCAL_DRAIN,
+            progress,
+        },
+    )
+    .await;
+}
+
+/// A sink as an [`Outlet`]: it is always open, and its messages need no commit of their own (the
+/// events' outbox rows are replayed at the next start until they are marked delivered).
+struct Lines {
+    written: Arc<Written>,
+}
+
+/// What writing a message needs.
+struct Written {
+    roster: Roster,
+    sink: Arc<dyn Sink>,
+    phone_numbers: PhoneNumbers,
+    store: Option<Store>,
+}
+
+impl Outlet for Lines {
+    type Message = Vec<Announcement>;
+
+    async fn committed(&mut self) -> Vec<Vec<Announcement>> {
+        Vec::new()
+    }
+
+    async fn commit(&mut self, events: &[Announcement]) -> Option<Vec<Vec<Announcement>>> {
+        if events.is_empty() {
+            return Some(Vec::new());
         }
-        if closing {
-            let mut rest = Vec::new();
-            receive_the_rest(&mut events, &mut rest, LOCAL_DRAIN).await;
-            pending.extend(rest.into_iter().map(|event| (Instant::now(), event)));
-            let ready: Vec<Announcement> = pending.drain(..).map(|(_, event)| event).collect();
-            send(
-                &ready,
-                &roster,
-                sink.as_ref(),
-                settings,
-                store.as_ref(),
-                &progress,
-            )
-            .await;
-            return;
-        }
+        Some(vec![events.to_vec()])
+    }
+
+    async fn on_health(&mut self, _state: &SubscriptionHealth) -> Vec<Vec<Announcement>> {
+        Vec::new()
+    }
+
+    fn open_at(&self) -> Option<Instant> {
+        None
+    }
+
+    fn deliver(&self, events: Vec<Announcement>) -> Delivering {
+        let written = Arc::clone(&self.written);
+        Box::pin(async move { written.write(&events).await })
     }
 }
 
-/// How long a graceful stop in local mode waits for the detector's last events.
-const LOCAL_DRAIN: Duration = Duration::from_secs(5);
-
-async fn send(
-    events: &[Announcement],
-    roster: &Roster,
-    sink: &dyn Sink,
-    settings: AnnouncerSettings,
-    store: Option<&Store>,
-    progress: &Progress,
-) {
-    if events.is_empty() {
-        return;
-    }
-    // Written or not, these are finished with: a failed write stays in the outbox for the next
-    // start.
-    let count = events.len();
-    let lines: Vec<String> = events
-        .iter()
-        .map(|announcement| {
-            plain::line(&phrase(&announcement.event, roster), settings.phone_numbers)
-        })
-        .collect();
-    let lines_count = lines.len() as u64;
-    match sink.send(lines).await {
-        Ok(()) => {
-            metrics::counter!("ringside_announcements_sent_total").increment(lines_count);
-            let delivered: Vec<i64> = events
-                .iter()
-                .filter_map(|announcement| announcement.outbox_id)
-                .collect();
-            if let Some(store) = store
-                && let Err(error) = store.mark_delivered(delivered).await
-            {
-                // Announced again after a crash, at worst; a failing store is logged by the store.
-                tracing::debug!(%error, "could not mark announcements delivered");
+impl Written {
+    /// Writes the events' lines; a failed write leaves them in the outbox for the next start.
+    async fn write(&self, events: &[Announcement]) {
+        let lines: Vec<String> = events
+            .iter()
+            .map(|announcement| {
+                plain::line(
+                    &phrase(&announcement.event, &self.roster),
+                    self.phone_numbers,
+                )
+            })
+            .collect();
+        let lines_count = lines.len() as u64;
+        match self.sink.send(lines).await {
+            Ok(()) => {
+                metrics::counter!("ringside_announcements_sent_total").increment(lines_count);
+                let delivered: Vec<i64> = events
+                    .iter()
+                    .filter_map(|announcement| announcement.outbox_id)
+                    .collect();
+                if let Some(store) = &self.store
+                    && let Err(error) = store.mark_delivered(delivered).await
+                {
+                    // Announced again after a crash, at worst; a failing store is logged by the
+                    // store.
+                    tracing::debug!(%error, "could not mark announcements delivered");
+                }
+            }
+            Err(error) => {
+                metrics::counter!("ringside_announcements_failed_total").increment(lines_count);
+                tracing::error!(%error, "could not write announcements; they stay in the outbox");
             }
         }
-        Err(error) => {
-            metrics::counter!("ringside_announcements_failed_total").increment(lines_count);
-            tracing::error!(%error, "could not write announcements; they stay in the outbox");
-        }
     }
-    // Written or not, these are finished with: a failed write stays in the outbox for the next
-    // start.
-    progress.announced(count);
 }

@@ -1,25 +1,28 @@
-//! The announcer: takes detector events in order, waits out the coalescing window, renders them
-//! from the roster at send time and hands the text to a sink.
+//! The announcer: takes detector events in order, renders them from the roster at send time
+//! and hands them to an outlet — standard output in local mode (one line per announcement),
+//! channel messages in Discord mode ([`run_discord`], [`super::message`]).
 //!
-//! In local mode the sink is standard output (one line per announcement). Waiting before
-//! rendering is what lets an identity learned a moment after a join show in the join's line.
+//! One rule for every outlet ([`outlet`]): a message leaves as soon as the previous one is
+//! finished with and the outlet can take one without waiting — for Discord, the channel's
+//! create-message bucket and the global limit are open, as the [`Post`] port says. Every pending
+//! event goes into it; events that arrive while a message is in flight, the bucket is empty or a
+//! 429 is waited out share the next one. So a lone join is posted at once, and a burst takes as
+//! few messages as Discord's bucket forces. `announce.coalesce_ms` (default 0) is an optional
+//! extra wait from the first pending event: with it, an identity learned a moment after a join
+//! can still show in the join's line.
 //!
-//! In Discord mode ([`run_discord`]) the announcements become channel messages
-//! ([`super::message`]), committed to the store with their nonce before they are posted by
-//! [`super::poster`], sent one at a time in order, retried through rate limits and outages and
-//! parked when Discord refuses them for good.
-
-//!
-//! The parts: [`local`] is the standard-output loop (local mode, and the tests' memory sink),
-//! [`channel`] the Discord loop; [`planner`] turns pending events into messages (stale ones
-//! summarised, threads per conference, the health notices) and [`delivery`] posts one message
-//! until it is sent or parked, through the [`Post`] port — ringside's REST poster in production,
-//! an in-memory poster in tests, which run on a paused clock. Both loops coalesce as they always
-//! have; one rule for both is the performance work's to set.
+//! The parts: [`outlet`] is the one loop and the [`outlet::Outlet`] trait; [`channel`] is the
+//! Discord outlet, [`local`] the standard-output one (local mode, and the tests' memory sink).
+//! For Discord, [`planner`] turns pending events into messages (stale ones summarised, threads
+//! per conference, the health notices), each committed to the store with its nonce before it is
+//! posted, and [`delivery`] posts one message until it is sent or parked, through the [`Post`]
+//! port — ringside's REST poster in production, an in-memory poster in tests, which run on a
+//! paused clock.
 
 mod channel;
 mod delivery;
 mod local;
+mod outlet;
 mod planner;
 mod sinks;
 #[cfg(test)]

@@ -527,11 +527,22 @@ async fn a_stop_sends_what_is_pending() {
 // ----- on a paused clock, against an in-memory poster ----------------------------------------
 
 /// An in-memory Discord for the announcer: answers the scripted results in order (success once
-/// they run out) and keeps every body with the (virtual) time it arrived.
+/// they run out) and keeps every body with the (virtual) time it arrived. Optionally each answer
+/// takes `latency`, and message creation has Discord's bucket: at most `count` per `window`,
+/// the window starting with its first message. Like ringside's poster, it waits for an empty
+/// bucket to open before it sends, and counts each such wait.
 #[derive(Default)]
 struct MemoryPoster {
     script: std::sync::Mutex<std::collections::VecDeque<PostError>>,
     received: std::sync::Mutex<Vec<(Instant, serde_json::Value)>>,
+    latency: Duration,
+    bucket: Option<(u32, Duration)>,
+    /// The current window's start and how many messages it took.
+    window: std::sync::Mutex<Option<(Instant, u32)>>,
+    /// How many posts found the bucket empty and waited inside the poster.
+    waited: std::sync::atomic::AtomicUsize,
+    /// Told of every request received.
+    arrived: tokio::sync::Notify,
 }
 
 impl MemoryPoster {
@@ -545,20 +556,71 @@ impl MemoryPoster {
     fn received(&self) -> Vec<(Instant, serde_json::Value)> {
         self.received.lock().unwrap().clone()
     }
+
+    fn waited(&self) -> usize {
+        self.waited.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits for the `count`th request without a timer of its own, so a paused clock stands
+    /// still meanwhile.
+    async fn requests(&self, count: usize) {
+        loop {
+            let arrived = self.arrived.notified();
+            if self.received.lock().unwrap().len() >= count {
+                return;
+            }
+            arrived.await;
+        }
+    }
+
+    /// Counts one message in the bucket's window.
+    fn take_from_bucket(&self) {
+        let Some((_, window)) = self.bucket else {
+            return;
+        };
+        let now = Instant::now();
+        let mut current = self.window.lock().unwrap();
+        match current.as_mut() {
+            Some((start, used)) if now < *start + window => *used += 1,
+            _ => *current = Some((now, 1)),
+        }
+    }
 }
 
 impl Post for MemoryPoster {
-    fn post_message<'a>(&'a self, _channel: u64, body: &'a str) -> PostFuture<'a, PostedMessage> {
-        let value = serde_json::from_str(body).expect("the announcer posts JSON");
-        let mut received = self.received.lock().unwrap();
-        received.push((Instant::now(), value));
-        let answer = match self.script.lock().unwrap().pop_front() {
-            Some(error) => Err(error),
-            None => Ok(PostedMessage {
-                id: format!("{}", 1_000 + received.len()),
-            }),
-        };
-        Box::pin(std::future::ready(answer))
+    fn post_message<'a>(&'a self, channel: u64, body: &'a str) -> PostFuture<'a, PostedMessage> {
+        Box::pin(async move {
+            if let Some(open) = self.message_open_at(channel) {
+                self.waited
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep_until(open).await;
+            }
+            self.take_from_bucket();
+            let value = serde_json::from_str(body).expect("the announcer posts JSON");
+            let count = {
+                let mut received = self.received.lock().unwrap();
+                received.push((Instant::now(), value));
+                received.len()
+            };
+            self.arrived.notify_waiters();
+            let answer = match self.script.lock().unwrap().pop_front() {
+                Some(error) => Err(error),
+                None => Ok(PostedMessage {
+                    id: format!("{}", 1_000 + count),
+                }),
+            };
+            if !self.latency.is_zero() {
+                tokio::time::sleep(self.latency).await;
+            }
+            answer
+        })
+    }
+
+    fn message_open_at(&self, _channel: u64) -> Option<Instant> {
+        let (count, window) = self.bucket?;
+        let (start, used) = (*self.window.lock().unwrap())?;
+        let opens = start + window;
+        (used >= count && Instant::now() < opens).then_some(opens)
     }
 
     fn create_thread_from_message<'a>(
@@ -666,4 +728,176 @@ async fn on_a_paused_clock_a_refused_token_is_retried_with_growing_waits() {
     assert!(second >= Duration::from_millis(1000), "{second:?}");
     assert!(second > first, "{first:?} then {second:?}");
     assert!(store.pending_batches().await.unwrap().is_empty());
+}
+
+/// Commits `count` joins to the outbox (callers "Caller 01"…), before the announcer starts.
+async fn joins(store: &Store, count: u32) -> Vec<Announcement> {
+    let mut announcements = Vec::new();
+    for i in 1..=count {
+        announcements.push(outgoing(store, join(1, &format!("Caller {i:02}"), i)).await);
+    }
+    announcements
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_default_settings_each_join_is_posted_the_instant_it_arrives() {
+    let (_dir, store) = crate::store::test_support::open_temp();
+    let announcements = joins(&store, 5).await;
+    let poster = Arc::new(MemoryPoster::default());
+    let running = start_with(
+        poster.clone(),
+        &store,
+        Options {
+            coalesce: Duration::ZERO,
+            ..Options::default()
+        },
+    );
+    let mut arrived = Vec::new();
+    for (i, announcement) in announcements.into_iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        arrived.push(Instant::now());
+        running.events.send(announcement).unwrap();
+        poster.requests(i + 1).await;
+    }
+    running.stop_and_wait().await;
+    let received = poster.received();
+    let posted: Vec<Instant> = received.iter().map(|(at, _)| *at).collect();
+    assert_eq!(posted, arrived, "each posted with no wait at all");
+    let contents = bodies_content(&received);
+    for (i, content) in contents.iter().enumerate() {
+        assert!(
+            content.contains(&format!("**Caller {:02}**", i + 1)),
+            "{contents:#?}"
+        );
+        assert_eq!(content.matches(" joined · ").count(), 1, "{contents:#?}");
+    }
+    assert!(store.pending_batches().await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn joins_that_arrive_while_a_post_is_in_flight_share_the_next_message() {
+    let (_dir, store) = crate::store::test_support::open_temp();
+    let announcements = joins(&store, 4).await;
+    let poster = Arc::new(MemoryPoster {
+        latency: Duration::from_millis(400),
+        ..MemoryPoster::default()
+    });
+    let running = start_with(
+        poster.clone(),
+        &store,
+        Options {
+            coalesce: Duration::ZERO,
+            ..Options::default()
+        },
+    );
+    let mut announcements = announcements.into_iter();
+    running.events.send(announcements.next().unwrap()).unwrap();
+    poster.requests(1).await;
+    // The first message is in flight (its answer takes 400 ms): these three wait for it.
+    for announcement in announcements {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        running.events.send(announcement).unwrap();
+    }
+    poster.requests(2).await;
+    running.stop_and_wait().await;
+    let received = poster.received();
+    let contents = bodies_content(&received);
+    assert_eq!(contents.len(), 2, "{contents:#?}");
+    assert_eq!(
+        contents[0].matches(" joined · ").count(),
+        1,
+        "{contents:#?}"
+    );
+    for i in 2..=4 {
+        assert!(
+            contents[1].contains(&format!("**Caller {i:02}**")),
+            "{contents:#?}"
+        );
+    }
+    assert!(
+        received[1].0 - received[0].0 >= Duration::from_millis(400),
+        "sent once the first was answered"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn joins_that_arrive_while_the_channel_bucket_is_empty_share_the_message_it_opens_for() {
+    let (_dir, store) = crate::store::test_support::open_temp();
+    let mut announcements = joins(&store, 8).await.into_iter();
+    let poster = Arc::new(MemoryPoster {
+        // Discord's bucket for creating messages in a channel.
+        bucket: Some((5, Duration::from_secs(5))),
+        ..MemoryPoster::default()
+    });
+    let running = start_with(
+        poster.clone(),
+        &store,
+        Options {
+            coalesce: Duration::ZERO,
+            ..Options::default()
+        },
+    );
+    // Five joins, each posted before the next arrives: the bucket is empty after them.
+    for count in 1..=5 {
+        running.events.send(announcements.next().unwrap()).unwrap();
+        poster.requests(count).await;
+    }
+    for announcement in announcements {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        running.events.send(announcement).unwrap();
+    }
+    poster.requests(6).await;
+    running.stop_and_wait().await;
+    let received = poster.received();
+    let contents = bodies_content(&received);
+    assert_eq!(contents.len(), 6, "{contents:#?}");
+    for i in 6..=8 {
+        assert!(
+            contents[5].contains(&format!("**Caller {i:02}**")),
+            "{contents:#?}"
+        );
+    }
+    assert_eq!(
+        received[5].0 - received[0].0,
+        Duration::from_secs(5),
+        "posted the instant the bucket opened"
+    );
+    assert_eq!(
+        poster.waited(),
+        0,
+        "no message was planned into an empty bucket"
+    );
+    assert!(store.pending_batches().await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_coalescing_window_is_an_extra_wait_from_the_first_pending_join() {
+    let (_dir, store) = crate::store::test_support::open_temp();
+    let mut announcements = joins(&store, 3).await.into_iter();
+    let poster = Arc::new(MemoryPoster::default());
+    let running = start_with(
+        poster.clone(),
+        &store,
+        Options {
+            coalesce: Duration::from_millis(700),
+            ..Options::default()
+        },
+    );
+    // A first join once the announcer has read the store at start (a paused clock jumps while
+    // the store answers, and the driver sleeps below).
+    running.events.send(announcements.next().unwrap()).unwrap();
+    poster.requests(1).await;
+    let began = Instant::now();
+    running.events.send(announcements.next().unwrap()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.events.send(announcements.next().unwrap()).unwrap();
+    poster.requests(2).await;
+    running.stop_and_wait().await;
+    let received = poster.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[1].0 - began, Duration::from_millis(700));
+    let content = received[1].1["content"].as_str().unwrap();
+    assert_eq!(content.matches(" joined · ").count(), 2, "{content}");
 }

@@ -28,7 +28,9 @@ use tokio::time::Instant;
 pub const VERIFICATION_TOKEN: &str = "test-verification-token-7f3a";
 /// The operator API bearer token every test app is configured with.
 pub const API_TOKEN: &str = "test-api-token-91c2";
-/// Coalescing window the test apps run with.
+/// The extra coalescing wait the test apps run with (ringside's default is none): the events one
+/// notification produces (a last leave and the end) then share a message however the tasks are
+/// scheduled, as the channels the tests expect show them.
 pub const COALESCE_MS: u64 = 50;
 /// How long a test waits for something that should happen before giving up.
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -92,7 +94,7 @@ pub struct TestConfig {
 
 impl TestConfig {
     /// Defaults, a store in a fresh temporary directory, both listeners on `127.0.0.1:0` (two
-    /// ports: port 0 asks for any free port), a short coalescing window, a configured
+    /// ports: port 0 asks for any free port), a short extra coalescing wait, a configured
     /// verification token and API token.
     pub fn new() -> TestConfig {
         init_logs();

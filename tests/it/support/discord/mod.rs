@@ -31,6 +31,8 @@ pub const BOT_TOKEN: &str = "fake-bot-token.ringside.test";
 pub const BOT_USERNAME: &str = "ringside";
 /// Discord's epoch (2015-01-01), in milliseconds since the Unix epoch.
 const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
+/// Discord's bucket for creating messages in one channel: 5 messages per 5 seconds.
+pub const DISCORD_CHANNEL_BUCKET: (u32, Duration) = (5, Duration::from_secs(5));
 /// How often `wait_*` polls.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -50,7 +52,8 @@ pub struct FakeOptions {
     pub closed_objects: bool,
     /// How long a `nonce` with `enforce_nonce` deduplicates (Discord: "a few minutes").
     pub nonce_window: Duration,
-    /// An enforced limit on message creation per channel: `(count, window)`. `None`: headers only.
+    /// An enforced limit on message creation per channel: `(count, window)`; `None`: headers only.
+    /// [`FakeOptions::with_discord_channel_bucket`] sets Discord's own.
     pub channel_limit: Option<(u32, Duration)>,
     /// The limit advertised in the headers of routes that are not enforced.
     pub advertised_limit: u32,
@@ -85,6 +88,19 @@ impl Default for FakeOptions {
                 | (1 << 35)
                 | (1 << 38),
             interactions_endpoint_url: None,
+        }
+    }
+}
+
+impl FakeOptions {
+    /// Message creation limited as Discord limits it per channel ([`DISCORD_CHANNEL_BUCKET`]):
+    /// every answer carries the bucket's true `X-RateLimit-Limit`, `-Remaining`, `-Reset`,
+    /// `-Reset-After` and `-Bucket`, and a sixth message within the window is answered 429 with
+    /// `retry_after` and `X-RateLimit-Scope: user`.
+    pub fn with_discord_channel_bucket(self) -> FakeOptions {
+        FakeOptions {
+            channel_limit: Some(DISCORD_CHANNEL_BUCKET),
+            ..self
         }
     }
 }
