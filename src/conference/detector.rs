@@ -266,6 +266,14 @@ struct Unsaved {
     links: BTreeSet<PartyId>,
 }
 
+/// Adds `id` to a set of marks, cloning it only when it is not there yet (most inputs touch
+/// what the last one did).
+fn mark<T: Ord + Clone>(set: &mut BTreeSet<T>, id: &T) {
+    if !set.contains(id) {
+        set.insert(id.clone());
+    }
+}
+
 /// A conference to change, marked for the next save. Takes the two fields rather than `self`,
 /// so the caller can still touch the others (the roster's `dirty` set) while holding it.
 fn conference_mut<'a>(
@@ -274,7 +282,7 @@ fn conference_mut<'a>(
     id: &ConferenceId,
 ) -> Option<&'a mut Conference> {
     let conference = conferences.get_mut(id)?;
-    unsaved.conferences.insert(id.clone());
+    mark(&mut unsaved.conferences, id);
     Some(conference)
 }
 
@@ -459,18 +467,18 @@ impl Detector {
                 track.sequence = Some(sequence);
                 track.code = party.code.clone();
                 track.seen = ctx.received;
-                self.unsaved.parties.insert(party.id.clone());
+                mark(&mut self.unsaved.parties, &party.id);
                 true
             }
             (Some(track), None) => {
                 if ctx.received > track.seen {
                     track.seen = ctx.received;
-                    self.unsaved.parties.insert(party.id.clone());
+                    mark(&mut self.unsaved.parties, &party.id);
                 }
                 true
             }
             (None, _) => {
-                self.unsaved.parties.insert(party.id.clone());
+                mark(&mut self.unsaved.parties, &party.id);
                 self.parties.insert(
                     party.id.clone(),
                     PartyTrack {
@@ -534,9 +542,14 @@ impl Detector {
             if let Some(conference) = conference_mut(&mut self.conferences, &mut self.unsaved, id) {
                 // `Disconnected` is final for a party: a snapshot read before it (answered
                 // after it) must not bring the party back.
-                let status = conference.parties.entry(party.id.clone()).or_insert(None);
-                if *status != Some(StatusCode::Disconnected) {
-                    *status = party.code.clone();
+                match conference.parties.get_mut(&party.id) {
+                    Some(status) if *status == Some(StatusCode::Disconnected) => {}
+                    Some(status) => *status = party.code.clone(),
+                    None => {
+                        conference
+                            .parties
+                            .insert(party.id.clone(), party.code.clone());
+                    }
                 }
             }
             match conference_role(party) {
@@ -588,7 +601,7 @@ impl Detector {
             && self.links.get(original) != Some(&key)
         {
             self.links.insert(original.clone(), key.clone());
-            self.unsaved.links.insert(original.clone());
+            mark(&mut self.unsaved.links, original);
         }
         let original_gone = original
             .as_ref()
@@ -672,7 +685,7 @@ impl Detector {
         };
         if self.links.get(&party.id) != Some(&key) {
             self.links.insert(party.id.clone(), key.clone());
-            self.unsaved.links.insert(party.id.clone());
+            mark(&mut self.unsaved.links, &party.id);
         }
         let (remote, near) = match party.direction {
             Some(Direction::Inbound) => (&party.from, &party.to),
@@ -738,7 +751,7 @@ impl Detector {
             false
         };
         if changed {
-            self.unsaved.parties.insert(party.id.clone());
+            mark(&mut self.unsaved.parties, &party.id);
         }
     }
 
@@ -754,7 +767,7 @@ impl Detector {
         };
         if participant.original_identity.is_none() {
             participant.original_identity = Some(caller.clone());
-            self.dirty.insert(key.conference.clone());
+            mark(&mut self.dirty, &key.conference);
         }
     }
 
@@ -782,10 +795,10 @@ impl Detector {
         ctx: Ctx,
         out: &mut Vec<ConferenceEvent>,
     ) {
-        let listed: BTreeSet<ParticipantId> = update
+        let listed: BTreeSet<&str> = update
             .parties
             .iter()
-            .map(|party| ParticipantId::from(&party.id))
+            .map(|party| party.id.as_str())
             .collect();
         let interval = self.config.reconcile_interval_millis;
         let Some(conference) = self.conferences.get_mut(id) else {
@@ -799,11 +812,11 @@ impl Detector {
             if participant.presence != Presence::Live {
                 continue;
             }
-            if listed.contains(participant_id) {
+            if listed.contains(participant_id.as_str()) {
                 if participant.misses != 0 || participant.last_miss.is_some() {
                     participant.misses = 0;
                     participant.last_miss = None;
-                    self.unsaved.conferences.insert(id.clone());
+                    mark(&mut self.unsaved.conferences, id);
                 }
                 continue;
             }
@@ -816,7 +829,7 @@ impl Detector {
             if settled && spaced {
                 participant.misses = participant.misses.saturating_add(1);
                 participant.last_miss = Some(ctx.received);
-                self.unsaved.conferences.insert(id.clone());
+                mark(&mut self.unsaved.conferences, id);
                 if participant.misses >= 2 {
                     vanished.push(participant_id.clone());
                 }
@@ -836,16 +849,17 @@ impl Detector {
 
     /// The conference, created on first sight and marked active; `None` once it ended.
     fn touch(&mut self, id: &ConferenceId, ctx: Ctx) -> Option<&mut Conference> {
-        let conference = self
-            .conferences
-            .entry(id.clone())
-            .or_insert_with(|| Conference::new(ctx.received));
-        self.unsaved.conferences.insert(id.clone());
+        if !self.conferences.contains_key(id) {
+            self.conferences
+                .insert(id.clone(), Conference::new(ctx.received));
+        }
+        mark(&mut self.unsaved.conferences, id);
+        let conference = self.conferences.get_mut(id)?;
         if conference.ended_at.is_some() {
             return None;
         }
         conference.last_activity = ctx.received;
-        self.dirty.insert(id.clone());
+        mark(&mut self.dirty, id);
         Some(conference)
     }
 
@@ -855,13 +869,13 @@ impl Detector {
         if conference.ended_at.is_some() {
             return None;
         }
-        self.dirty.insert(key.conference.clone());
-        Some(
+        mark(&mut self.dirty, &key.conference);
+        if !conference.participants.contains_key(&key.participant) {
             conference
                 .participants
-                .entry(key.participant.clone())
-                .or_insert_with(Participant::new),
-        )
+                .insert(key.participant.clone(), Participant::new());
+        }
+        conference.participants.get_mut(&key.participant)
     }
 
     /// Start: `conference_started` the first time a conference is seen live.
@@ -884,7 +898,7 @@ impl Detector {
         }
         conference.started = true;
         conference.started_at = Some(ctx.at);
-        self.dirty.insert(id.clone());
+        mark(&mut self.dirty, id);
         out.push(ConferenceEvent {
             id: ids::started(id),
             conference_id: id.clone(),
@@ -948,7 +962,7 @@ impl Detector {
         conference.joined = conference.joined.saturating_add(1);
         let on_call = conference.on_call();
         conference.peak = conference.peak.max(on_call);
-        self.dirty.insert(key.conference.clone());
+        mark(&mut self.dirty, &key.conference);
         out.push(ConferenceEvent {
             id: ids::joined(&key.conference, &key.participant),
             conference_id: key.conference.clone(),
@@ -1004,7 +1018,7 @@ impl Detector {
             .clone()
             .filter(|_| reason == LeaveReason::Removed);
         let on_call = conference.on_call();
-        self.dirty.insert(key.conference.clone());
+        mark(&mut self.dirty, &key.conference);
         out.push(ConferenceEvent {
             id: ids::left(&key.conference, &key.participant),
             conference_id: key.conference.clone(),
@@ -1058,7 +1072,7 @@ impl Detector {
         self.conferences
             .entry(id.clone())
             .or_insert_with(|| Conference::new(ctx.received));
-        self.unsaved.conferences.insert(id.clone());
+        mark(&mut self.unsaved.conferences, id);
         self.end(id, ctx, out);
     }
 
@@ -1086,7 +1100,7 @@ impl Detector {
         };
         conference.ended_at = Some(ctx.received);
         conference.last_activity = ctx.received;
-        self.dirty.insert(id.clone());
+        mark(&mut self.dirty, id);
         if conference.started {
             out.push(ConferenceEvent {
                 id: ids::ended(id),
@@ -1129,8 +1143,8 @@ impl Detector {
                     conference.compacted = true;
                     conference.participants.clear();
                     conference.parties.clear();
-                    self.dirty.insert(id.clone());
-                    self.unsaved.conferences.insert(id.clone());
+                    mark(&mut self.dirty, id);
+                    mark(&mut self.unsaved.conferences, id);
                 }
                 None if conference.on_call() == 0
                     && conference.last_activity.plus_millis(tombstone) < now =>
@@ -1142,8 +1156,8 @@ impl Detector {
         }
         for id in &removed {
             self.conferences.remove(id);
-            self.dirty.insert(id.clone());
-            self.unsaved.conferences.insert(id.clone());
+            mark(&mut self.dirty, id);
+            mark(&mut self.unsaved.conferences, id);
         }
         let conferences = &self.conferences;
         let unsaved = &mut self.unsaved;
@@ -1152,7 +1166,7 @@ impl Detector {
                 .get(&key.conference)
                 .is_some_and(|c| !c.compacted);
             if !kept {
-                unsaved.links.insert(party.clone());
+                mark(&mut unsaved.links, party);
             }
             kept
         });
@@ -1169,7 +1183,7 @@ impl Detector {
             ) && track.seen.plus_millis(forget_after) < now;
             let kept = !(silent || finished_plain) || links.contains_key(id);
             if !kept {
-                unsaved.parties.insert(id.clone());
+                mark(&mut unsaved.parties, id);
             }
             kept
         });
