@@ -66,7 +66,7 @@ use super::ids::{
 use super::input::{Input, PartyUpdate, SessionUpdate};
 use crate::ringcentral::wire::{ConferenceRole, Direction, OriginType, StatusCode, StatusReason};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 mod state;
 pub use state::{RowError, RowKind, StateRow};
@@ -261,16 +261,40 @@ pub struct Detector {
 /// the whole state.
 #[derive(Debug, Clone, Default)]
 struct Unsaved {
-    parties: BTreeSet<PartyId>,
-    conferences: BTreeSet<ConferenceId>,
-    links: BTreeSet<PartyId>,
+    parties: HashSet<PartyId>,
+    conferences: HashSet<ConferenceId>,
+    links: HashSet<PartyId>,
 }
 
 /// Adds `id` to a set of marks, cloning it only when it is not there yet (most inputs touch
 /// what the last one did).
-fn mark<T: Ord + Clone>(set: &mut BTreeSet<T>, id: &T) {
-    if !set.contains(id) {
-        set.insert(id.clone());
+fn mark<T: Clone, S: Marks<T>>(set: &mut S, id: &T) {
+    if !set.holds(id) {
+        set.add(id.clone());
+    }
+}
+
+/// The two kinds of mark sets: ordered for the roster's `dirty`, hashed for the rows to save.
+trait Marks<T> {
+    fn holds(&self, id: &T) -> bool;
+    fn add(&mut self, id: T);
+}
+
+impl<T: Ord> Marks<T> for BTreeSet<T> {
+    fn holds(&self, id: &T) -> bool {
+        self.contains(id)
+    }
+    fn add(&mut self, id: T) {
+        self.insert(id);
+    }
+}
+
+impl<T: Eq + std::hash::Hash> Marks<T> for HashSet<T> {
+    fn holds(&self, id: &T) -> bool {
+        self.contains(id)
+    }
+    fn add(&mut self, id: T) {
+        self.insert(id);
     }
 }
 
