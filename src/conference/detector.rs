@@ -43,17 +43,18 @@
 //!   after it ended; tombstones (ids, the participants who left, high-water marks of conference
 //!   parties) live `tombstone_for` (at least 24 h), so a late duplicate can never bring anyone
 //!   back.
-//! - **Remembering less** ([`Detector::remember_caller`], [`Detector::forget`]): a party of a plain
-//!   call keeps its caller only while the call is up (a merge could still make it a participant
-//!   and need the name); once `Disconnected` only its compact form stays — session, high-water
-//!   mark, status, last seen — and a finished (`Disconnected` or `Gone`) party that never
-//!   linked is kept `forget_after` (10 minutes by default), long enough for any reordered or
-//!   repeated update of the call to meet its mark and be dropped. A call that never finished
-//!   keeps its party `tombstone_for`, since it may still be up. Neither can bring anyone
-//!   back later: a plain call's party that never linked never had a `Gone`/`Conference` update
-//!   applied (that would have linked it), and a linked one stays as long as its conference's
-//!   details; a participant's own record, kept with its conference's tombstone, is what forbids
-//!   a second join or leave.
+//! - **Remembering less** ([`Detector::remember_caller`], [`Detector::forget`]): a party keeps
+//!   its caller only until it is linked and finished (the participant holds the name then);
+//!   otherwise the caller stays while the party is remembered, since a conference side seen late
+//!   may still link it through its `peerId` and need the name. A finished (`Disconnected` or
+//!   `Gone`) party that never linked is kept `forget_after` (10 minutes by default), long enough
+//!   for any reordered or repeated update of the call to meet its mark and be dropped; each party
+//!   is its own row, so what is remembered costs nothing at a commit that does not touch it. A
+//!   call that never finished keeps its party `tombstone_for`, since it may still be up. Neither
+//!   can bring anyone back later: a plain call's party that never linked never had a
+//!   `Gone`/`Conference` update applied (that would have linked it), and a linked one stays as
+//!   long as its conference's details; a participant's own record, kept with its conference's
+//!   tombstone, is what forbids a second join or leave.
 //! - **Durable rows** ([`Detector::take_changes`]): the state is kept as one row per party, per
 //!   conference and per link, and every mutation marks its row; a commit writes only the rows its
 //!   inputs changed, so its cost follows the notifications, not the size of the state, and an
@@ -760,13 +761,14 @@ impl Detector {
         {
             self.name_if_unnamed(&key, caller);
         }
-        // A finished call names nobody any more: whoever it linked is named already, and a
-        // conference side that links it later finds it gone and joins nobody. Only its
-        // high-water mark is kept (the compact form).
+        // A finished call keeps its caller while it is remembered: a conference side seen
+        // later may still link it through its `peerId` and need the name. Once linked, the
+        // participant holds the name and the party's copy goes (the compact form).
+        let linked = self.links.contains_key(&party.id);
         let Some(track) = self.parties.get_mut(&party.id) else {
             return;
         };
-        let changed = if party.code == Some(StatusCode::Disconnected) {
+        let changed = if linked && party.code == Some(StatusCode::Disconnected) {
             track.caller.take().is_some()
         } else if !caller.is_unknown() && track.caller.as_ref() != Some(caller) {
             track.caller = Some(caller.clone());

@@ -1500,7 +1500,7 @@ fn the_rows_restore_ten_thousand_live_conferences_and_a_commit_writes_only_what_
 }
 
 #[test]
-fn a_finished_plain_call_keeps_only_its_high_water_mark_and_is_forgotten_after_the_grace() {
+fn a_finished_plain_call_is_forgotten_after_the_grace_and_a_late_update_meets_its_mark() {
     let config = DetectorConfig::default();
     let mut detector = Detector::new(config.clone());
     let mut ringing = party("p-x-1", StatusCode::Proceeding);
@@ -1519,6 +1519,7 @@ fn a_finished_plain_call_keeps_only_its_high_water_mark_and_is_forgotten_after_t
         vec![
             original_update("s-x", 1, 0, ringing),
             original_update("s-x", 2, 1, answered.clone()),
+            original_update("s-x", 3, 2, hung_up),
         ],
     );
     let body = |detector: &mut Detector| {
@@ -1529,12 +1530,7 @@ fn a_finished_plain_call_keeps_only_its_high_water_mark_and_is_forgotten_after_t
             .find(|row| row.kind == RowKind::Party && row.key == "p-x-1")
             .map(|row| row.body)
     };
-    let up = body(&mut detector).unwrap().unwrap();
-    assert!(up.contains("Kim Ode"), "a live call keeps its caller: {up}");
-
-    run(&mut detector, vec![original_update("s-x", 3, 2, hung_up)]);
     let finished = body(&mut detector).unwrap().unwrap();
-    assert!(!finished.contains("Kim Ode"), "compact form: {finished}");
     assert!(finished.contains("\"sequence\":3"), "{finished}");
 
     // A late, older update meets the mark: dropped, nothing changes.
@@ -1550,4 +1546,48 @@ fn a_finished_plain_call_keeps_only_its_high_water_mark_and_is_forgotten_after_t
         now: at(2 + config.forget_after_millis / 1000 + 1),
     });
     assert_eq!(body(&mut detector), Some(None));
+}
+
+#[test]
+fn a_caller_who_hung_up_before_the_conference_side_linked_them_is_still_named() {
+    let mut detector = Detector::default();
+    let mut answered = party("p-a-1", StatusCode::Answered);
+    answered.direction = Some(Direction::Inbound);
+    answered.from = person("Paco Vu", "11119");
+    let hung_up = PartyUpdate {
+        code: Some(StatusCode::Disconnected),
+        ..answered.clone()
+    };
+    let events = run(
+        &mut detector,
+        vec![
+            conference_update(1, 0, vec![host_party(StatusCode::Answered)]),
+            // The conference side first shows the caller without saying which call it was.
+            conference_update(
+                2,
+                1,
+                vec![conference_party("p-conf-2", StatusCode::Answered, None)],
+            ),
+            original_update("s-a", 1, 1, answered),
+            // The call ends before the conference side links it (its Gone/Conference was lost).
+            original_update("s-a", 2, 5, hung_up),
+            conference_update(
+                3,
+                6,
+                vec![conference_party(
+                    "p-conf-2",
+                    StatusCode::Disconnected,
+                    Some("p-a-1"),
+                )],
+            ),
+        ],
+    );
+    let left = events
+        .iter()
+        .find_map(|event| match &event.kind {
+            EventKind::ParticipantLeft { identity, .. } => Some(identity.clone()),
+            _ => None,
+        })
+        .expect("the caller leaves");
+    assert_eq!(left.name.as_deref(), Some("Paco Vu"), "{events:#?}");
 }
