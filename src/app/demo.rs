@@ -31,11 +31,6 @@ use tokio::sync::mpsc;
 
 /// Real time between two steps of the call, so the demo reads like a call, only faster.
 const PACE: Duration = Duration::from_millis(400);
-/// The demo's extra coalescing wait (the service default is none). An extension caller's name
-/// can arrive on a notification a moment after their join; without a wait, the join may be
-/// posted first and read "An unknown caller". Shorter than `PACE`, so each step is still its own
-/// message.
-const DEMO_COALESCE_MS: u64 = 300;
 /// How long the demo waits for notifications sent over the WebSocket to arrive.
 const SETTLE_LIMIT: Duration = Duration::from_secs(5);
 /// How long the demo waits for its subscription before giving up.
@@ -74,7 +69,6 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
     };
     settings.server.api_token = None;
     settings.store.path = dir.join("ringside.sqlite3");
-    settings.announce.coalesce_ms = DEMO_COALESCE_MS;
     settings.ringcentral.server_url = platform.base_url();
     settings.ringcentral.credentials = Some(RingCentralCredentials {
         client_id: DEFAULT_CLIENT_ID.to_owned(),

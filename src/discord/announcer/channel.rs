@@ -68,6 +68,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
         drain_timeout,
         progress,
     } = config;
+    let outlet_roster = roster.clone();
     let outlet = Channel {
         delivery: Arc::new(Delivery {
             poster,
@@ -98,6 +99,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
             shutdown,
             drain_timeout,
             progress,
+            roster: outlet_roster,
         },
     )
     .await;

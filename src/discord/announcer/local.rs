@@ -39,6 +39,7 @@ pub async fn run(
     store: Option<Store>,
     progress: Progress,
 ) {
+    let outlet_roster = roster.clone();
     let outlet = Lines {
         written: Arc::new(Written {
             roster,
@@ -56,6 +57,7 @@ pub async fn run(
             shutdown,
             drain_timeout: LOCAL_DRAIN,
             progress,
+            roster: outlet_roster,
         },
     )
     .await;

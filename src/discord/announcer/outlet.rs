@@ -8,8 +8,14 @@
 //! one. `announce.coalesce_ms`, when not 0, is an extra wait counted from the first pending
 //! event. Each message is kept (committed) before it is delivered, and messages are delivered one
 //! at a time, in order.
+//!
+//! One exception keeps names right: a join whose caller the roster cannot name yet holds the
+//! message for at most [`NAME_GRACE`], re-checked every [`NAME_POLL`]. RingCentral often names a
+//! merged caller in a notification a moment after the one that makes them join; a named join is
+//! never held, and a caller who has no name at all is announced as unknown once the grace ends.
 
 use super::{receive_the_rest, sleep_until};
+use crate::conference::{EventKind, ParticipantKey, Roster};
 use crate::pipeline::{Announcement, Progress, SubscriptionHealth};
 use crate::util::shutdown::Shutdown;
 use std::collections::VecDeque;
@@ -25,6 +31,11 @@ pub(super) type Delivering = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// How long events whose messages could not be committed wait before they are tried again (a
 /// failing store logs once; this keeps a zero coalescing window from turning into a busy loop).
 const COMMIT_RETRY: Duration = Duration::from_secs(1);
+
+/// The longest a join whose caller has no name yet holds its message for the name.
+pub(super) const NAME_GRACE: Duration = Duration::from_secs(5);
+/// How often a held message looks again whether its callers are named.
+const NAME_POLL: Duration = Duration::from_millis(25);
 
 /// Where the announcer's messages go.
 pub(super) trait Outlet: Send + 'static {
@@ -68,6 +79,8 @@ pub(super) struct Loop {
     pub(super) drain_timeout: Duration,
     /// Counts the announcements finished with (their message delivered, parked or failed).
     pub(super) progress: Progress,
+    /// Whether a pending join's caller is named yet.
+    pub(super) roster: Roster,
 }
 
 /// A committed message and how many announcements are finished with once it is.
@@ -87,6 +100,7 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
         mut shutdown,
         drain_timeout,
         progress,
+        roster,
     } = config;
     let mut queue: VecDeque<Queued<O::Message>> = outlet
         .committed()
@@ -99,6 +113,10 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
     // retry after a failed commit).
     let mut gathered_at: Option<Instant> = None;
     let mut in_flight: Option<(Delivering, usize)> = None;
+    // When each pending event arrived (a join waiting for its caller's name is held at most
+    // `NAME_GRACE` from its own arrival), and when the names are looked at again.
+    let mut arrivals: Vec<Instant> = Vec::new();
+    let mut names_checked_at: Option<Instant> = None;
     let mut closing = false;
     if let Some(receiver) = health.as_mut() {
         let current = receiver.borrow_and_update().clone();
@@ -115,7 +133,8 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
         metrics::gauge!("ringside_announcements_queued").set(queued as f64);
         let due = match (&in_flight, gathered_at) {
             (None, Some(gathered)) => {
-                Some(outlet.open_at().map_or(gathered, |open| open.max(gathered)))
+                let due = outlet.open_at().map_or(gathered, |open| open.max(gathered));
+                Some(names_checked_at.map_or(due, |check| check.max(due)))
             }
             _ => None,
         };
@@ -125,6 +144,7 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
                     if pending.is_empty() {
                         gathered_at = Some(Instant::now() + coalesce);
                     }
+                    arrivals.push(Instant::now());
                     pending.push(event);
                 }
                 None => closing = true,
@@ -132,15 +152,33 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
             () = sleep_until(due), if due.is_some() => {
                 // Whatever arrived at the same instant goes too.
                 while let Ok(event) = events.try_recv() {
+                    arrivals.push(Instant::now());
                     pending.push(event);
                 }
-                let taken = std::mem::take(&mut pending);
-                gathered_at = None;
+                // Everything before the first join still waiting for its caller's name goes.
+                let now = Instant::now();
+                let ready = pending
+                    .iter()
+                    .zip(&arrivals)
+                    .position(|(event, arrived)| *arrived + NAME_GRACE > now && unnamed(&roster, event))
+                    .unwrap_or(pending.len());
+                if ready == 0 {
+                    names_checked_at = Some(now + NAME_POLL);
+                    continue;
+                }
+                names_checked_at = None;
+                let held = pending.split_off(ready);
+                let taken = std::mem::replace(&mut pending, held);
+                arrivals.drain(..ready);
+                gathered_at = (!pending.is_empty()).then_some(now);
                 match outlet.commit(&taken).await {
                     Some(messages) => enqueue(&mut queue, messages, taken.len(), &progress),
                     None => {
-                        pending = taken;
-                        gathered_at = Some(Instant::now() + COMMIT_RETRY.max(coalesce));
+                        let again = Instant::now();
+                        arrivals.splice(0..0, taken.iter().map(|_| again));
+                        let held = std::mem::replace(&mut pending, taken);
+                        pending.extend(held);
+                        gathered_at = Some(again + COMMIT_RETRY.max(coalesce));
                     }
                 }
             }
@@ -157,6 +195,7 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
         if closing {
             receive_the_rest(&mut events, &mut pending, drain_timeout).await;
             let taken = std::mem::take(&mut pending);
+            arrivals.clear();
             if let Some(messages) = outlet.commit(&taken).await {
                 enqueue(&mut queue, messages, taken.len(), &progress);
             }
@@ -179,6 +218,26 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
             metrics::gauge!("ringside_announcements_queued").set(0.0);
             return;
         }
+    }
+}
+
+/// Whether `event` is a join whose caller the roster cannot name (yet).
+fn unnamed(roster: &Roster, event: &Announcement) -> bool {
+    let EventKind::ParticipantJoined {
+        participant_id,
+        identity,
+        ..
+    } = &event.event.kind
+    else {
+        return false;
+    };
+    let key = ParticipantKey {
+        conference: event.event.conference_id.clone(),
+        participant: participant_id.clone(),
+    };
+    match roster.participant(&key) {
+        Some(participant) => participant.identity.is_unknown(),
+        None => identity.is_unknown(),
     }
 }
 

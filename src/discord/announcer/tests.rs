@@ -901,3 +901,40 @@ async fn a_coalescing_window_is_an_extra_wait_from_the_first_pending_join() {
     let content = received[1].1["content"].as_str().unwrap();
     assert_eq!(content.matches(" joined · ").count(), 2, "{content}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_join_whose_caller_has_no_name_yet_holds_its_message_at_most_the_grace() {
+    let (_dir, store) = crate::store::test_support::open_temp();
+    let named = outgoing(&store, join(1, "Caller 01", 1)).await;
+    let mut nameless = join(1, "Caller 02", 2);
+    if let EventKind::ParticipantJoined { identity, .. } = &mut nameless.kind {
+        *identity = Identity::default();
+    }
+    let nameless = outgoing(&store, nameless).await;
+    let poster = Arc::new(MemoryPoster::default());
+    let running = start_with(
+        poster.clone(),
+        &store,
+        Options {
+            coalesce: Duration::ZERO,
+            ..Options::default()
+        },
+    );
+    let began = Instant::now();
+    running.events.send(named).unwrap();
+    poster.requests(1).await;
+    running.events.send(nameless).unwrap();
+    poster.requests(2).await;
+    running.stop_and_wait().await;
+    let received = poster.received();
+    assert_eq!(received[0].0, began, "a named join goes at once");
+    let held = received[1].0 - began;
+    assert!(
+        held >= super::outlet::NAME_GRACE
+            && held < super::outlet::NAME_GRACE + Duration::from_secs(1),
+        "held {held:?}"
+    );
+    let contents = bodies_content(&received);
+    assert!(contents[0].contains("**Caller 01**"), "{contents:#?}");
+    assert!(contents[1].contains("unknown caller"), "{contents:#?}");
+}
