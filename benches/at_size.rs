@@ -12,6 +12,9 @@
 //! ends, however it ends. `cargo bench --features bench --bench at_size` runs the full plan; run any other way
 //! (e.g. `cargo test --benches`, which does not pass `--bench`) it runs a small smoke plan.
 
+#[path = "support/plan.rs"]
+mod plan;
+
 use anyhow::{Context as _, bail, ensure};
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -78,16 +81,7 @@ const SMOKE: Plan = Plan {
 };
 
 fn main() {
-    let full = std::env::args().any(|arg| arg == "--bench");
-    let plan = if full { FULL } else { SMOKE };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    if let Err(error) = runtime.block_on(bench(plan, full)) {
-        eprintln!("at_size: FAILED: {error:#}");
-        std::process::exit(1);
-    }
+    plan::run("at_size", FULL, SMOKE, bench);
 }
 
 // --- the child --------------------------------------------------------------------------------

@@ -14,6 +14,9 @@
 //! (e.g. by `cargo test --features bench --benches`, which does not pass `--bench`), it makes a
 //! few requests per case only.
 
+#[path = "support/plan.rs"]
+mod plan;
+
 use anyhow::{Context as _, bail, ensure};
 use axum::body::Bytes;
 use axum::http::StatusCode;
@@ -89,17 +92,7 @@ const SMOKE: Plan = Plan {
 };
 
 fn main() {
-    // `cargo bench` passes `--bench`; anything else gets the short smoke plan.
-    let full = std::env::args().any(|arg| arg == "--bench");
-    let plan = if full { FULL } else { SMOKE };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    if let Err(error) = runtime.block_on(bench(plan, full)) {
-        eprintln!("webhook_load: FAILED: {error:#}");
-        std::process::exit(1);
-    }
+    plan::run("webhook_load", FULL, SMOKE, bench);
 }
 
 /// The notifications to send: the seed with a unique `uuid` and `sequence` each, a new

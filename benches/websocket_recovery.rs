@@ -15,6 +15,9 @@
 //! (e.g. by `cargo test --features bench --benches`, which does not pass `--bench`), it drops the
 //! socket three times per case only.
 
+#[path = "support/plan.rs"]
+mod plan;
+
 use anyhow::{Context as _, anyhow, bail, ensure};
 use ringside::app::{self, Running};
 use ringside::config::{Delivery, RingCentralCredentials, Settings};
@@ -84,17 +87,7 @@ const SMOKE: Plan = Plan {
 };
 
 fn main() {
-    // `cargo bench` passes `--bench`; anything else gets the short smoke plan.
-    let full = std::env::args().any(|arg| arg == "--bench");
-    let plan = if full { FULL } else { SMOKE };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    if let Err(error) = runtime.block_on(bench(plan, full)) {
-        eprintln!("websocket_recovery: FAILED: {error:#}");
-        std::process::exit(1);
-    }
+    plan::run("websocket_recovery", FULL, SMOKE, bench);
 }
 
 /// What a drop must come back as.

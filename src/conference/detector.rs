@@ -251,7 +251,7 @@ pub struct Detector {
     /// Original party id → the participant it became.
     links: HashMap<PartyId, ParticipantKey>,
     #[serde(skip)]
-    dirty: BTreeSet<ConferenceId>,
+    dirty: HashSet<ConferenceId>,
     /// What changed since the durable rows were last taken ([`Detector::take_changes`]).
     #[serde(skip)]
     unsaved: Unsaved,
@@ -269,33 +269,9 @@ struct Unsaved {
 
 /// Adds `id` to a set of marks, cloning it only when it is not there yet (most inputs touch
 /// what the last one did).
-fn mark<T: Clone, S: Marks<T>>(set: &mut S, id: &T) {
-    if !set.holds(id) {
-        set.add(id.clone());
-    }
-}
-
-/// The two kinds of mark sets: ordered for the roster's `dirty`, hashed for the rows to save.
-trait Marks<T> {
-    fn holds(&self, id: &T) -> bool;
-    fn add(&mut self, id: T);
-}
-
-impl<T: Ord> Marks<T> for BTreeSet<T> {
-    fn holds(&self, id: &T) -> bool {
-        self.contains(id)
-    }
-    fn add(&mut self, id: T) {
-        self.insert(id);
-    }
-}
-
-impl<T: Eq + std::hash::Hash> Marks<T> for HashSet<T> {
-    fn holds(&self, id: &T) -> bool {
-        self.contains(id)
-    }
-    fn add(&mut self, id: T) {
-        self.insert(id);
+fn mark<T: Clone + Eq + std::hash::Hash>(set: &mut HashSet<T>, id: &T) {
+    if !set.contains(id) {
+        set.insert(id.clone());
     }
 }
 

@@ -113,6 +113,18 @@ fn start_with(poster: Arc<dyn Post>, store: &Store, options: Options) -> Running
     }
 }
 
+/// The announcer as the service runs it by default: no extra coalescing wait.
+fn start_with_default_announcing(poster: Arc<dyn Post>, store: &Store) -> Running {
+    start_with(
+        poster,
+        store,
+        Options {
+            coalesce: Duration::ZERO,
+            ..Options::default()
+        },
+    )
+}
+
 fn now() -> Timestamp {
     SystemClock.now()
 }
@@ -744,14 +756,7 @@ async fn with_default_settings_each_join_is_posted_the_instant_it_arrives() {
     let (_dir, store) = crate::store::test_support::open_temp();
     let announcements = joins(&store, 5).await;
     let poster = Arc::new(MemoryPoster::default());
-    let running = start_with(
-        poster.clone(),
-        &store,
-        Options {
-            coalesce: Duration::ZERO,
-            ..Options::default()
-        },
-    );
+    let running = start_with_default_announcing(poster.clone(), &store);
     let mut arrived = Vec::new();
     for (i, announcement) in announcements.into_iter().enumerate() {
         if i > 0 {
@@ -784,14 +789,7 @@ async fn joins_that_arrive_while_a_post_is_in_flight_share_the_next_message() {
         latency: Duration::from_millis(400),
         ..MemoryPoster::default()
     });
-    let running = start_with(
-        poster.clone(),
-        &store,
-        Options {
-            coalesce: Duration::ZERO,
-            ..Options::default()
-        },
-    );
+    let running = start_with_default_announcing(poster.clone(), &store);
     let mut announcements = announcements.into_iter();
     running.events.send(announcements.next().unwrap()).unwrap();
     poster.requests(1).await;
@@ -831,14 +829,7 @@ async fn joins_that_arrive_while_the_channel_bucket_is_empty_share_the_message_i
         bucket: Some((5, Duration::from_secs(5))),
         ..MemoryPoster::default()
     });
-    let running = start_with(
-        poster.clone(),
-        &store,
-        Options {
-            coalesce: Duration::ZERO,
-            ..Options::default()
-        },
-    );
+    let running = start_with_default_announcing(poster.clone(), &store);
     // Five joins, each posted before the next arrives: the bucket is empty after them.
     for count in 1..=5 {
         running.events.send(announcements.next().unwrap()).unwrap();
@@ -912,14 +903,7 @@ async fn a_join_whose_caller_has_no_name_yet_holds_its_message_at_most_the_grace
     }
     let nameless = outgoing(&store, nameless).await;
     let poster = Arc::new(MemoryPoster::default());
-    let running = start_with(
-        poster.clone(),
-        &store,
-        Options {
-            coalesce: Duration::ZERO,
-            ..Options::default()
-        },
-    );
+    let running = start_with_default_announcing(poster.clone(), &store);
     let began = Instant::now();
     running.events.send(named).unwrap();
     poster.requests(1).await;
