@@ -254,6 +254,8 @@ mod tests {
             live,
             muted: true,
             on_hold: false,
+            left_at: None,
+            removed_by: None,
             original_party: None,
             original_session: None,
         }
@@ -271,6 +273,7 @@ mod tests {
             }),
             host_party: None,
             ended: false,
+            ended_at: None,
             joined: 3,
             peak: 2,
             participants: vec![
@@ -285,6 +288,7 @@ mod tests {
             host: None,
             host_party: None,
             ended: false,
+            ended_at: None,
             joined: 0,
             peak: 0,
             participants: Vec::new(),

@@ -151,6 +151,12 @@ struct Participant {
     /// When the last of those was taken: two misses must be a reconcile interval apart.
     #[serde(default)]
     last_miss: Option<Timestamp>,
+    /// When the participant left (its event's time) and whether a kick removed them: what the
+    /// roster card's end record and the timeline picture show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    left_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    removed: bool,
 }
 
 impl Participant {
@@ -167,6 +173,8 @@ impl Participant {
             kick: None,
             misses: 0,
             last_miss: None,
+            left_at: None,
+            removed: false,
         }
     }
 }
@@ -184,6 +192,9 @@ struct Conference {
     joined: u32,
     peak: u32,
     ended_at: Option<Timestamp>,
+    /// The end by `eventTime` (what is shown); `ended_at` is the received time rules run on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ended_at_event: Option<Timestamp>,
     /// Details dropped; only the tombstone remains.
     compacted: bool,
 }
@@ -201,6 +212,7 @@ impl Conference {
             joined: 0,
             peak: 0,
             ended_at: None,
+            ended_at_event: None,
             compacted: false,
         }
     }
@@ -296,6 +308,8 @@ pub struct ConferenceView {
     /// The host's conference-side party, once seen (never a kick target).
     pub host_party: Option<PartyId>,
     pub ended: bool,
+    /// When the conference ended, by its last event's time (`ended` alone when unknown).
+    pub ended_at: Option<Timestamp>,
     pub joined: u32,
     pub peak: u32,
     /// Live participants first come in join order of their ids; left ones are kept until the
@@ -321,6 +335,10 @@ pub struct ParticipantView {
     pub live: bool,
     pub muted: bool,
     pub on_hold: bool,
+    /// When a participant who left did (the roster card's end record, the timeline picture).
+    pub left_at: Option<Timestamp>,
+    /// Who removed a participant a kick took off the call.
+    pub removed_by: Option<Actor>,
     /// The original call's party, for a kick that must fall back to the original ids.
     pub original_party: Option<PartyId>,
     pub original_session: Option<SessionId>,
@@ -412,6 +430,12 @@ impl Detector {
                 live: p.presence == Presence::Live,
                 muted: p.muted,
                 on_hold: p.on_hold,
+                left_at: p.left_at,
+                removed_by: p
+                    .kick
+                    .as_ref()
+                    .filter(|_| p.removed)
+                    .map(|kick| kick.by.clone()),
                 original_party: p.original_party.clone(),
                 original_session: p
                     .original_party
@@ -426,6 +450,7 @@ impl Detector {
             host: conference.host.clone(),
             host_party: conference.host_party.clone(),
             ended: conference.ended_at.is_some(),
+            ended_at: conference.ended_at_event.or(conference.ended_at),
             joined: conference.joined,
             peak: conference.peak,
             participants,
@@ -1013,6 +1038,8 @@ impl Detector {
             (LeaveCause::Disconnected, None) if host_left => LeaveReason::ConferenceEnded,
             (LeaveCause::Disconnected, None) => LeaveReason::HungUp,
         };
+        participant.left_at = Some(ctx.at);
+        participant.removed = reason == LeaveReason::Removed;
         let identity = participant_identity(participant, host.as_ref());
         let joined_at = participant.joined_at;
         let kick = participant
@@ -1101,6 +1128,7 @@ impl Detector {
             return;
         };
         conference.ended_at = Some(ctx.received);
+        conference.ended_at_event = Some(ctx.at);
         conference.last_activity = ctx.received;
         mark(&mut self.dirty, id);
         if conference.started {

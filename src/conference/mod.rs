@@ -16,7 +16,7 @@ pub use ids::{
     Actor, ConferenceId, Identity, ParticipantId, ParticipantKey, PartyId, SessionId, Timestamp,
 };
 pub use input::{Input, SessionUpdate, Unusable};
-pub use roster::Roster;
+pub use roster::{Roster, RosterChanges};
 
 #[cfg(test)]
 mod tests;

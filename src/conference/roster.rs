@@ -11,11 +11,66 @@
 use super::detector::{ConferenceView, Detector, ParticipantView};
 use super::ids::{ConferenceId, ParticipantKey};
 use dashmap::DashMap;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
 #[derive(Debug, Clone, Default)]
 pub struct Roster {
     conferences: Arc<DashMap<ConferenceId, Arc<ConferenceView>>>,
+    changes: Arc<Changes>,
+}
+
+/// Which conferences changed since a watcher last looked ([`Roster::watch`]): a set, so it is
+/// bounded by the number of conferences however many inputs arrive, and kept only once someone
+/// watches.
+#[derive(Debug, Default)]
+struct Changes {
+    watched: AtomicBool,
+    changed: Mutex<HashSet<ConferenceId>>,
+    notify: Notify,
+}
+
+impl Changes {
+    fn note<'a>(&self, ids: impl IntoIterator<Item = &'a ConferenceId>) {
+        if !self.watched.load(Ordering::Acquire) {
+            return;
+        }
+        let mut noted = false;
+        if let Ok(mut changed) = self.changed.lock() {
+            for id in ids {
+                noted |= changed.insert(id.clone());
+            }
+        }
+        if noted {
+            self.notify.notify_one();
+        }
+    }
+}
+
+/// The one watcher of a roster's changes (the roster cards).
+#[derive(Debug)]
+pub struct RosterChanges {
+    changes: Arc<Changes>,
+}
+
+impl RosterChanges {
+    /// The conferences whose view changed (or went) since the last call; waits for one.
+    pub async fn changed(&self) -> Vec<ConferenceId> {
+        loop {
+            let taken: Vec<ConferenceId> = self
+                .changes
+                .changed
+                .lock()
+                .map(|mut changed| changed.drain().collect())
+                .unwrap_or_default();
+            if !taken.is_empty() {
+                return taken;
+            }
+            self.changes.notify.notified().await;
+        }
+    }
 }
 
 impl Roster {
@@ -23,8 +78,17 @@ impl Roster {
         Roster::default()
     }
 
+    /// Starts keeping which conferences change, for one watcher.
+    pub fn watch(&self) -> RosterChanges {
+        self.changes.watched.store(true, Ordering::Release);
+        RosterChanges {
+            changes: Arc::clone(&self.changes),
+        }
+    }
+
     /// Copies the detector's view of the given conferences (removing the ones it forgot).
     pub fn sync(&self, detector: &Detector, changed: &[ConferenceId]) {
+        self.changes.note(changed);
         for id in changed {
             match detector.view(id) {
                 Some(view) => {
@@ -43,6 +107,8 @@ impl Roster {
         for view in detector.views() {
             self.conferences.insert(view.id.clone(), Arc::new(view));
         }
+        let ids: Vec<ConferenceId> = self.conferences.iter().map(|e| e.key().clone()).collect();
+        self.changes.note(&ids);
     }
 
     /// Conferences in progress, with only their live participants, oldest first.

@@ -85,6 +85,10 @@ pub(super) struct RawAnnounce {
     pub coalesce_ms: Option<Scalar>,
     pub stale_after_secs: Option<Scalar>,
     pub thread_per_conference: Option<Scalar>,
+    pub roster_card: Option<Scalar>,
+    pub roster_edit_ms: Option<Scalar>,
+    pub feed: Option<Scalar>,
+    pub timeline: Option<Scalar>,
 }
 
 #[derive(Default, Deserialize, Serialize)]

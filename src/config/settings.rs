@@ -206,6 +206,16 @@ pub struct Announce {
     pub stale_after_secs: u64,
     /// `announce.thread_per_conference`: post each conference in its own thread.
     pub thread_per_conference: bool,
+    /// `announce.roster_card`: one message per conference, edited in place to show who is on
+    /// the call, and at the end everyone who was.
+    pub roster_card: bool,
+    /// `announce.roster_edit_ms`: how long a roster card waits for its conference to settle
+    /// before it is edited (at least 300).
+    pub roster_edit_ms: u64,
+    /// `announce.feed`: the join and leave lines (off: only the roster cards).
+    pub feed: bool,
+    /// `announce.timeline`: a picture of who was on the call when, at each conference's end.
+    pub timeline: bool,
 }
 
 /// `[privacy]`

@@ -106,7 +106,11 @@ fn defaults_without_file_or_environment() {
         Announce {
             coalesce_ms: 0,
             stale_after_secs: 600,
-            thread_per_conference: false
+            thread_per_conference: false,
+            roster_card: true,
+            roster_edit_ms: 2000,
+            feed: true,
+            timeline: true,
         }
     );
     assert_eq!(s.privacy.phone_numbers, PhoneNumbers::Masked);
@@ -587,6 +591,16 @@ fn numeric_ranges_are_enforced() {
             "announce.thread_per_conference: \"yes\" is not true or false",
         ),
         (
+            "RINGSIDE_ANNOUNCE__ROSTER_EDIT_MS",
+            "299",
+            "announce.roster_edit_ms: \"299\" is too small (at least 300)",
+        ),
+        (
+            "RINGSIDE_ANNOUNCE__FEED",
+            "no",
+            "announce.feed: \"no\" is not true or false",
+        ),
+        (
             "RINGSIDE_ACCESS__KICK_ENABLED",
             "1",
             "access.kick_enabled: \"1\" is not true or false",
@@ -601,6 +615,20 @@ fn numeric_ranges_are_enforced() {
         let e = error_of(from_env(&[(name, value)]));
         assert_eq!(e, format!("config: {expected}"), "{name}={value}");
     }
+    let s = from_toml(
+        "[announce]\nroster_card = false\nroster_edit_ms = 300\nfeed = false\ntimeline = false\n",
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            s.announce.roster_card,
+            s.announce.roster_edit_ms,
+            s.announce.feed,
+            s.announce.timeline
+        ),
+        (false, 300, false, false),
+        "the fastest card edits accepted, and every part can be turned off"
+    );
     let e = error_of(from_toml("[announce]\ncoalesce_ms = 1e3\n"));
     assert_eq!(
         e,

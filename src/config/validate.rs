@@ -45,6 +45,14 @@ pub(super) mod defaults {
     pub const COALESCE_MS: u64 = 0;
     pub const STALE_AFTER_SECS: u64 = 600;
     pub const THREAD_PER_CONFERENCE: bool = false;
+    pub const ROSTER_CARD: bool = true;
+    pub const ROSTER_EDIT_MS: u64 = 2000;
+    /// Faster edits than this only spend Discord's edit budget on states nobody reads.
+    pub const MIN_ROSTER_EDIT_MS: u64 = 300;
+    /// A card that lags a minute behind its call no longer answers "who is on now".
+    pub const MAX_ROSTER_EDIT_MS: u64 = 60_000;
+    pub const FEED: bool = true;
+    pub const TIMELINE: bool = true;
     pub const KICK_ENABLED: bool = true;
     pub const KICK_LIMIT_PER_MINUTE: u64 = 5;
     pub const STORE_PATH: &str = "data/ringside.sqlite3";
@@ -340,6 +348,20 @@ fn announce(raw: RawAnnounce) -> Result<Announce> {
             raw.thread_per_conference,
             defaults::THREAD_PER_CONFERENCE,
         )?,
+        roster_card: boolean(
+            "announce.roster_card",
+            raw.roster_card,
+            defaults::ROSTER_CARD,
+        )?,
+        roster_edit_ms: whole(
+            "announce.roster_edit_ms",
+            raw.roster_edit_ms,
+            defaults::ROSTER_EDIT_MS,
+            defaults::MIN_ROSTER_EDIT_MS,
+            defaults::MAX_ROSTER_EDIT_MS,
+        )?,
+        feed: boolean("announce.feed", raw.feed, defaults::FEED)?,
+        timeline: boolean("announce.timeline", raw.timeline, defaults::TIMELINE)?,
     })
 }
 

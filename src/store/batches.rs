@@ -75,6 +75,24 @@ pub struct NewBatch {
     pub body: String,
     /// The outbox rows this message announces.
     pub outbox_ids: Vec<i64>,
+    /// Files uploaded with it (`files[n]` in order; the body's `attachments` names them).
+    pub files: Vec<BatchFile>,
+}
+
+/// A file uploaded with a message: the timeline picture of an end summary.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BatchFile {
+    pub filename: String,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for BatchFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchFile")
+            .field("filename", &self.filename)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 /// A kept message.
@@ -92,6 +110,7 @@ pub struct Batch {
     pub message_id: Option<String>,
     pub error: Option<String>,
     pub done_at_ms: Option<i64>,
+    pub files: Vec<BatchFile>,
 }
 
 const COLUMNS: &str = "id, nonce, channel_id, conference_id, target, thread_name, body, \
@@ -111,7 +130,26 @@ fn batch(row: &Row<'_>) -> rusqlite::Result<Batch> {
         message_id: row.get(9)?,
         error: row.get(10)?,
         done_at_ms: row.get(11)?,
+        files: Vec::new(),
     })
+}
+
+/// Loads each batch's files (few batches carry any).
+fn with_files(conn: &Connection, mut batches: Vec<Batch>) -> rusqlite::Result<Vec<Batch>> {
+    let mut select = conn.prepare_cached(
+        "SELECT filename, bytes FROM batch_files WHERE batch_id = ?1 ORDER BY position",
+    )?;
+    for batch in &mut batches {
+        batch.files = select
+            .query_map(params![batch.id], |r| {
+                Ok(BatchFile {
+                    filename: r.get(0)?,
+                    bytes: r.get(1)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(batches)
 }
 
 /// Inserts the batches in order with their links; answers them as kept.
@@ -127,6 +165,9 @@ pub(super) fn create(
     ))?;
     let mut link = conn.prepare_cached(
         "INSERT INTO batch_rows (batch_id, outbox_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
+    let mut file = conn.prepare_cached(
+        "INSERT INTO batch_files (batch_id, position, filename, bytes) VALUES (?1, ?2, ?3, ?4)",
     )?;
     let mut created = Vec::with_capacity(batches.len());
     for new in batches {
@@ -145,6 +186,12 @@ pub(super) fn create(
         for outbox_id in &new.outbox_ids {
             link.execute(params![kept.id, outbox_id])?;
         }
+        let mut kept = kept;
+        for (position, attached) in new.files.iter().enumerate() {
+            let position = i64::try_from(position).unwrap_or(i64::MAX);
+            file.execute(params![kept.id, position, attached.filename, attached.bytes])?;
+        }
+        kept.files = new.files.clone();
         created.push(kept);
     }
     Ok(created)
@@ -188,7 +235,8 @@ pub(super) fn pending(conn: &Connection) -> rusqlite::Result<Vec<Batch>> {
         "SELECT {COLUMNS} FROM batches WHERE state = 'pending' ORDER BY id"
     ))?
     .query_map([], batch)?
-    .collect()
+    .collect::<rusqlite::Result<_>>()
+    .and_then(|batches| with_files(conn, batches))
 }
 
 /// At most `limit` parked batches, newest first.
@@ -203,9 +251,11 @@ pub(super) fn parked(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Ba
 
 /// One batch by id.
 pub(super) fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Batch>> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM batches WHERE id = ?1"))?
+    let found = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM batches WHERE id = ?1"))?
         .query_row(params![id], batch)
-        .optional()
+        .optional()?;
+    Ok(with_files(conn, found.into_iter().collect())?.pop())
 }
 
 /// The thread a conference is announced in, if any.
@@ -266,6 +316,7 @@ mod tests {
             thread_name: None,
             body: format!("{{\"nonce\":\"{nonce}\"}}"),
             outbox_ids,
+            files: Vec::new(),
         }
     }
 

@@ -32,6 +32,7 @@
 
 mod audit;
 mod batches;
+mod cards;
 mod inbox;
 mod meta;
 mod outbox;
@@ -52,7 +53,8 @@ use tokio::sync::{mpsc, oneshot};
 mod files;
 
 pub use audit::AuditEntry;
-pub use batches::{Batch, BatchState, BatchTarget, NewBatch};
+pub use batches::{Batch, BatchFile, BatchState, BatchTarget, NewBatch};
+pub use cards::CardRow;
 pub use inbox::{InboxCounts, InboxInsert, InboxRow, NewInboxRow};
 pub use outbox::{NewOutboxRow, OutboxRow};
 pub use quarantine::{NewQuarantineRow, QuarantineRow};
@@ -404,10 +406,35 @@ impl Store {
             .await
     }
 
+    /// Keeps a conference's roster card as it is now.
+    pub async fn save_card(&self, card: CardRow) -> Result<(), StoreError> {
+        self.write(move |conn| cards::save(conn, &card, now_ms()))
+            .await
+    }
+
+    /// Forgets a conference's roster card (its message is gone).
+    pub async fn forget_card(&self, conference_id: &str) -> Result<(), StoreError> {
+        let conference_id = conference_id.to_owned();
+        self.write(move |conn| cards::forget(conn, &conference_id))
+            .await
+    }
+
+    /// The roster cards still following their conference.
+    pub async fn live_cards(&self) -> Result<Vec<CardRow>, StoreError> {
+        self.read(cards::live).await
+    }
+
+    /// A conference's roster card, if it has one.
+    pub async fn card(&self, conference_id: &str) -> Result<Option<CardRow>, StoreError> {
+        let conference_id = conference_id.to_owned();
+        self.read(move |conn| cards::get(conn, &conference_id))
+            .await
+    }
+
     /// Deletes processed inbox rows, quarantine rows and delivered outbox rows received before
-    /// `before_ms`, announcer messages sent or parked before it and conference threads recorded
-    /// before it (never an unprocessed or undelivered row, never a pending message); answers how
-    /// many rows went.
+    /// `before_ms`, announcer messages sent or parked before it, conference threads recorded
+    /// before it and roster cards finished before it (never an unprocessed or undelivered row,
+    /// never a pending message, never a live card); answers how many rows went.
     pub async fn prune(&self, before_ms: i64) -> Result<u64, StoreError> {
         let deleted = self
             .write(move |conn| {
@@ -415,10 +442,12 @@ impl Store {
                 let quarantine = quarantine::prune(conn, before_ms)?;
                 let outbox = outbox::prune(conn, before_ms)?;
                 let batches = batches::prune(conn, before_ms)?;
+                let cards = cards::prune(conn, before_ms)?;
                 Ok(inbox
                     .saturating_add(quarantine)
                     .saturating_add(outbox)
-                    .saturating_add(batches))
+                    .saturating_add(batches)
+                    .saturating_add(cards))
             })
             .await?;
         tracing::debug!(deleted, before_ms, "store pruned");

@@ -103,6 +103,23 @@ pub const MIGRATIONS: &[&str] = &[
          body TEXT NOT NULL,
          PRIMARY KEY (kind, key)
      ) WITHOUT ROWID;",
+    // 6: files uploaded with a batch (the timeline picture of an end summary), and each
+    // conference's roster card: its nonce before it is posted, its message once it is.
+    "CREATE TABLE batch_files (
+         batch_id INTEGER NOT NULL REFERENCES batches (id) ON DELETE CASCADE,
+         position INTEGER NOT NULL,
+         filename TEXT    NOT NULL,
+         bytes    BLOB    NOT NULL,
+         PRIMARY KEY (batch_id, position)
+     ) WITHOUT ROWID;
+     CREATE TABLE roster_cards (
+         conference_id TEXT    PRIMARY KEY,
+         channel_id    TEXT    NOT NULL,
+         nonce         TEXT    NOT NULL,
+         message_id    TEXT,
+         state         TEXT    NOT NULL DEFAULT 'live' CHECK (state IN ('live', 'final')),
+         updated_at_ms INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes: the number of migrations.
@@ -223,6 +240,7 @@ mod tests {
             tables,
             [
                 "audit",
+                "batch_files",
                 "batch_rows",
                 "batches",
                 "conference_threads",
@@ -231,7 +249,8 @@ mod tests {
                 "meta",
                 "outbox",
                 "probe",
-                "quarantine"
+                "quarantine",
+                "roster_cards"
             ]
         );
     }

@@ -87,6 +87,7 @@ impl Planner {
             target,
             thread_name,
             outbox_ids: Vec::new(),
+            files: Vec::new(),
         }
     }
 
