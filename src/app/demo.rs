@@ -25,6 +25,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use serenity::model::application::Interaction;
 use std::io::Write as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -46,6 +47,12 @@ const DEMO_MODERATOR: u64 = 1_200_000_000_000_000_042;
 /// `--discord`, none that real members' commands could reach); no request is ever signed with it (the demo hands interactions to the handlers directly). It is
 /// the public key of RFC 8032's first Ed25519 test vector.
 const DEMO_PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+/// `announce.roster_edit_ms` in the demo: the fastest ringside accepts.
+const DEMO_ROSTER_EDIT_MS: u64 = 300;
+/// Where the demo writes the timeline picture it was sent (in the system's temporary folder).
+const TIMELINE_FILE: &str = "ringside-demo-timeline.png";
+/// How a roster card's final record begins.
+const CARD_ENDED: &str = "📋 **Conference ended**";
 /// Discord's EPHEMERAL message flag.
 const EPHEMERAL: u64 = 1 << 6;
 
@@ -79,6 +86,9 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
     settings.ringcentral.host_extensions.clear();
     settings.ringcentral.reconcile_interval_secs = 2;
     settings.ringcentral.kick_confirm_secs = 3;
+    // The demo's call runs minutes in seconds: its roster card settles as fast as ringside
+    // allows.
+    settings.announce.roster_edit_ms = DEMO_ROSTER_EDIT_MS;
 
     let (posted_tx, mut posted_rx) = mpsc::unbounded_channel::<Posted>();
     let mut stand_in = None;
@@ -125,10 +135,14 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
     };
 
     let running = super::start(&settings, Arc::new(MemorySink::new())).await?;
+    let (card_final, mut card_finished) = tokio::sync::watch::channel(false);
+    let picture_path = std::env::temp_dir().join(TIMELINE_FILE);
     let printer = tokio::spawn(async move {
         while let Some(posted) = posted_rx.recv().await {
-            println!("{}", preview(&posted.content, &mention));
-            let _ = std::io::stdout().flush();
+            print_posted(&posted, &mention, &picture_path);
+            if posted.edit_of.is_some() && posted.content.starts_with(CARD_ENDED) {
+                card_final.send_replace(true);
+            }
         }
     });
     if let Some(ringcentral) = &running.ringcentral {
@@ -250,6 +264,14 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
     conference.advance(Duration::from_secs(120));
     conference.end().await;
     settle(&platform, &running).await;
+    if stand_in.is_some() {
+        // The card's final record comes a moment after the end line.
+        let _ = tokio::time::timeout(
+            SETTLE_LIMIT,
+            card_finished.wait_for(|finished| *finished),
+        )
+        .await;
+    }
 
     running.shutdown().await?;
     drop(stand_in);
@@ -257,6 +279,30 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
     platform.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Prints a channel message as Discord shows it: an edit of the roster card marked as such, an
+/// uploaded picture written to `picture_path` and named.
+fn print_posted(posted: &Posted, mention: &dyn Fn(&str) -> String, picture_path: &Path) {
+    if posted.edit_of.is_some() {
+        println!("✏️  (the roster card above, edited:)");
+    }
+    println!("{}", preview(&posted.content, mention));
+    for (name, bytes) in &posted.files {
+        match std::fs::write(picture_path, bytes) {
+            Ok(()) => println!(
+                "🖼️  {name} ({} bytes) attached: written to {}",
+                bytes.len(),
+                picture_path.display()
+            ),
+            Err(error) => println!(
+                "🖼️  {name} ({} bytes) attached; cannot write it to {}: {error}",
+                bytes.len(),
+                picture_path.display()
+            ),
+        }
+    }
+    let _ = std::io::stdout().flush();
 }
 
 /// The demo's moderator, as a member's client would identify them in an interaction.

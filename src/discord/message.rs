@@ -13,6 +13,7 @@ use crate::conference::{ConferenceEvent, ConferenceId, EventKind, Roster, Timest
 use crate::config::PhoneNumbers;
 use crate::present::markdown::{self, timestamp};
 use crate::present::{escape, phrase};
+use crate::store::BatchFile;
 use serenity::builder::{CreateAllowedMentions, CreateMessage};
 use serenity::model::channel::{MessageFlags, Nonce};
 use std::collections::BTreeMap;
@@ -349,6 +350,43 @@ pub fn body(content: &str, nonce: &str) -> String {
         })
         .to_string()
     })
+}
+
+/// `body` with its uploaded files described: `attachments` entry `n` names `files[n]`.
+pub fn with_attachments(body: &str, files: &[BatchFile]) -> String {
+    if files.is_empty() {
+        return body.to_owned();
+    }
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            fields.insert("attachments".to_owned(), attachments(files));
+            serde_json::Value::Object(fields).to_string()
+        }
+        // `body` is ringside's own JSON object; anything else is left as it is.
+        _ => body.to_owned(),
+    }
+}
+
+fn attachments(files: &[BatchFile]) -> serde_json::Value {
+    files
+        .iter()
+        .enumerate()
+        .map(|(id, file)| serde_json::json!({ "id": id, "filename": file.filename }))
+        .collect()
+}
+
+/// The JSON body of `PATCH /channels/{id}/messages/{id}` (a roster card's edit): the content, no
+/// mentions allowed (repeated at every edit: Discord applies an edit's own `allowed_mentions`),
+/// and the uploaded files described. The flags the card was created with stay as they are.
+pub fn edit_body(content: &str, files: &[BatchFile]) -> String {
+    let mut body = serde_json::json!({
+        "content": content,
+        "allowed_mentions": { "parse": [] },
+    });
+    if !files.is_empty() {
+        body["attachments"] = attachments(files);
+    }
+    body.to_string()
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! `Debug` output.
 
 use crate::discord::api::DiscordApi;
+use crate::store::BatchFile;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -38,8 +39,24 @@ pub type PostFuture<'a, T> =
 /// The port the announcer delivers through: ringside's [`Poster`] in production, an in-memory
 /// poster in the announcer's tests (which then run on a paused clock).
 pub trait Post: Send + Sync + 'static {
-    /// `POST /channels/{channel_id}/messages` with `body` (JSON) as is.
-    fn post_message<'a>(&'a self, channel_id: u64, body: &'a str) -> PostFuture<'a, PostedMessage>;
+    /// `POST /channels/{channel_id}/messages` with `body` (JSON) as is; with `files`, as
+    /// multipart: `body` as `payload_json` (its `attachments` names them) and `files[n]`.
+    fn post_message<'a>(
+        &'a self,
+        channel_id: u64,
+        body: &'a str,
+        files: &'a [BatchFile],
+    ) -> PostFuture<'a, PostedMessage>;
+
+    /// `PATCH /channels/{channel_id}/messages/{message_id}` with `body` (JSON), or multipart
+    /// with `files` as [`Post::post_message`] sends them. Edits have their own bucket.
+    fn edit_message<'a>(
+        &'a self,
+        channel_id: u64,
+        message_id: &'a str,
+        body: &'a str,
+        files: &'a [BatchFile],
+    ) -> PostFuture<'a, PostedMessage>;
 
     /// When a message to `channel_id` can be posted without waiting on a rate limit (the
     /// channel's create-message bucket and the global limit); `None`: now. The announcer asks
@@ -57,8 +74,25 @@ pub trait Post: Send + Sync + 'static {
 }
 
 impl Post for Poster {
-    fn post_message<'a>(&'a self, channel_id: u64, body: &'a str) -> PostFuture<'a, PostedMessage> {
-        Box::pin(Poster::post_message(self, channel_id, body))
+    fn post_message<'a>(
+        &'a self,
+        channel_id: u64,
+        body: &'a str,
+        files: &'a [BatchFile],
+    ) -> PostFuture<'a, PostedMessage> {
+        Box::pin(Poster::post_message(self, channel_id, body, files))
+    }
+
+    fn edit_message<'a>(
+        &'a self,
+        channel_id: u64,
+        message_id: &'a str,
+        body: &'a str,
+        files: &'a [BatchFile],
+    ) -> PostFuture<'a, PostedMessage> {
+        Box::pin(Poster::edit_message(
+            self, channel_id, message_id, body, files,
+        ))
     }
 
     fn message_open_at(&self, channel_id: u64) -> Option<Instant> {
@@ -249,15 +283,45 @@ impl Poster {
         self.reachability.subscribe()
     }
 
-    /// `POST /channels/{channel_id}/messages` with `body` (JSON) as is.
+    /// `POST /channels/{channel_id}/messages` with `body` (JSON) as is, or multipart with
+    /// `files`.
     pub async fn post_message(
         &self,
         channel_id: u64,
         body: &str,
+        files: &[BatchFile],
     ) -> Result<PostedMessage, PostError> {
         let route = message_route(channel_id);
         let url = self.api.url(&format!("/channels/{channel_id}/messages"));
-        let answer = self.request(&route, &url, body.to_owned()).await?;
+        let answer = self
+            .request(&route, reqwest::Method::POST, &url, body, files)
+            .await?;
+        Ok(PostedMessage {
+            id: snowflake(&answer)?,
+        })
+    }
+
+    /// `PATCH /channels/{channel_id}/messages/{message_id}` with `body` (JSON) as is, or
+    /// multipart with `files`. A deleted message answers [`PostError::Refused`] with status 404
+    /// and code [`UNKNOWN_MESSAGE`].
+    pub async fn edit_message(
+        &self,
+        channel_id: u64,
+        message_id: &str,
+        body: &str,
+        files: &[BatchFile],
+    ) -> Result<PostedMessage, PostError> {
+        let route = Route {
+            template: "PATCH /channels/{channel_id}/messages/{message_id}",
+            key: format!("PATCH /channels/{channel_id}/messages/{{message_id}}"),
+            major: channel_id,
+        };
+        let url = self
+            .api
+            .url(&format!("/channels/{channel_id}/messages/{message_id}"));
+        let answer = self
+            .request(&route, reqwest::Method::PATCH, &url, body, files)
+            .await?;
         Ok(PostedMessage {
             id: snowflake(&answer)?,
         })
@@ -291,16 +355,21 @@ impl Poster {
             "/channels/{channel_id}/messages/{message_id}/threads"
         ));
         let body = serde_json::json!({ "name": name, "auto_archive_duration": 1440 }).to_string();
-        let answer = self.request(&route, &url, body).await?;
+        let answer = self
+            .request(&route, reqwest::Method::POST, &url, &body, &[])
+            .await?;
         snowflake(&answer)
     }
 
-    /// Waits until the route's bucket is open, then sends one request; answers its JSON body.
+    /// Waits until the route's bucket is open, then sends one request (`body` as JSON, or as
+    /// `payload_json` of a multipart form with `files`); answers its JSON body.
     async fn request(
         &self,
         route: &Route,
+        method: reqwest::Method,
         url: &str,
-        body: String,
+        body: &str,
+        files: &[BatchFile],
     ) -> Result<serde_json::Value, PostError> {
         loop {
             let open_at = self
@@ -314,14 +383,18 @@ impl Poster {
             }
         }
         let started = Instant::now();
-        let sent = self
+        let request = self
             .client
-            .post(url)
-            .header(reqwest::header::AUTHORIZATION, self.api.authorization())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
+            .request(method, url)
+            .header(reqwest::header::AUTHORIZATION, self.api.authorization());
+        let request = if files.is_empty() {
+            request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_owned())
+        } else {
+            request.multipart(multipart(body, files))
+        };
+        let sent = request.send().await;
         let response = match sent {
             Ok(response) => response,
             Err(error) => {
@@ -499,6 +572,46 @@ impl Poster {
             };
             true
         });
+    }
+}
+
+/// Discord's error code for a message that does not exist (deleted by someone).
+pub const UNKNOWN_MESSAGE: u64 = 10008;
+
+impl PostError {
+    /// Whether the message an edit named is gone (someone deleted it): 404 with code
+    /// [`UNKNOWN_MESSAGE`].
+    pub fn is_unknown_message(&self) -> bool {
+        matches!(self, PostError::Refused { status: 404, code: Some(UNKNOWN_MESSAGE), .. })
+    }
+}
+
+/// Discord's upload form: the JSON body as `payload_json`, each file as `files[n]` (the body's
+/// `attachments` entry with id `n` describes it).
+fn multipart(body: &str, files: &[BatchFile]) -> reqwest::multipart::Form {
+    let payload = reqwest::multipart::Part::text(body.to_owned())
+        .mime_str("application/json")
+        .unwrap_or_else(|_| reqwest::multipart::Part::text(body.to_owned()));
+    let mut form = reqwest::multipart::Form::new().part("payload_json", payload);
+    for (index, file) in files.iter().enumerate() {
+        let part = reqwest::multipart::Part::bytes(file.bytes.clone())
+            .file_name(file.filename.clone());
+        let part = match part.mime_str(content_type(&file.filename)) {
+            Ok(part) => part,
+            Err(_) => reqwest::multipart::Part::bytes(file.bytes.clone())
+                .file_name(file.filename.clone()),
+        };
+        form = form.part(format!("files[{index}]"), part);
+    }
+    form
+}
+
+/// The content type of an uploaded file, by its name (ringside uploads PNG pictures).
+fn content_type(filename: &str) -> &'static str {
+    if filename.to_ascii_lowercase().ends_with(".png") {
+        "image/png"
+    } else {
+        "application/octet-stream"
     }
 }
 
@@ -761,7 +874,7 @@ mod tests {
         let poster = Poster::new(api(&fake.base_url)).unwrap();
         assert_eq!(*poster.reachability().borrow(), Reachability::Unknown);
         let posted = poster
-            .post_message(100, r#"{"content":"hi"}"#)
+            .post_message(100, r#"{"content":"hi"}"#, &[])
             .await
             .unwrap();
         assert!(!posted.id.is_empty());
@@ -792,13 +905,13 @@ mod tests {
             retry_after: 0.6,
             global: false,
         });
-        let error = poster.post_message(100, "{}").await.unwrap_err();
+        let error = poster.post_message(100, "{}", &[]).await.unwrap_err();
         assert!(
             matches!(error, PostError::RateLimited { retry_after, global: false, .. }
                 if retry_after == Duration::from_millis(600)),
             "{error:?}"
         );
-        poster.post_message(100, "{}").await.unwrap();
+        poster.post_message(100, "{}", &[]).await.unwrap();
         let received = fake.received();
         assert!(received[1].at.duration_since(received[0].at) >= Duration::from_millis(590));
     }
@@ -811,12 +924,12 @@ mod tests {
             retry_after: 0.0,
             global: false,
         });
-        let error = poster.post_message(100, "{}").await.unwrap_err();
+        let error = poster.post_message(100, "{}", &[]).await.unwrap_err();
         assert!(
             matches!(error, PostError::RateLimited { retry_after, .. } if retry_after == MIN_RETRY_AFTER),
             "{error:?}"
         );
-        poster.post_message(100, "{}").await.unwrap();
+        poster.post_message(100, "{}", &[]).await.unwrap();
         let received = fake.received();
         assert!(received[1].at.duration_since(received[0].at) >= MIN_RETRY_AFTER);
     }
@@ -826,8 +939,8 @@ mod tests {
         let fake = FakeDiscord::start().await;
         let poster = Poster::new(api(&fake.base_url)).unwrap();
         fake.exhaust_bucket(0.5);
-        poster.post_message(100, "{}").await.unwrap();
-        poster.post_message(100, "{}").await.unwrap();
+        poster.post_message(100, "{}", &[]).await.unwrap();
+        poster.post_message(100, "{}", &[]).await.unwrap();
         let received = fake.received();
         assert!(received[1].at.duration_since(received[0].at) >= Duration::from_millis(490));
     }
@@ -837,11 +950,11 @@ mod tests {
         let fake = FakeDiscord::start().await;
         let poster = Poster::new(api(&fake.base_url)).unwrap();
         assert_eq!(poster.message_open_at(100), None, "nothing known yet: open");
-        poster.post_message(100, "{}").await.unwrap();
+        poster.post_message(100, "{}", &[]).await.unwrap();
         assert_eq!(poster.message_open_at(100), None, "room left: open");
         fake.exhaust_bucket(30.0);
         let before = Instant::now();
-        poster.post_message(100, "{}").await.unwrap();
+        poster.post_message(100, "{}", &[]).await.unwrap();
         let open_at = poster.message_open_at(100).expect("the bucket is empty");
         assert!(
             open_at >= before + Duration::from_secs(29),
@@ -863,14 +976,14 @@ mod tests {
         fake.script(Scripted::Status(401, 0, "401: Unauthorized"));
         fake.script(Scripted::Status(502, 0, "Bad Gateway"));
         assert_eq!(
-            poster.post_message(100, "{}").await.unwrap_err(),
+            poster.post_message(100, "{}", &[]).await.unwrap_err(),
             PostError::Refused {
                 status: 403,
                 code: Some(50001),
                 message: "Missing Access".into()
             }
         );
-        let unauthorized = poster.post_message(100, "{}").await.unwrap_err();
+        let unauthorized = poster.post_message(100, "{}", &[]).await.unwrap_err();
         assert_eq!(unauthorized, PostError::Unauthorized);
         assert!(!unauthorized.to_string().contains("sekrit"));
         assert!(matches!(
@@ -878,14 +991,14 @@ mod tests {
             Reachability::Unauthorized { .. }
         ));
         assert!(matches!(
-            poster.post_message(100, "{}").await.unwrap_err(),
+            poster.post_message(100, "{}", &[]).await.unwrap_err(),
             PostError::Transient {
                 status: Some(502),
                 ..
             }
         ));
         assert!(!poster.reachability().borrow().is_ok());
-        poster.post_message(100, "{}").await.unwrap();
+        poster.post_message(100, "{}", &[]).await.unwrap();
         assert!(poster.reachability().borrow().is_ok());
     }
 
@@ -895,7 +1008,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let poster = Poster::new(api(&format!("http://{addr}"))).unwrap();
-        let error = poster.post_message(100, "{}").await.unwrap_err();
+        let error = poster.post_message(100, "{}", &[]).await.unwrap_err();
         assert!(matches!(error, PostError::Transient { status: None, .. }));
         assert!(!format!("{error:?} {error}").contains("sekrit"));
         assert!(matches!(

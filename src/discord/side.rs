@@ -91,6 +91,12 @@ impl Side {
             shutdown: deps.shutdown.clone(),
             drain_timeout: deps.drain_timeout,
             progress: deps.progress,
+            feed: settings.announce.feed,
+            timeline: settings.announce.timeline,
+            roster_card: settings
+                .announce
+                .roster_card
+                .then(|| Duration::from_millis(settings.announce.roster_edit_ms)),
         }));
         let commands = Commands::new(CommandDeps {
             roster: deps.roster,

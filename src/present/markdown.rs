@@ -8,7 +8,7 @@
 use super::escape;
 use super::phrase::{Phrase, What};
 use super::words::{self, MAX_REASON_CHARS, UNKNOWN_CALLER};
-use crate::conference::{ConferenceView, Identity, LeaveReason, Timestamp};
+use crate::conference::{Actor, ConferenceView, Identity, LeaveReason, Timestamp};
 use crate::config::PhoneNumbers;
 
 /// A caller's name, inert, if there is a visible one.
@@ -72,6 +72,16 @@ pub fn timestamp(at: Timestamp, style: char) -> String {
     format!("<t:{}:{style}>", at.unix_seconds())
 }
 
+/// A moderator: their mention (which pings nobody, since no message allows mentions), else
+/// their display name, inert.
+pub fn actor(actor: &Actor) -> String {
+    if !actor.id.is_empty() && actor.id.chars().all(|c| c.is_ascii_digit()) {
+        format!("<@{}>", actor.id)
+    } else {
+        escape::text(&actor.display).unwrap_or_else(|| "a moderator".to_owned())
+    }
+}
+
 /// A kick reason, inert and at most [`MAX_REASON_CHARS`].
 pub fn reason(text: &str) -> Option<String> {
     escape::text_limited(text, MAX_REASON_CHARS)
@@ -118,15 +128,7 @@ pub fn line(phrase: &Phrase, style: PhoneNumbers) -> String {
                 LeaveReason::Removed => {
                     let by = by
                         .as_ref()
-                        .and_then(|actor| {
-                            if !actor.id.is_empty() && actor.id.chars().all(|c| c.is_ascii_digit())
-                            {
-                                Some(format!("<@{}>", actor.id))
-                            } else {
-                                escape::text(&actor.display)
-                            }
-                        })
-                        .map(|actor| format!(" by {actor}"))
+                        .map(|by| format!(" by {}", actor(by)))
                         .unwrap_or_default();
                     let why = why
                         .as_deref()

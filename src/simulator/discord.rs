@@ -1,7 +1,8 @@
 //! A Discord stand-in for `ringside demo`: just enough of Discord's REST API (under `/api/v10`)
 //! for ringside's Discord side to run unchanged, announcer and poster included — channel
-//! messages (with `nonce` + `enforce_nonce` honoured), threads, and the bulk overwrite of the
-//! guild's commands. What ringside posts is handed to the demo as a terminal preview
+//! messages (with `nonce` + `enforce_nonce` honoured, as JSON or as a multipart upload with
+//! files), their edits (the roster card), threads, and the bulk overwrite of the guild's
+//! commands. What ringside posts is handed to the demo as a terminal preview
 //! ([`preview`]), the way Discord would display it.
 //!
 //! It is not a test double: the integration tests use a fake that validates every request
@@ -10,7 +11,9 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::routing::{patch, post, put};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -18,11 +21,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
-/// A message as it reached the channel (or a thread).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message as it reached the channel (or a thread), or an edit of one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Posted {
     pub channel_id: String,
     pub content: String,
+    /// The message this edits (a roster card); `None` for a new message.
+    pub edit_of: Option<String>,
+    /// Files uploaded with it: name and bytes.
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 #[derive(Default)]
@@ -56,6 +63,10 @@ impl DemoDiscord {
         };
         let router = Router::new()
             .route("/api/v10/channels/{channel}/messages", post(create_message))
+            .route(
+                "/api/v10/channels/{channel}/messages/{message}",
+                patch(edit_message),
+            )
             .route(
                 "/api/v10/channels/{channel}/messages/{message}/threads",
                 post(create_thread),
@@ -103,11 +114,80 @@ fn next_id(channels: &Mutex<Channels>) -> u64 {
     channels.next_id
 }
 
+/// A request's JSON body, and its files when it came as a multipart upload (`payload_json` and
+/// `files[n]`, as Discord takes them).
+fn read_body(headers: &HeaderMap, raw: &[u8]) -> Option<(Value, Vec<(String, Vec<u8>)>)> {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(boundary) = content_type
+        .strip_prefix("multipart/form-data")
+        .and_then(|rest| rest.split("boundary=").nth(1))
+    else {
+        return serde_json::from_slice(raw).ok().map(|body| (body, Vec::new()));
+    };
+    let boundary = boundary.trim_matches('"');
+    let mut body = None;
+    let mut files = Vec::new();
+    for (name, filename, bytes) in parts(raw, boundary.as_bytes()) {
+        match (name.as_str(), filename) {
+            ("payload_json", _) => body = serde_json::from_slice(&bytes).ok(),
+            (_, Some(filename)) => files.push((filename, bytes)),
+            _ => {}
+        }
+    }
+    body.map(|body| (body, files))
+}
+
+/// The parts of a multipart body: each one's name, file name and bytes.
+fn parts(raw: &[u8], boundary: &[u8]) -> Vec<(String, Option<String>, Vec<u8>)> {
+    let delimiter = [b"--".as_slice(), boundary].concat();
+    let mut found = Vec::new();
+    let mut rest = raw;
+    while let Some(start) = find(rest, &delimiter) {
+        rest = &rest[start + delimiter.len()..];
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let Some(end) = find(rest, &delimiter) else {
+            break;
+        };
+        let part = rest[..end]
+            .strip_prefix(b"\r\n")
+            .unwrap_or(&rest[..end]);
+        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        if let Some(split) = find(part, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&part[..split]);
+            let field = |key: &str| {
+                head.split(';')
+                    .map(str::trim)
+                    .find_map(|item| item.strip_prefix(key))
+                    .map(|value| value.trim_matches('"').to_owned())
+            };
+            if let Some(name) = field("name=") {
+                found.push((name, field("filename="), part[split + 4..].to_vec()));
+            }
+        }
+    }
+    found
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
 async fn create_message(
     State(state): State<DemoState>,
     Path(channel): Path<String>,
-    Json(body): Json<Value>,
+    headers: HeaderMap,
+    raw: Bytes,
 ) -> Response {
+    let Some((body, files)) = read_body(&headers, &raw) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"code": 50109, "message": "The request body contains invalid JSON."}))).into_response();
+    };
     let content = body["content"].as_str().unwrap_or_default().to_owned();
     let nonce = match &body["nonce"] {
         Value::String(nonce) => Some(nonce.clone()),
@@ -141,9 +221,30 @@ async fn create_message(
         let _ = state.posted.send(Posted {
             channel_id: channel.clone(),
             content: content.clone(),
+            edit_of: None,
+            files,
         });
     }
     Json(json!({ "id": id.to_string(), "channel_id": channel, "content": content })).into_response()
+}
+
+async fn edit_message(
+    State(state): State<DemoState>,
+    Path((channel, message)): Path<(String, String)>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    let Some((body, files)) = read_body(&headers, &raw) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"code": 50109, "message": "The request body contains invalid JSON."}))).into_response();
+    };
+    let content = body["content"].as_str().unwrap_or_default().to_owned();
+    let _ = state.posted.send(Posted {
+        channel_id: channel.clone(),
+        content: content.clone(),
+        edit_of: Some(message.clone()),
+        files,
+    });
+    Json(json!({ "id": message, "channel_id": channel, "content": content })).into_response()
 }
 
 async fn create_thread(
@@ -285,9 +386,40 @@ mod tests {
             rx.recv().await,
             Some(Posted {
                 channel_id: "7".into(),
-                content: "hello".into()
+                content: "hello".into(),
+                ..Posted::default()
             })
         );
         assert!(rx.try_recv().is_err(), "the resend was not posted again");
+
+        // An edit with a picture, uploaded the way ringside's poster uploads it.
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "payload_json",
+                reqwest::multipart::Part::text(
+                    json!({"content": "edited", "attachments": [{"id": 0, "filename": "t.png"}]})
+                        .to_string(),
+                ),
+            )
+            .part(
+                "files[0]",
+                reqwest::multipart::Part::bytes(b"\x89PNG\r\n--x".to_vec()).file_name("t.png"),
+            );
+        let id = first["id"].as_str().unwrap();
+        client
+            .patch(format!("{url}/{id}"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            rx.recv().await,
+            Some(Posted {
+                channel_id: "7".into(),
+                content: "edited".into(),
+                edit_of: Some(id.to_owned()),
+                files: vec![("t.png".into(), b"\x89PNG\r\n--x".to_vec())],
+            })
+        );
     }
 }

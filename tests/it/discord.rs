@@ -18,7 +18,7 @@ use ringside::simulator::{CallerRef, ConferenceController, LeaveSignal, Person};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const SEED: u64 = 0x0d15_c0de;
+pub(crate) const SEED: u64 = 0x0d15_c0de;
 /// A role `[access] kick_roles` names.
 const MOD_ROLE: u64 = 1_100_000_000_000_000_300;
 const MOD_ID: u64 = 1_100_000_000_000_000_401;
@@ -30,15 +30,15 @@ const SILENT_FLAGS: u64 = (1 << 2) | (1 << 12);
 /// EPHEMERAL.
 const EPHEMERAL: u64 = 1 << 6;
 
-fn host() -> Person {
+pub(crate) fn host() -> Person {
     Person::with_extension("Agent 122", "122", "62295300122")
 }
 
-fn paco() -> Person {
+pub(crate) fn paco() -> Person {
     Person::new("Paco Vu", "+14155550142")
 }
 
-fn rhea() -> Person {
+pub(crate) fn rhea() -> Person {
     Person::new("Rhea Stone", "+14155550177")
 }
 
@@ -55,7 +55,7 @@ fn plain_member() -> Member {
 }
 
 /// `<t:1709049892:R>` → `<t>`: Discord timestamps depend on the scripted clock.
-fn normalize(text: &str) -> String {
+pub(crate) fn normalize(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("<t:") {
@@ -77,7 +77,7 @@ fn normalize(text: &str) -> String {
 }
 
 /// An `allowed_mentions` that allows nothing (`parse` empty; `users` and `roles` empty if given).
-fn assert_mentions_nothing(allowed: &Value) {
+pub(crate) fn assert_mentions_nothing(allowed: &Value) {
     assert_eq!(allowed["parse"], json!([]), "{allowed}");
     for list in ["users", "roles"] {
         assert!(
@@ -92,7 +92,7 @@ fn assert_mentions_nothing(allowed: &Value) {
     );
 }
 
-fn assert_no_violations(fake: &FakeDiscord) {
+pub(crate) fn assert_no_violations(fake: &FakeDiscord) {
     let violations = fake.violations();
     assert!(
         violations.is_empty(),
@@ -102,14 +102,14 @@ fn assert_no_violations(fake: &FakeDiscord) {
 
 /// The platform fake, the fake Discord and ringside against both, subscription active and (in
 /// gateway mode) the gateway identified.
-struct Env {
-    transport: Transport,
-    platform: PlatformHandle,
-    fake: FakeDiscord,
-    app: TestApp,
+pub(crate) struct Env {
+    pub(crate) transport: Transport,
+    pub(crate) platform: PlatformHandle,
+    pub(crate) fake: FakeDiscord,
+    pub(crate) app: TestApp,
 }
 
-async fn env_with(
+pub(crate) async fn env_with(
     transport: Transport,
     fake_options: FakeOptions,
     configure: impl FnOnce(&mut Settings),
@@ -143,7 +143,7 @@ async fn env_with(
     }
 }
 
-async fn env(transport: Transport) -> Env {
+pub(crate) async fn env(transport: Transport) -> Env {
     env_with(transport, FakeOptions::default(), |_| {}).await
 }
 

@@ -3,6 +3,7 @@
 //! ([`super::delivery`]); the channel's create-message bucket says when the next one can go.
 
 use super::Post;
+use super::card::{self, CardLane};
 use super::delivery::{Delivery, deliver};
 use super::outlet::{Delivering, Loop, Outlet, announce};
 use super::planner::{HealthNotice, Planner, nonce_prefix};
@@ -41,6 +42,13 @@ pub struct DiscordAnnouncer {
     pub drain_timeout: Duration,
     /// Counts the announcements finished with (their message delivered or parked).
     pub progress: Progress,
+    /// `announce.feed`: the conferences' lines (off: only the roster cards speak for them).
+    pub feed: bool,
+    /// `announce.timeline`: the end of a conference carries its timeline picture.
+    pub timeline: bool,
+    /// `announce.roster_card` on: how long a card waits for its conference to settle
+    /// (`announce.roster_edit_ms`).
+    pub roster_card: Option<Duration>,
 }
 
 /// Announces in Discord until `events` closes or `shutdown` fires, by the announcer's one rule
@@ -67,8 +75,26 @@ pub async fn run_discord(config: DiscordAnnouncer) {
         shutdown,
         drain_timeout,
         progress,
+        feed,
+        timeline,
+        roster_card,
     } = config;
     let outlet_roster = roster.clone();
+    let nonce_prefix = nonce_prefix();
+    let (backlog, feed_backlog) = watch::channel(0);
+    let cards = roster_card.map(|edit_after| CardLane {
+        changes: roster.watch(),
+        roster: roster.clone(),
+        poster: Arc::clone(&poster),
+        store: store.clone(),
+        channel_id,
+        phone_numbers,
+        edit_after,
+        picture_on_card: timeline && !feed,
+        feed_backlog,
+        // Its own prefix: a card's nonce never meets a line's.
+        nonce_prefix: format!("c{nonce_prefix}"),
+    });
     let outlet = Channel {
         delivery: Arc::new(Delivery {
             poster,
@@ -83,14 +109,16 @@ pub async fn run_discord(config: DiscordAnnouncer) {
             stale_after,
             thread_per_conference,
             channel_id,
-            nonce_prefix: nonce_prefix(),
+            nonce_prefix,
             sequence: 0,
+            feed,
+            timeline,
         },
         notice: HealthNotice::default(),
         store,
         channel_id,
     };
-    announce(
+    let lines = announce(
         outlet,
         Loop {
             events,
@@ -100,9 +128,20 @@ pub async fn run_discord(config: DiscordAnnouncer) {
             drain_timeout,
             progress,
             roster: outlet_roster,
+            backlog: Some(backlog),
         },
-    )
-    .await;
+    );
+    match cards {
+        // The cards follow the conferences for as long as the lines are announced; a stop
+        // drops them once the lines are drained.
+        Some(cards) => {
+            tokio::select! {
+                () = lines => {}
+                () = card::run(cards) => {}
+            }
+        }
+        None => lines.await,
+    }
 }
 
 /// The announcement channel as an [`Outlet`].
@@ -137,6 +176,16 @@ impl Outlet for Channel {
 
     async fn commit(&mut self, events: &[Announcement]) -> Option<Vec<Batch>> {
         let batches = self.planner.plan(events);
+        if batches.is_empty() {
+            // Nothing to post for them (the lines are off): they are done with.
+            let ids: Vec<i64> = events.iter().filter_map(|a| a.outbox_id).collect();
+            if !ids.is_empty()
+                && let Err(error) = self.store.mark_delivered(ids).await
+            {
+                tracing::debug!(%error, "cannot mark events done with; retrying");
+                return None;
+            }
+        }
         commit_batches(&self.store, batches).await
     }
 

@@ -54,7 +54,10 @@ pub(super) async fn deliver(delivery: Arc<Delivery>, batch: Batch) {
     let mut attempt = 0u32;
     let mut limited = 0u32;
     loop {
-        match delivery.poster.post_message(destination, &batch.body).await {
+        match delivery
+            .poster
+            .post_message(destination, &batch.body, &batch.files)
+            .await {
             Ok(posted) => {
                 if batch.target == BatchTarget::ThreadStart
                     && let Some(conference) = batch.conference_id.as_deref()

@@ -58,6 +58,7 @@ pub async fn run(
             drain_timeout: LOCAL_DRAIN,
             progress,
             roster: outlet_roster,
+            backlog: None,
         },
     )
     .await;

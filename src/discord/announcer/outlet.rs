@@ -81,6 +81,8 @@ pub(super) struct Loop {
     pub(super) progress: Progress,
     /// Whether a pending join's caller is named yet.
     pub(super) roster: Roster,
+    /// Told how many messages are pending or in flight (the roster cards give way to them).
+    pub(super) backlog: Option<watch::Sender<usize>>,
 }
 
 /// A committed message and how many announcements are finished with once it is.
@@ -101,6 +103,7 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
         drain_timeout,
         progress,
         roster,
+        backlog,
     } = config;
     let mut queue: VecDeque<Queued<O::Message>> = outlet
         .committed()
@@ -131,6 +134,9 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
         }
         let queued = pending.len() + queue.len() + usize::from(in_flight.is_some());
         metrics::gauge!("ringside_announcements_queued").set(queued as f64);
+        if let Some(backlog) = &backlog {
+            backlog.send_if_modified(|count| std::mem::replace(count, queued) != queued);
+        }
         let due = match (&in_flight, gathered_at) {
             (None, Some(gathered)) => {
                 let due = outlet.open_at().map_or(gathered, |open| open.max(gathered));

@@ -2,6 +2,7 @@
 //! (grouped by conference, split at Discord's limits), per-conference threads, and the "cannot
 //! see calls" notices. Each message gets its nonce here.
 
+use super::card::picture;
 use crate::conference::{ConferenceEvent, ConferenceId, EventKind, Roster};
 use crate::config::PhoneNumbers;
 use crate::discord::message;
@@ -10,6 +11,10 @@ use crate::store::{BatchTarget, NewBatch};
 use crate::util::random;
 use std::sync::Arc;
 use std::time::Duration;
+
+fn is_end(event: &&ConferenceEvent) -> bool {
+    matches!(event.kind, EventKind::ConferenceEnded { .. })
+}
 
 /// A random nonce prefix for this run: with the sequence it makes every batch's nonce unique.
 pub(super) fn nonce_prefix() -> String {
@@ -67,6 +72,10 @@ pub(super) struct Planner {
     pub(super) channel_id: u64,
     pub(super) nonce_prefix: String,
     pub(super) sequence: u64,
+    /// `announce.feed`: off, conference events get no message (the roster cards speak for them).
+    pub(super) feed: bool,
+    /// `announce.timeline`: a conference's end line carries its timeline picture.
+    pub(super) timeline: bool,
 }
 
 impl Planner {
@@ -114,6 +123,10 @@ impl Planner {
             .partition(|event| event.received_at < stale_before);
         let style = self.phone_numbers;
         let mut batches = Vec::new();
+        if !self.feed {
+            // The roster cards speak for the conferences; the events are done with.
+            return batches;
+        }
         if !stale.is_empty() {
             tracing::info!(
                 count = stale.len(),
@@ -124,12 +137,20 @@ impl Planner {
             }
         }
         if !fresh.is_empty() && !self.thread_per_conference {
-            let single = fresh
-                .iter()
-                .all(|event| event.conference_id == fresh[0].conference_id)
-                .then(|| fresh[0].conference_id.clone());
-            for content in message::announcement(&fresh, &self.roster, style) {
-                batches.push(self.channel_batch(content, single.as_ref()));
+            // With pictures, a message ends at each conference's end line: the picture goes
+            // with the message that ends the conference.
+            let timeline = self.timeline;
+            for chunk in fresh.split_inclusive(|event| timeline && is_end(event)) {
+                let single = chunk
+                    .iter()
+                    .all(|event| event.conference_id == chunk[0].conference_id)
+                    .then(|| chunk[0].conference_id.clone());
+                for content in message::announcement(chunk, &self.roster, style) {
+                    batches.push(self.channel_batch(content, single.as_ref()));
+                }
+                if let Some(ended) = chunk.last().filter(|event| is_end(event)) {
+                    self.attach_timeline(batches.last_mut(), &ended.conference_id);
+                }
             }
         } else if !fresh.is_empty() {
             batches.extend(self.plan_threads(&fresh));
@@ -142,6 +163,20 @@ impl Planner {
                 .collect();
         }
         batches
+    }
+
+    /// Attaches `conference`'s timeline picture to `batch` (its end summary), when pictures are
+    /// on and the roster still has the conference.
+    fn attach_timeline(&self, batch: Option<&mut NewBatch>, conference: &ConferenceId) {
+        if !self.timeline {
+            return;
+        }
+        let (Some(batch), Some(view)) = (batch, self.roster.conference(conference)) else {
+            return;
+        };
+        let files = picture(&view, self.phone_numbers);
+        batch.body = message::with_attachments(&batch.body, &files);
+        batch.files = files;
     }
 
     /// Thread mode: per conference, its start in the channel (a thread is made from it), its
@@ -197,6 +232,9 @@ impl Planner {
             }
             for content in message::announcement(&ends, &self.roster, style) {
                 batches.push(self.channel_batch(content, Some(&conference)));
+            }
+            if !ends.is_empty() {
+                self.attach_timeline(batches.last_mut(), &conference);
             }
         }
         batches

@@ -9,7 +9,7 @@ use crate::discord::api::DiscordApi;
 use crate::discord::poster::fake::{FakeDiscord, Scripted};
 use crate::discord::poster::{PostError, PostFuture, PostedMessage, Poster};
 use crate::pipeline::{Announcement, Clock, Progress, SubscriptionHealth, SystemClock};
-use crate::store::Store;
+use crate::store::{BatchFile, Store};
 use secrecy::SecretString;
 use std::future::Future;
 use std::sync::Arc;
@@ -555,6 +555,8 @@ struct MemoryPoster {
     waited: std::sync::atomic::AtomicUsize,
     /// Told of every request received.
     arrived: tokio::sync::Notify,
+    /// Every edit: the message and the body.
+    edits: std::sync::Mutex<Vec<(String, serde_json::Value)>>,
 }
 
 impl MemoryPoster {
@@ -600,7 +602,29 @@ impl MemoryPoster {
 }
 
 impl Post for MemoryPoster {
-    fn post_message<'a>(&'a self, channel: u64, body: &'a str) -> PostFuture<'a, PostedMessage> {
+    fn edit_message<'a>(
+        &'a self,
+        _channel: u64,
+        message_id: &'a str,
+        body: &'a str,
+        _files: &'a [BatchFile],
+    ) -> PostFuture<'a, PostedMessage> {
+        let value = serde_json::from_str(body).expect("the announcer edits with JSON");
+        self.edits
+            .lock()
+            .unwrap()
+            .push((message_id.to_owned(), value));
+        Box::pin(std::future::ready(Ok(PostedMessage {
+            id: message_id.to_owned(),
+        })))
+    }
+
+    fn post_message<'a>(
+        &'a self,
+        channel: u64,
+        body: &'a str,
+        _files: &'a [BatchFile],
+    ) -> PostFuture<'a, PostedMessage> {
         Box::pin(async move {
             if let Some(open) = self.message_open_at(channel) {
                 self.waited
