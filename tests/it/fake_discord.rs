@@ -2,10 +2,12 @@
 //! and answers in shapes serenity reads.
 
 use crate::support::discord::interactions::{self, Member, Signing};
+use crate::support::discord::multipart::UPLOAD_LIMIT;
 use crate::support::discord::openapi;
 use crate::support::discord::{
     APPLICATION_ID, BOT_TOKEN, CHANNEL_ID, FakeDiscord, FakeOptions, GUILD_ID,
 };
+use reqwest::multipart;
 use serde_json::{Value, json};
 use serenity::all::{
     ChannelId, ClientBuilder, CommandOptionType, Context, CreateAllowedMentions,
@@ -1033,4 +1035,454 @@ async fn post_signed_signs_right_or_wrong_as_asked() {
     ] {
         assert_eq!(status(how).await, 401, "{how:?}");
     }
+}
+
+/// A PNG's signature then bytes that look like form syntax, so a parser that splits on less than
+/// the whole delimiter is caught.
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\r\n--not-the-boundary\r\n\x00\xff timeline";
+
+/// A card's `payload_json` as ringside sends it with its timeline.
+fn card_payload(content: &str, nonce: &str) -> Value {
+    json!({
+        "content": content,
+        "nonce": nonce,
+        "enforce_nonce": true,
+        "allowed_mentions": {"parse": []},
+        "flags": 4096,
+        "attachments": [{"id": 0, "filename": "timeline.png"}],
+    })
+}
+
+fn payload_part(payload: &Value) -> multipart::Part {
+    multipart::Part::text(payload.to_string())
+        .mime_str("application/json")
+        .expect("a MIME type")
+}
+
+fn png_part(filename: &str) -> multipart::Part {
+    multipart::Part::bytes(PNG.to_vec())
+        .file_name(filename.to_owned())
+        .mime_str("image/png")
+        .expect("a MIME type")
+}
+
+/// `payload_json` and a `files[0]` PNG, the form ringside sends.
+fn card_form(payload: &Value) -> multipart::Form {
+    multipart::Form::new()
+        .part("payload_json", payload_part(payload))
+        .part("files[0]", png_part("timeline.png"))
+}
+
+/// Sends a form to `path` (after `/api/v10`) with the bot's token.
+async fn send_form(
+    fake: &FakeDiscord,
+    method: reqwest::Method,
+    path: &str,
+    form: multipart::Form,
+) -> reqwest::Response {
+    client()
+        .request(method, format!("{}/api/v10{path}", fake.base_url()))
+        .header("authorization", format!("Bot {BOT_TOKEN}"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("the fake answers")
+}
+
+fn messages_path(channel: u64) -> String {
+    format!("/channels/{channel}/messages")
+}
+
+fn message_path(channel: u64, message: &str) -> String {
+    format!("/channels/{channel}/messages/{message}")
+}
+
+#[test]
+fn the_multipart_parser_reads_quoted_boundaries_extended_names_and_binary_data() {
+    use crate::support::discord::multipart::{boundary, parse};
+    let content_type = "multipart/form-data; charset=utf-8; boundary=\"a b:c\"";
+    assert_eq!(boundary(content_type).unwrap(), "a b:c");
+    let mut body = b"preamble\r\n--a b:c\r\n\
+        Content-Disposition: form-data; name*=utf-8''files%5B0%5D; filename=\"x\\\"y.png\"\r\n\
+        content-type: image/png\r\n\r\n"
+        .to_vec();
+    body.extend_from_slice(PNG);
+    body.extend_from_slice(b"\r\n--a b:c--\r\nepilogue");
+    let parts = parse(&body, "a b:c").unwrap();
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].name, "files[0]");
+    assert_eq!(parts[0].filename.as_deref(), Some("x\"y.png"));
+    assert_eq!(parts[0].content_type.as_deref(), Some("image/png"));
+    assert_eq!(parts[0].data, PNG);
+}
+
+#[test]
+fn a_multipart_body_cut_short_or_without_a_disposition_is_malformed() {
+    use crate::support::discord::multipart::{boundary, parse};
+    let cut = b"--b\r\nContent-Disposition: form-data; name=\"payload_json\"\r\n\r\n{}";
+    assert!(parse(cut, "b").is_err());
+    assert!(parse(b"--b\r\n\r\nno disposition\r\n--b--", "b").is_err());
+    assert!(parse(b"no boundary at all", "b").is_err());
+    assert!(boundary("multipart/form-data").is_err());
+    assert!(boundary("multipart/form-data; boundary=").is_err());
+}
+
+#[tokio::test]
+async fn a_multipart_create_is_stored_with_its_bytes_and_deduplicated_by_its_nonce() {
+    let fake = FakeDiscord::start().await;
+    let payload = card_payload("**Paco Vu** joined", "card-0001");
+    let path = messages_path(CHANNEL_ID);
+    let first = send_form(&fake, reqwest::Method::POST, &path, card_form(&payload)).await;
+    assert_eq!(first.status(), 200);
+    assert!(first.headers().contains_key("x-ratelimit-bucket"));
+    let first: serenity::all::Message = first.json().await.unwrap();
+    assert_eq!(first.content, "**Paco Vu** joined");
+    assert_eq!(first.attachments.len(), 1);
+    assert_eq!(first.attachments[0].filename, "timeline.png");
+    assert_eq!(first.attachments[0].size as usize, PNG.len());
+    assert_eq!(
+        first.attachments[0].content_type.as_deref(),
+        Some("image/png")
+    );
+    // A resend with the same nonce answers the same message and stores no second one.
+    let second = send_form(&fake, reqwest::Method::POST, &path, card_form(&payload)).await;
+    assert_eq!(second.status(), 200);
+    let second: serenity::all::Message = second.json().await.unwrap();
+    assert_eq!(second.id, first.id);
+    assert_eq!(fake.messages(CHANNEL_ID).len(), 1);
+
+    let stored = fake.attachments(CHANNEL_ID, first.id.get());
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (stored[0].filename.as_str(), stored[0].content_type.as_str()),
+        ("timeline.png", "image/png")
+    );
+    assert_eq!(stored[0].bytes, PNG);
+    assert_eq!(stored[0].id, first.attachments[0].id.get());
+    assert_eq!(fake.message_requests(CHANNEL_ID), vec![payload.clone()]);
+    let recorded = fake.requests().pop().unwrap();
+    assert_eq!(recorded.body["content"], "**Paco Vu** joined");
+    assert_eq!(recorded.files.len(), 1);
+    assert_eq!(recorded.files[0].name, "files[0]");
+    assert_eq!(recorded.files[0].data, PNG);
+    assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
+}
+
+#[tokio::test]
+async fn a_multipart_create_that_breaks_the_upload_rules_is_a_violation_answered_400() {
+    let fake = FakeDiscord::start().await;
+    let card = || card_payload("joined", "card-0001");
+    let with = |field: &str, value: Value| {
+        let mut payload = card();
+        payload[field] = value;
+        payload
+    };
+    let no_filename = multipart::Part::bytes(PNG.to_vec())
+        .mime_str("image/png")
+        .unwrap();
+    let no_type = multipart::Part::bytes(PNG.to_vec()).file_name("timeline.png");
+    let mut eleven = multipart::Form::new().part("payload_json", payload_part(&card()));
+    for n in 0..11 {
+        eleven = eleven.part(format!("files[{n}]"), png_part("timeline.png"));
+    }
+    let cases: Vec<(&str, multipart::Form, &str)> = vec![
+        (
+            "an entry naming no file",
+            card_form(&with(
+                "attachments",
+                json!([{"id": 1, "filename": "timeline.png"}]),
+            )),
+            "attachments.0.id",
+        ),
+        (
+            "a file no entry describes",
+            card_form(&with("attachments", json!([]))),
+            "attachments",
+        ),
+        (
+            "no payload_json",
+            multipart::Form::new().part("files[0]", png_part("timeline.png")),
+            "payload_json",
+        ),
+        (
+            "payload_json not JSON",
+            multipart::Form::new()
+                .text("payload_json", "{content:")
+                .part("files[0]", png_part("timeline.png")),
+            "payload_json",
+        ),
+        (
+            "content over 2000 chars",
+            card_form(&with("content", json!("x".repeat(2001)))),
+            "content",
+        ),
+        (
+            "an unknown field",
+            card_form(&with("allowed_mention", json!({"parse": []}))),
+            "allowed_mention",
+        ),
+        (
+            "a file without a filename",
+            multipart::Form::new()
+                .part("payload_json", payload_part(&card()))
+                .part("files[0]", no_filename),
+            "files[0]",
+        ),
+        (
+            "a file without a Content-Type",
+            multipart::Form::new()
+                .part("payload_json", payload_part(&card()))
+                .part("files[0]", no_type),
+            "files[0]",
+        ),
+        ("eleven files", eleven, "files"),
+        (
+            "a field as its own part",
+            card_form(&card()).text("content", "joined"),
+            "content",
+        ),
+    ];
+    let path = messages_path(CHANNEL_ID);
+    for (i, (case, form, at)) in cases.into_iter().enumerate() {
+        let response = send_form(&fake, reqwest::Method::POST, &path, form).await;
+        assert_eq!(response.status(), 400, "{case}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["code"], 50035, "{case}: {answer}");
+        let violations = fake.violations();
+        assert_eq!(violations.len(), i + 1, "{case}: {violations:#?}");
+        assert!(
+            violations[i].contains(&format!(" at {at}: ")),
+            "{case}: {violations:#?}"
+        );
+    }
+    // A body cut short.
+    let response = client()
+        .post(format!("{}/api/v10{path}", fake.base_url()))
+        .header("authorization", format!("Bot {BOT_TOKEN}"))
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body("--b\r\nContent-Disposition: form-data; name=\"payload_json\"\r\n\r\n{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let violations = fake.violations();
+    assert!(
+        violations
+            .last()
+            .is_some_and(|v| v.contains("Malformed multipart body")),
+        "{violations:#?}"
+    );
+    assert!(fake.messages(CHANNEL_ID).is_empty());
+}
+
+#[tokio::test]
+async fn a_body_over_the_upload_limit_is_413_request_entity_too_large() {
+    let fake = FakeDiscord::start().await;
+    let huge = multipart::Part::bytes(vec![0u8; UPLOAD_LIMIT])
+        .file_name("timeline.png")
+        .mime_str("image/png")
+        .unwrap();
+    let form = multipart::Form::new()
+        .part("payload_json", payload_part(&card_payload("joined", "n")))
+        .part("files[0]", huge);
+    let response = send_form(
+        &fake,
+        reqwest::Method::POST,
+        &messages_path(CHANNEL_ID),
+        form,
+    )
+    .await;
+    assert_eq!(response.status(), 413);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["code"], 40005, "{answer}");
+    assert_eq!(fake.violations().len(), 1, "{:#?}", fake.violations());
+    assert!(fake.messages(CHANNEL_ID).is_empty());
+}
+
+#[tokio::test]
+async fn a_multipart_edit_adds_a_file_and_keeps_only_the_listed_attachments() {
+    let fake = FakeDiscord::start().await;
+    let created: Value = post_message(&fake, CHANNEL_ID, &json!({"content": "joined"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let message_id: u64 = id.parse().unwrap();
+    let path = message_path(CHANNEL_ID, &id);
+    let edit = |content: &str, attachments: Value| json!({"content": content, "allowed_mentions": {"parse": []}, "attachments": attachments});
+
+    // An edit adds the timeline.
+    let first = edit(
+        "joined, 1 caller",
+        json!([{"id": 0, "filename": "timeline.png"}]),
+    );
+    let response = send_form(&fake, reqwest::Method::PATCH, &path, card_form(&first)).await;
+    assert_eq!(response.status(), 200);
+    let answer: serenity::all::Message = response.json().await.unwrap();
+    assert_eq!(answer.attachments.len(), 1);
+    assert!(answer.edited_timestamp.is_some());
+    let timeline = fake.attachments(CHANNEL_ID, message_id);
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(timeline[0].bytes, PNG);
+
+    // Listing it keeps it beside a new file.
+    let second = edit(
+        "joined, 2 callers",
+        json!([{"id": timeline[0].id.to_string()}, {"id": 0, "filename": "later.png"}]),
+    );
+    let form = multipart::Form::new()
+        .part("payload_json", payload_part(&second))
+        .part("files[0]", png_part("upload.png"));
+    let response = send_form(&fake, reqwest::Method::PATCH, &path, form).await;
+    assert_eq!(response.status(), 200);
+    let both = fake.attachments(CHANNEL_ID, message_id);
+    let names: Vec<&str> = both.iter().map(|a| a.filename.as_str()).collect();
+    assert_eq!(names, vec!["timeline.png", "later.png"]);
+
+    // Not listing them replaces them.
+    let third = edit(
+        "joined, 3 callers",
+        json!([{"id": 0, "filename": "timeline.png"}]),
+    );
+    let response = send_form(&fake, reqwest::Method::PATCH, &path, card_form(&third)).await;
+    assert_eq!(response.status(), 200);
+    let now = fake.attachments(CHANNEL_ID, message_id);
+    assert_eq!(now.len(), 1);
+    assert!(both.iter().all(|a| a.id != now[0].id));
+    let stored = fake.messages(CHANNEL_ID);
+    assert_eq!(stored[0]["content"], "joined, 3 callers");
+    assert_eq!(stored[0]["attachments"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        fake.edits(CHANNEL_ID, message_id),
+        vec![first, second, third]
+    );
+
+    // An entry naming an attachment the message does not have is a violation.
+    let stale = edit("joined", json!([{"id": both[1].id.to_string()}]));
+    let response = send_form(
+        &fake,
+        reqwest::Method::PATCH,
+        &path,
+        multipart::Form::new().part("payload_json", payload_part(&stale)),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    let violations = fake.violations();
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert!(
+        violations[0].contains("attachments.0.id"),
+        "{violations:#?}"
+    );
+    assert_eq!(fake.edits(CHANNEL_ID, message_id).len(), 3);
+}
+
+#[tokio::test]
+async fn an_edit_of_a_deleted_message_is_404_unknown_message() {
+    let fake = FakeDiscord::start().await;
+    let mut ids = Vec::new();
+    for content in ["deleted by request", "deleted by a moderator"] {
+        let created: Value = post_message(&fake, CHANNEL_ID, &json!({"content": content}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let delete = |id: &str| {
+        client()
+            .delete(format!(
+                "{}/api/v10{}",
+                fake.base_url(),
+                message_path(CHANNEL_ID, id)
+            ))
+            .header("authorization", format!("Bot {BOT_TOKEN}"))
+            .send()
+    };
+    assert_eq!(delete(&ids[0]).await.unwrap().status(), 204);
+    assert!(fake.delete_message(CHANNEL_ID, ids[1].parse().unwrap()));
+    assert!(fake.messages(CHANNEL_ID).is_empty());
+    assert!(fake.all_messages().is_empty());
+
+    let payload =
+        json!({"content": "edited", "attachments": [{"id": 0, "filename": "timeline.png"}]});
+    for id in &ids {
+        let path = message_path(CHANNEL_ID, id);
+        let response = send_form(&fake, reqwest::Method::PATCH, &path, card_form(&payload)).await;
+        assert_eq!(response.status(), 404);
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer, json!({"code": 10008, "message": "Unknown Message"}));
+    }
+    let again = delete(&ids[0]).await.unwrap();
+    assert_eq!(again.status(), 404);
+    assert_eq!(again.json::<Value>().await.unwrap()["code"], 10008);
+    assert!(!fake.delete_message(CHANNEL_ID, ids[1].parse().unwrap()));
+    assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
+}
+
+#[tokio::test]
+async fn editing_a_message_is_a_bucket_apart_from_creating_one() {
+    let fake = FakeDiscord::start_with(FakeOptions {
+        channel_limit: Some((1, Duration::from_secs(60))),
+        ..FakeOptions::default()
+    })
+    .await;
+    let path = messages_path(CHANNEL_ID);
+    let created = send_form(
+        &fake,
+        reqwest::Method::POST,
+        &path,
+        card_form(&card_payload("joined", "card-0001")),
+    )
+    .await;
+    assert_eq!(created.status(), 200);
+    let create_bucket = created.headers()["x-ratelimit-bucket"].clone();
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let limited = send_form(
+        &fake,
+        reqwest::Method::POST,
+        &path,
+        card_form(&card_payload("joined", "card-0002")),
+    )
+    .await;
+    assert_eq!(limited.status(), 429, "the create bucket is spent");
+
+    // The create bucket is spent and blocked; the edit route still answers.
+    let edit = json!({"content": "joined, 2 callers", "attachments": [{"id": 0, "filename": "timeline.png"}]});
+    let edited = send_form(
+        &fake,
+        reqwest::Method::PATCH,
+        &message_path(CHANNEL_ID, &id),
+        card_form(&edit),
+    )
+    .await;
+    assert_eq!(edited.status(), 200);
+    assert_ne!(edited.headers()["x-ratelimit-bucket"], create_bucket);
+    assert_eq!(edited.headers()["x-ratelimit-remaining"], "4");
+    assert_eq!(fake.contents(CHANNEL_ID), vec!["joined, 2 callers"]);
+    assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
+}
+
+#[tokio::test]
+async fn injections_apply_to_a_multipart_create_as_to_a_json_one() {
+    let fake = FakeDiscord::start().await;
+    let path = messages_path(CHANNEL_ID);
+    let send = |nonce: &str| {
+        send_form(
+            &fake,
+            reqwest::Method::POST,
+            &path,
+            card_form(&card_payload("joined", nonce)),
+        )
+    };
+    fake.fail_next(1, 502);
+    assert_eq!(send("card-0001").await.status(), 502);
+    fake.refuse_next_message_containing("joined", 403, 50013);
+    assert_eq!(send("card-0001").await.status(), 403);
+    assert_eq!(send("card-0001").await.status(), 200);
+    assert_eq!(fake.messages(CHANNEL_ID).len(), 1);
+    assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
 }

@@ -1,5 +1,6 @@
 //! A fake Discord for the integration tests (`docs/architecture.md`, Tests): REST routes on axum that validate every
-//! request against Discord's OpenAPI description (`openapi`), a websocket gateway that serenity's
+//! request against Discord's OpenAPI description (`openapi`), JSON bodies and file uploads
+//! (`multipart`) alike, a websocket gateway that serenity's
 //! shard accepts (`gateway`), and interaction builders with Ed25519 signing (`interactions`).
 //!
 //! Nothing here uses ringside's own types, so a mistake in the app cannot cancel itself out.
@@ -13,6 +14,7 @@
 
 pub mod gateway;
 pub mod interactions;
+pub mod multipart;
 pub mod openapi;
 pub mod rest;
 
@@ -120,8 +122,12 @@ pub struct Recorded {
     pub user_agent: Option<String>,
     pub content_type: Option<String>,
     pub audit_log_reason: Option<String>,
-    /// The body parsed as JSON (`Value::Null` when empty or not JSON; see `raw_body`).
+    /// The body parsed as JSON, or a form's `payload_json` (`Value::Null` when empty, not JSON, or
+    /// a form the fake refused; see `raw_body`).
     pub body: Value,
+    /// A form's file parts (`files[n]`), in the body's order; empty for JSON bodies.
+    pub files: Vec<multipart::Part>,
+    /// Empty when the body was over the upload limit ([`multipart::UPLOAD_LIMIT`]).
     pub raw_body: Vec<u8>,
     /// The status the fake answered with.
     pub status: u16,
@@ -136,10 +142,26 @@ pub struct StoredMessage {
     pub channel_id: u64,
     /// The Message JSON the fake answered with.
     pub json: Value,
-    /// The request body that created it.
+    /// The request body that created it (a form's `payload_json`).
     pub request: Value,
-    /// The bodies of `PATCH /channels/{c}/messages/{id}`, in order.
+    /// The bodies of `PATCH /channels/{c}/messages/{id}` (a form's `payload_json`), in order.
     pub edits: Vec<Value>,
+    /// Its files now, after any edits; `json["attachments"]` describes them.
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to a stored message, with the bytes that were uploaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The id the fake gave it.
+    pub id: u64,
+    /// The `attachments` entry's `filename` when it has one, else the part's.
+    pub filename: String,
+    /// The part's `Content-Type`.
+    pub content_type: String,
+    /// The `attachments` entry's `description` (alt text), if any.
+    pub description: Option<String>,
+    pub bytes: Vec<u8>,
 }
 
 /// A thread the fake created.
@@ -299,6 +321,21 @@ impl State {
         self.violations.push(text.into());
     }
 
+    /// Removes a message, as a moderator deleting it does; whether it existed.
+    pub fn remove_message(&mut self, channel_id: u64, message_id: u64) -> bool {
+        let Some(list) = self.messages.get_mut(&channel_id) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|m| m.id != message_id);
+        let removed = list.len() < before;
+        if removed {
+            self.message_order
+                .retain(|&(c, id)| (c, id) != (channel_id, message_id));
+        }
+        removed
+    }
+
     /// The messages of one channel, as Message JSON.
     pub fn channel_messages(&self, channel_id: u64) -> Vec<Value> {
         self.messages
@@ -408,6 +445,37 @@ impl FakeDiscord {
             .filter_map(|(channel, id)| state.messages.get(channel)?.iter().find(|m| m.id == *id))
             .map(|m| m.json.clone())
             .collect()
+    }
+
+    /// The files of a message now (after its edits), with their bytes; empty for an unknown
+    /// message.
+    pub fn attachments(&self, channel_id: u64, message_id: u64) -> Vec<Attachment> {
+        self.stored(channel_id, message_id)
+            .map(|m| m.attachments)
+            .unwrap_or_default()
+    }
+
+    /// The bodies of the successive edits of a message (a form's `payload_json`), in order.
+    pub fn edits(&self, channel_id: u64, message_id: u64) -> Vec<Value> {
+        self.stored(channel_id, message_id)
+            .map(|m| m.edits)
+            .unwrap_or_default()
+    }
+
+    fn stored(&self, channel_id: u64, message_id: u64) -> Option<StoredMessage> {
+        self.shared
+            .lock()
+            .messages
+            .get(&channel_id)?
+            .iter()
+            .find(|m| m.id == message_id)
+            .cloned()
+    }
+
+    /// Deletes a message without a request, as a moderator does in the Discord client: later
+    /// edits of it are answered 404 / 10008 Unknown Message. Whether it existed.
+    pub fn delete_message(&self, channel_id: u64, message_id: u64) -> bool {
+        self.shared.lock().remove_message(channel_id, message_id)
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -680,6 +748,7 @@ pub fn error_message(code: u64) -> &'static str {
         10007 => "Unknown Member",
         10008 => "Unknown Message",
         10015 => "Unknown Webhook",
+        40005 => "Request entity too large",
         10062 => "Unknown interaction",
         40060 => "Interaction has already been acknowledged.",
         50001 => "Missing Access",

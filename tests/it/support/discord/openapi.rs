@@ -11,9 +11,13 @@
 //!
 //! Where the description and Discord's documented behaviour differ, the fake follows the docs
 //! and says so here:
-//! - `MessageCreateRequest.content` has `maxLength: 4000` in the description (the limit for
-//!   users with Nitro); a bot's message content is limited to 2000 chars (docs,
-//!   `resources/message`), so the fake uses 2000.
+//! - `MessageCreateRequest.content` and `MessageEditRequestPartial.content` have
+//!   `maxLength: 4000` in the description (the limit for users with Nitro); a bot's message
+//!   content is limited to 2000 chars (docs, `resources/message`, for create and edit), so the
+//!   fake uses 2000.
+//! - A snowflake (`SnowflakeType`, a string of digits) is also accepted as a non-negative JSON
+//!   integer: Discord reads ids either way, and its docs' upload example
+//!   (`reference#uploading-files`) writes `"attachments": [{"id": 0, …}]`.
 //! - Integers beyond what a JSON double holds exactly (`format: int64`, or a `maximum` above
 //!   2^53, as on `default_member_permissions`) are also accepted as strings of digits, which is
 //!   how Discord sends and accepts them (serenity serializes permissions that way).
@@ -63,6 +67,14 @@ impl RouteMatch {
     }
 }
 
+/// A `multipart/form-data` request body, split by [`Spec::multipart_body`].
+pub struct MultipartBody<'a> {
+    /// The schemas `payload_json` must meet.
+    pub payload: Vec<&'a Value>,
+    /// The names file parts may have.
+    pub file_fields: Vec<&'a str>,
+}
+
 /// Why a route did not match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteError {
@@ -82,7 +94,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn at(path: &[String], code: &str, message: impl Into<String>) -> Problem {
+    pub fn at(path: &[String], code: &str, message: impl Into<String>) -> Problem {
         Problem {
             path: path.to_vec(),
             code: code.to_owned(),
@@ -134,8 +146,10 @@ pub fn spec() -> &'static Spec {
 impl Spec {
     fn new(mut doc: Value) -> Spec {
         // See the module doc: a bot's content limit is 2000, not the description's 4000.
-        doc["components"]["schemas"]["MessageCreateRequest"]["properties"]["content"]["maxLength"] =
-            json!(2000);
+        for request in ["MessageCreateRequest", "MessageEditRequestPartial"] {
+            doc["components"]["schemas"][request]["properties"]["content"]["maxLength"] =
+                json!(2000);
+        }
         let mut routes = Vec::new();
         let paths = doc["paths"].as_object().expect("the description has paths");
         for (template, item) in paths {
@@ -209,6 +223,52 @@ impl Spec {
             .get("content")?
             .get("application/json")?
             .get("schema")
+    }
+
+    /// The operation's `multipart/form-data` request body as Discord reads it (`multipart`): the
+    /// branches of its `allOf` that describe file parts (every property a binary string:
+    /// `files[0]`…`files[9]`) give the file part names, the others are what `payload_json` must
+    /// meet. `None` when the operation takes no form.
+    pub fn multipart_body(&self, method: &str, template: &str) -> Option<MultipartBody<'_>> {
+        let schema = self
+            .operation(method, template)?
+            .get("requestBody")?
+            .get("content")?
+            .get("multipart/form-data")?
+            .get("schema")?;
+        let branches: Vec<&Value> = match schema.get("allOf").and_then(Value::as_array) {
+            Some(all) => all.iter().collect(),
+            None => vec![schema],
+        };
+        let mut body = MultipartBody {
+            payload: Vec::new(),
+            file_fields: Vec::new(),
+        };
+        for branch in branches {
+            let files = branch
+                .get("properties")
+                .and_then(Value::as_object)
+                .filter(|p| {
+                    !p.is_empty() && p.values().all(|v| v["contentEncoding"] == json!("binary"))
+                });
+            match files {
+                Some(props) => body.file_fields.extend(props.keys().map(String::as_str)),
+                None => body.payload.push(branch),
+            }
+        }
+        Some(body)
+    }
+
+    /// Validates a form's `payload_json` against every payload branch of `body`.
+    pub fn validate_payload(
+        &self,
+        body: &MultipartBody<'_>,
+        payload: &Value,
+        closed: bool,
+    ) -> Result<(), Problem> {
+        body.payload
+            .iter()
+            .try_for_each(|schema| self.validate(schema, payload, closed))
     }
 
     /// Checks path parameters against their schemas (snowflakes must be digits).
@@ -364,7 +424,7 @@ impl Spec {
             "array" => v.is_array(),
             "number" => v.is_number(),
             "integer" => is_integer(v) || (big_integer(s) && digit_string(v).is_some()),
-            "string" => v.is_string(),
+            "string" => v.is_string() || (snowflake_schema(s) && v.is_u64()),
             _ => true,
         });
         if fits {
@@ -411,9 +471,7 @@ impl Spec {
                 ));
             }
         }
-        let snowflake = s.get("format").and_then(Value::as_str) == Some("snowflake")
-            || s.get("pattern").and_then(Value::as_str) == Some(SNOWFLAKE_PATTERN);
-        if snowflake && !is_snowflake(text) {
+        if snowflake_schema(s) && !is_snowflake(text) {
             return Err(Problem::at(
                 path,
                 "NUMBER_TYPE_COERCE",
@@ -626,6 +684,11 @@ fn mentions(t: &Value, name: &str) -> bool {
         Value::Array(list) => list.iter().any(|x| x.as_str() == Some(name)),
         _ => false,
     }
+}
+
+fn snowflake_schema(s: &Map<String, Value>) -> bool {
+    s.get("format").and_then(Value::as_str) == Some("snowflake")
+        || s.get("pattern").and_then(Value::as_str) == Some(SNOWFLAKE_PATTERN)
 }
 
 fn is_snowflake(text: &str) -> bool {

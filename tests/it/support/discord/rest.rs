@@ -5,21 +5,36 @@
 //! and major parameter. Message creation can be limited for real ([`super::FakeOptions::
 //! channel_limit`]) and is the route the injections (`rate_limit_next`, `fail_next`,
 //! `refuse_*`) apply to. A request to a bucket the fake answered 429 for, before the
-//! `retry_after` it gave, is a violation.
+//! `retry_after` it gave, is a violation. Editing a message is its own bucket, as on Discord.
+//!
+//! Bodies: JSON, or a `multipart/form-data` upload (`multipart`) whose `payload_json` is then
+//! validated and handled exactly as a JSON body would be (nonces, buckets, injections), its
+//! `files[n]` parts becoming the message's attachments. A body over Discord's upload limit is
+//! answered 413 / 40005. Every refused body is a violation, answered 400 / 50035 Invalid Form
+//! Body with the path of the problem, as Discord answers.
 
+use super::multipart::{self, Part, UPLOAD_LIMIT};
 use super::openapi::{self, RouteError, RouteMatch};
-use super::{Bucket, Callback, OriginalEdit, Recorded, Shared, State, StoredMessage, Thread};
+use super::{
+    Attachment, Bucket, Callback, OriginalEdit, Recorded, Shared, State, StoredMessage, Thread,
+};
 use super::{error_body, error_message, interactions, timestamp_now};
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State as AxumState;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const API_PREFIX: &str = "/api/v10";
+const MESSAGES: &str = "/channels/{channel_id}/messages";
+const MESSAGE: &str = "/channels/{channel_id}/messages/{message_id}";
+
+/// A body over [`UPLOAD_LIMIT`]: read no further, not kept.
+struct TooLarge;
 
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
@@ -92,18 +107,25 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let received = Instant::now();
+    let body: Result<Bytes, TooLarge> = match Limited::new(body, UPLOAD_LIMIT).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(TooLarge),
+        // The client went away mid-body: nobody reads an answer.
+        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    let raw: &[u8] = body.as_deref().unwrap_or_default();
     let full_path = uri.path().to_owned();
     let path = full_path
         .strip_prefix(API_PREFIX)
         .unwrap_or(&full_path)
         .to_owned();
-    let parsed: Option<Value> = if body.is_empty() {
+    let parsed: Option<Value> = if raw.is_empty() {
         None
     } else {
-        serde_json::from_slice(&body).ok()
+        serde_json::from_slice(raw).ok()
     };
     let mut record = Recorded {
         method: method.as_str().to_owned(),
@@ -115,7 +137,8 @@ async fn handle(
         content_type: header(&headers, "content-type"),
         audit_log_reason: header(&headers, "x-audit-log-reason"),
         body: parsed.clone().unwrap_or(Value::Null),
-        raw_body: body.to_vec(),
+        files: Vec::new(),
+        raw_body: raw.to_vec(),
         status: 0,
         received,
     };
@@ -128,7 +151,7 @@ async fn handle(
             &full_path,
             &path,
             &headers,
-            &body,
+            body.as_deref().map_err(|_| TooLarge),
             parsed,
             &mut record,
             received,
@@ -169,7 +192,7 @@ fn route(
     full_path: &str,
     path: &str,
     headers: &HeaderMap,
-    raw: &[u8],
+    raw: Result<&[u8], TooLarge>,
     parsed: Option<Value>,
     record: &mut Recorded,
     received: Instant,
@@ -252,70 +275,54 @@ fn route(
         }
     }
 
-    let body_schema = spec.body_schema(method.as_str(), &matched.template);
-    let body = match (parsed, raw.is_empty()) {
-        (Some(v), _) => v,
-        (None, true) => Value::Null,
-        (None, false) => {
-            state.violation(format!("{method} {path}: the body is not JSON"));
-            return (
-                Answer::json(
-                    400,
-                    json!({"code": 50109, "message": "The request body contains invalid JSON."}),
-                ),
-                Some(bucket_key),
-            );
+    let Ok(raw) = raw else {
+        state.violation(format!(
+            "{method} {path}: a body over Discord's upload limit of {UPLOAD_LIMIT} bytes"
+        ));
+        return (Answer::error(413, 40005), Some(bucket_key));
+    };
+    let content_type = record.content_type.clone().unwrap_or_default();
+    let (body, files) = if multipart::is_multipart(&content_type) {
+        match read_form(state, method, path, &matched, &content_type, raw) {
+            Ok(upload) => (upload.payload, upload.files),
+            Err(answer) => return (answer, Some(bucket_key)),
+        }
+    } else {
+        match read_json(state, method, path, &matched, headers, raw, parsed) {
+            Ok(body) => (body, Vec::new()),
+            Err(answer) => return (answer, Some(bucket_key)),
         }
     };
-    if body_schema.is_some() {
-        let is_json =
-            header(headers, "content-type").is_some_and(|c| c.starts_with("application/json"));
-        if !raw.is_empty() && !is_json {
-            state.violation(format!(
-                "{method} {path}: a JSON body without `Content-Type: application/json`"
-            ));
-        }
-        let closed = state.options.closed_objects;
-        let checked = if raw.is_empty() {
-            let required = spec
-                .operation(method.as_str(), &matched.template)
-                .and_then(|op| op["requestBody"]["required"].as_bool())
-                .unwrap_or(false);
-            if required {
-                Err(openapi::Problem {
-                    path: Vec::new(),
-                    code: "BASE_TYPE_REQUIRED".into(),
-                    message: "This field is required".into(),
-                })
-            } else {
-                Ok(())
-            }
-        } else {
-            spec.validate_body(method.as_str(), &matched.template, &body, closed)
-                .and_then(|()| extra_checks(&matched.template, &body))
-        };
-        if let Err(problem) = checked {
-            state.violation(format!(
-                "{method} {path}: invalid body at {}: {} ({})",
-                problem.dotted(),
-                problem.message,
-                problem.code
-            ));
-            return (invalid_form(&problem), Some(bucket_key));
+    record.body = body.clone();
+    record.files = files.clone();
+    // Attachments: only the message routes are held to the files they describe.
+    if [MESSAGES, MESSAGE].contains(&matched.template.as_str()) && body.is_object() {
+        let may_keep = matched.template == MESSAGE;
+        if let Err(problem) = multipart::check_attachments(&body, &files, may_keep) {
+            return (
+                refused(state, method, path, "invalid attachments", &problem),
+                Some(bucket_key),
+            );
         }
     }
 
     let answer = match (method.as_str(), matched.template.as_str()) {
-        ("POST", "/channels/{channel_id}/messages") => {
-            create_message(state, &matched, &bucket_key, body, received)
-        }
+        ("POST", MESSAGES) => create_message(state, &matched, &bucket_key, body, files, received),
         ("POST", "/channels/{channel_id}/messages/{message_id}/threads") => {
             create_thread(state, &matched, &body)
         }
-        ("PATCH", "/channels/{channel_id}/messages/{message_id}") => {
-            edit_message(state, &matched, &body)
+        ("PATCH", MESSAGE) => edit_message(state, method, path, &matched, body, files),
+        ("DELETE", MESSAGE) => {
+            let (channel_id, message_id) = (matched.id("channel_id"), matched.id("message_id"));
+            if !state.known_channels.contains(&channel_id) {
+                Answer::error(404, 10003)
+            } else if state.remove_message(channel_id, message_id) {
+                Answer::empty(204)
+            } else {
+                Answer::error(404, 10008)
+            }
         }
-        ("GET", "/channels/{channel_id}/messages/{message_id}") => {
+        ("GET", MESSAGE) => {
             let (channel_id, message_id) = (matched.id("channel_id"), matched.id("message_id"));
             match find_message(state, channel_id, message_id) {
                 Some(m) => Answer::json(200, m.json.clone()),
@@ -374,6 +381,115 @@ fn route(
         }
     };
     (answer, Some(bucket_key))
+}
+
+/// A JSON body (or none), validated against the operation's `application/json` schema.
+fn read_json(
+    state: &mut State,
+    method: &Method,
+    path: &str,
+    matched: &RouteMatch,
+    headers: &HeaderMap,
+    raw: &[u8],
+    parsed: Option<Value>,
+) -> Result<Value, Answer> {
+    let spec = openapi::spec();
+    let body_schema = spec.body_schema(method.as_str(), &matched.template);
+    let body = match (parsed, raw.is_empty()) {
+        (Some(v), _) => v,
+        (None, true) => Value::Null,
+        (None, false) => {
+            state.violation(format!("{method} {path}: the body is not JSON"));
+            return Err(Answer::json(
+                400,
+                json!({"code": 50109, "message": "The request body contains invalid JSON."}),
+            ));
+        }
+    };
+    if body_schema.is_some() {
+        let is_json =
+            header(headers, "content-type").is_some_and(|c| c.starts_with("application/json"));
+        if !raw.is_empty() && !is_json {
+            state.violation(format!(
+                "{method} {path}: a JSON body without `Content-Type: application/json`"
+            ));
+        }
+        let closed = state.options.closed_objects;
+        let checked = if raw.is_empty() {
+            let required = spec
+                .operation(method.as_str(), &matched.template)
+                .and_then(|op| op["requestBody"]["required"].as_bool())
+                .unwrap_or(false);
+            if required {
+                Err(openapi::Problem::at(
+                    &[],
+                    "BASE_TYPE_REQUIRED",
+                    "This field is required",
+                ))
+            } else {
+                Ok(())
+            }
+        } else {
+            spec.validate_body(method.as_str(), &matched.template, &body, closed)
+                .and_then(|()| extra_checks(&matched.template, &body))
+        };
+        if let Err(problem) = checked {
+            return Err(refused(state, method, path, "invalid body", &problem));
+        }
+    }
+    Ok(body)
+}
+
+/// A `multipart/form-data` body: its parts by Discord's rules (`multipart::read_upload`), its
+/// `payload_json` against the operation's form schema, as a JSON body would be.
+fn read_form(
+    state: &mut State,
+    method: &Method,
+    path: &str,
+    matched: &RouteMatch,
+    content_type: &str,
+    raw: &[u8],
+) -> Result<multipart::Upload, Answer> {
+    let spec = openapi::spec();
+    let Some(form) = spec.multipart_body(method.as_str(), &matched.template) else {
+        let problem = openapi::Problem::at(
+            &[],
+            "BASE_TYPE_BAD",
+            format!("{} takes no multipart/form-data body.", matched.template),
+        );
+        return Err(refused(
+            state,
+            method,
+            path,
+            "invalid multipart body",
+            &problem,
+        ));
+    };
+    let closed = state.options.closed_objects;
+    multipart::read_upload(content_type, raw, &form.file_fields)
+        .and_then(|upload| {
+            spec.validate_payload(&form, &upload.payload, closed)
+                .and_then(|()| extra_checks(&matched.template, &upload.payload))
+                .map(|()| upload)
+        })
+        .map_err(|problem| refused(state, method, path, "invalid multipart body", &problem))
+}
+
+/// Records a refused body as a violation and answers it as Discord does: 400 / 50035.
+fn refused(
+    state: &mut State,
+    method: &Method,
+    path: &str,
+    what: &str,
+    problem: &openapi::Problem,
+) -> Answer {
+    state.violation(format!(
+        "{method} {path}: {what} at {}: {} ({})",
+        problem.dotted(),
+        problem.message,
+        problem.code
+    ));
+    invalid_form(problem)
 }
 
 /// Checks the description cannot express: the 6000-character total across a message's embeds.
@@ -530,6 +646,7 @@ fn create_message(
     matched: &RouteMatch,
     key: &str,
     body: Value,
+    files: Vec<Part>,
     received: Instant,
 ) -> Answer {
     let channel_id = matched.id("channel_id");
@@ -592,7 +709,9 @@ fn create_message(
     }
 
     let id = state.next_id();
-    let json = message_json(state, id, channel_id, &body);
+    let mut json = message_json(state, id, channel_id, &body);
+    let attachments = uploaded(state, &body, files);
+    json["attachments"] = attachments_json(channel_id, &attachments);
     state
         .messages
         .entry(channel_id)
@@ -603,6 +722,7 @@ fn create_message(
             json: json.clone(),
             request: body,
             edits: Vec::new(),
+            attachments,
         });
     state.message_order.push((channel_id, id));
     if let Some(k) = nonce_key {
@@ -620,12 +740,60 @@ fn find_message(state: &State, channel_id: u64, message_id: u64) -> Option<&Stor
 }
 
 /// Edits a stored message in place: the fields of the body replace the message's; the edit
-/// bodies are kept in order in `StoredMessage::edits`.
-fn edit_message(state: &mut State, matched: &RouteMatch, body: &Value) -> Answer {
+/// bodies are kept in order in `StoredMessage::edits`. With `attachments`, the message keeps the
+/// attachments the entries name and gains the uploaded files (Discord's rule since API v10);
+/// without, it keeps all it had and gains the files.
+fn edit_message(
+    state: &mut State,
+    method: &Method,
+    path: &str,
+    matched: &RouteMatch,
+    body: Value,
+    files: Vec<Part>,
+) -> Answer {
     let (channel_id, message_id) = (matched.id("channel_id"), matched.id("message_id"));
     if !state.known_channels.contains(&channel_id) {
         return Answer::error(404, 10003);
     }
+    let Some(kept) = find_message(state, channel_id, message_id).map(|m| m.attachments.clone())
+    else {
+        return Answer::error(404, 10008);
+    };
+    let kept = match body.get("attachments") {
+        None => kept,
+        Some(entries) => {
+            let entries = entries.as_array().map(Vec::as_slice).unwrap_or_default();
+            let uploaded: Vec<u64> = files
+                .iter()
+                .filter_map(|f| multipart::file_index(&f.name))
+                .collect();
+            for (i, entry) in entries.iter().enumerate() {
+                let id = multipart::attachment_id(entry);
+                let known =
+                    id.is_some_and(|id| uploaded.contains(&id) || kept.iter().any(|a| a.id == id));
+                if !known {
+                    let problem = openapi::Problem::at(
+                        &["attachments".to_owned(), i.to_string(), "id".to_owned()],
+                        "BASE_TYPE_BAD",
+                        format!(
+                            "Attachment id {} names neither a files[n] part nor an attachment of the message.",
+                            entry["id"]
+                        ),
+                    );
+                    return refused(state, method, path, "invalid attachments", &problem);
+                }
+            }
+            kept.into_iter()
+                .filter(|a| {
+                    entries
+                        .iter()
+                        .any(|e| multipart::attachment_id(e) == Some(a.id))
+                })
+                .collect()
+        }
+    };
+    let mut attachments = kept;
+    attachments.extend(uploaded(state, &body, files));
     let Some(stored) = state
         .messages
         .get_mut(&channel_id)
@@ -646,9 +814,62 @@ fn edit_message(state: &mut State, matched: &RouteMatch, body: &Value) -> Answer
             };
         }
     }
+    stored.json["attachments"] = attachments_json(channel_id, &attachments);
     stored.json["edited_timestamp"] = json!(timestamp_now());
-    stored.edits.push(body.clone());
+    stored.attachments = attachments;
+    stored.edits.push(body);
     Answer::json(200, stored.json.clone())
+}
+
+/// The uploaded files as attachments, each with a fresh id; an `attachments` entry naming the
+/// file (`id` = its `n`) gives its `filename` and `description`.
+fn uploaded(state: &mut State, body: &Value, files: Vec<Part>) -> Vec<Attachment> {
+    let entries = body["attachments"].as_array().cloned().unwrap_or_default();
+    files
+        .into_iter()
+        .map(|file| {
+            let n = multipart::file_index(&file.name);
+            let entry = entries
+                .iter()
+                .find(|e| n.is_some() && multipart::attachment_id(e) == n);
+            let named = |field: &str| {
+                entry
+                    .and_then(|e| e[field].as_str())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+            };
+            Attachment {
+                id: state.next_id(),
+                filename: named("filename").or(file.filename).unwrap_or_default(),
+                content_type: file.content_type.unwrap_or_default(),
+                description: named("description"),
+                bytes: file.data,
+            }
+        })
+        .collect()
+}
+
+/// `attachments` of a Message, as Discord describes each file (the description's
+/// `MessageAttachmentResponse`: `id`, `filename`, `size`, `url` and `proxy_url` required).
+fn attachments_json(channel_id: u64, attachments: &[Attachment]) -> Value {
+    attachments
+        .iter()
+        .map(|a| {
+            let at = format!("attachments/{channel_id}/{}/{}", a.id, a.filename);
+            let mut json = json!({
+                "id": a.id.to_string(),
+                "filename": a.filename,
+                "size": a.bytes.len(),
+                "url": format!("https://cdn.discordapp.com/{at}"),
+                "proxy_url": format!("https://media.discordapp.net/{at}"),
+                "content_type": a.content_type,
+            });
+            if let Some(description) = &a.description {
+                json["description"] = json!(description);
+            }
+            json
+        })
+        .collect()
 }
 
 /// A Message as Discord returns it, from a create or edit body.
