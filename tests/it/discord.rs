@@ -410,11 +410,15 @@ async fn a_conference_played_through_the_webhook_appears_as_channel_messages() {
 
 #[tokio::test]
 async fn forty_joins_within_two_seconds_take_at_most_eight_messages_under_discords_bucket() {
-    // Default announcing (no extra coalescing wait) against Discord's own per-channel bucket.
+    // Default announcing (no extra coalescing wait, the roster card on) against Discord's own
+    // per-channel bucket.
     let env = env_with(
         Transport::Gateway,
         FakeOptions::default().with_discord_channel_bucket(),
-        |s| s.announce.coalesce_ms = 0,
+        |s| {
+            s.announce.coalesce_ms = 0;
+            s.announce.roster_card = true;
+        },
     )
     .await;
     let conference = env.platform.conference(SEED, host());
@@ -441,10 +445,12 @@ async fn forty_joins_within_two_seconds_take_at_most_eight_messages_under_discor
     let channel = env
         .fake
         .wait_for("every join announced", 2 * DEADLINE, |s| {
+            // The roster card is an extra message: the lines count as without it.
             let contents: Vec<String> = s
                 .channel_messages(CHANNEL_ID)
                 .iter()
                 .map(|m| m["content"].as_str().unwrap_or_default().to_owned())
+                .filter(|c| !c.starts_with("📋 "))
                 .collect();
             let joined = contents
                 .iter()
@@ -486,6 +492,32 @@ async fn forty_joins_within_two_seconds_take_at_most_eight_messages_under_discor
         limited, 0,
         "the bucket's headers were heeded: no 429 was needed"
     );
+    // The card settles on the whole burst, within the edit bucket too, with nothing lost.
+    let card = env
+        .fake
+        .wait_for("the card showing all 40", 2 * DEADLINE, |s| {
+            s.channel_messages(CHANNEL_ID).iter().find_map(|m| {
+                let id: u64 = m["id"].as_str()?.parse().ok()?;
+                let content = m["content"].as_str()?;
+                (content.starts_with("📋 ") && content.contains("**40 on the call**"))
+                    .then_some(id)
+            })
+        })
+        .await;
+    let edits = env.fake.edits(CHANNEL_ID, card);
+    println!("the card took {} edits for the burst", edits.len());
+    assert!(
+        edits.len() <= 6,
+        "edits settle on the burst instead of following each join: {}",
+        edits.len()
+    );
+    let limited = env
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count();
+    assert_eq!(limited, 0, "no 429 for the card either");
     assert_no_violations(&env.fake);
 }
 

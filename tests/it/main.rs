@@ -15,6 +15,7 @@
 mod support;
 mod support_cli;
 
+mod cards;
 mod cli;
 mod crash;
 mod crash_discord;
