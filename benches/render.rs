@@ -7,7 +7,11 @@
 //! (`support/day.rs`, 50 agents, 1 hour) replayed through the detector without its ticks, so
 //! every conference is still in the roster, as it is when the announcer renders a batch.
 //!
-//! `cargo bench --features bench --bench render`
+//! `render/timeline png` is the picture attached when a conference ends (`present::timeline::png`:
+//! drawn and PNG-encoded), for a one-hour conference with a host and 3 or 50 callers, in pictures
+//! per second; the bench prints each picture's size once.
+//!
+//! `cargo bench --features bench --bench render` (`-- timeline` for the pictures alone)
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ringside::conference::{
@@ -15,6 +19,7 @@ use ringside::conference::{
 };
 use ringside::config::PhoneNumbers;
 use ringside::discord::message;
+use ringside::present::timeline::{self, Row, Span, Timeline};
 use ringside::present::{phrase, plain};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -82,6 +87,69 @@ fn batches(events: &[ConferenceEvent]) -> Vec<(&'static str, Vec<&ConferenceEven
     ]
 }
 
+/// A one-hour conference: the host throughout, and `callers` callers joining over the first half
+/// hour, some leaving and coming back, every seventh removed.
+fn conference(callers: usize) -> Timeline {
+    const MINUTE: i64 = 60_000;
+    let hour = 60 * MINUTE;
+    let host = Row {
+        label: "Agent 122".to_owned(),
+        host: true,
+        spans: vec![Span {
+            from_ms: 0,
+            to_ms: hour,
+            removed: false,
+        }],
+    };
+    let rows = (1..=callers as i64).map(|caller| {
+        let joined = caller * 37 % 30 * MINUTE;
+        let left = (joined + (10 + caller * 13 % 40) * MINUTE).min(hour);
+        let mut spans = vec![Span {
+            from_ms: joined,
+            to_ms: left,
+            removed: caller % 7 == 0,
+        }];
+        if caller % 3 == 0 && left + 5 * MINUTE < hour {
+            spans.push(Span {
+                from_ms: left + 5 * MINUTE,
+                to_ms: hour,
+                removed: false,
+            });
+        }
+        Row {
+            label: format!("Caller {caller} (•••{:04})", caller * 1119 % 10_000),
+            host: false,
+            spans,
+        }
+    });
+    Timeline {
+        title: "Conference · host Agent 122 · 2026-12-08 14:03 UTC".to_owned(),
+        duration_ms: hour,
+        rows: std::iter::once(host).chain(rows).collect(),
+    }
+}
+
+fn bench_timeline(c: &mut Criterion) {
+    let mut group = c.benchmark_group("render");
+    for callers in [3, 50] {
+        let conference = conference(callers);
+        let picture = timeline::draw(&conference);
+        println!(
+            "timeline, {callers} callers: {}×{} px, {} bytes of PNG",
+            picture.width,
+            picture.height,
+            timeline::png(&conference).len()
+        );
+        group.throughput(Throughput::Elements(1));
+        group.bench_with_input(
+            BenchmarkId::new("timeline png", format!("{callers} callers")),
+            &conference,
+            |b, conference| b.iter(|| timeline::png(black_box(conference)).len()),
+        );
+    }
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let (events, roster) = story();
     let batches = batches(&events);
@@ -117,5 +185,5 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, bench_timeline);
 criterion_main!(benches);

@@ -6,7 +6,8 @@
 //! the commands' replies, choices and buttons alike — and [`json`] for `replay --json`. The roster
 //! card's text ([`card`]) is markdown too. The words
 //! they share (masked numbers, durations, counts, the unknown caller) are in [`words`]; making
-//! caller-supplied text inert in Discord is [`escape`].
+//! caller-supplied text inert in Discord is [`escape`]. The picture attached when a conference
+//! ends, who was on the call when, is [`timeline`]'s.
 //!
 //! Dependencies: `conference` and `config` only. Message structure (grouping, splitting, nonces)
 //! belongs to the Discord side, not here.
@@ -17,6 +18,7 @@ pub mod json;
 pub mod markdown;
 mod phrase;
 pub mod plain;
+pub mod timeline;
 pub mod words;
 
 pub use phrase::{Phrase, What, participant_identity, phrase};
