@@ -266,11 +266,8 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
     settle(&platform, &running).await;
     if stand_in.is_some() {
         // The card's final record comes a moment after the end line.
-        let _ = tokio::time::timeout(
-            SETTLE_LIMIT,
-            card_finished.wait_for(|finished| *finished),
-        )
-        .await;
+        let _ =
+            tokio::time::timeout(SETTLE_LIMIT, card_finished.wait_for(|finished| *finished)).await;
     }
 
     running.shutdown().await?;

@@ -582,7 +582,14 @@ impl PostError {
     /// Whether the message an edit named is gone (someone deleted it): 404 with code
     /// [`UNKNOWN_MESSAGE`].
     pub fn is_unknown_message(&self) -> bool {
-        matches!(self, PostError::Refused { status: 404, code: Some(UNKNOWN_MESSAGE), .. })
+        matches!(
+            self,
+            PostError::Refused {
+                status: 404,
+                code: Some(UNKNOWN_MESSAGE),
+                ..
+            }
+        )
     }
 }
 
@@ -594,12 +601,13 @@ fn multipart(body: &str, files: &[BatchFile]) -> reqwest::multipart::Form {
         .unwrap_or_else(|_| reqwest::multipart::Part::text(body.to_owned()));
     let mut form = reqwest::multipart::Form::new().part("payload_json", payload);
     for (index, file) in files.iter().enumerate() {
-        let part = reqwest::multipart::Part::bytes(file.bytes.clone())
-            .file_name(file.filename.clone());
+        let part =
+            reqwest::multipart::Part::bytes(file.bytes.clone()).file_name(file.filename.clone());
         let part = match part.mime_str(content_type(&file.filename)) {
             Ok(part) => part,
-            Err(_) => reqwest::multipart::Part::bytes(file.bytes.clone())
-                .file_name(file.filename.clone()),
+            Err(_) => {
+                reqwest::multipart::Part::bytes(file.bytes.clone()).file_name(file.filename.clone())
+            }
         };
         form = form.part(format!("files[{index}]"), part);
     }

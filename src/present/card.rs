@@ -46,7 +46,11 @@ fn title(view: &ConferenceView, style: PhoneNumbers, ended: bool) -> String {
 /// The card as posted: the host and the count, no caller.
 pub fn opening(view: &ConferenceView, style: PhoneNumbers) -> String {
     let on_call = u32::try_from(view.live().count()).unwrap_or(u32::MAX);
-    format!("{}\n**{}**", title(view, style, false), words::on_call(on_call))
+    format!(
+        "{}\n**{}**",
+        title(view, style, false),
+        words::on_call(on_call)
+    )
 }
 
 /// The card while the conference is on: who is on the call now.
@@ -334,10 +338,7 @@ mod tests {
             id: "4242".into(),
             display: "mod".into(),
         });
-        let view = view(
-            vec![participant(1, Some("Paco Vu"), false), removed],
-            true,
-        );
+        let view = view(vec![participant(1, Some("Paco Vu"), false), removed], true);
         let text = record(&view, PhoneNumbers::Hidden);
         assert_eq!(
             text,
@@ -370,7 +371,8 @@ mod tests {
             "Conference · host Agent 122 · 2024-02-27 16:04 UTC"
         );
         assert_eq!(timeline.duration_ms, 754_000);
-        let rows: Vec<(&str, bool, Vec<(i64, i64, bool)>)> = timeline
+        type Shown<'a> = (&'a str, bool, Vec<(i64, i64, bool)>);
+        let rows: Vec<Shown> = timeline
             .rows
             .iter()
             .map(|row| {

@@ -8,11 +8,11 @@
 //! It is not a test double: the integration tests use a fake that validates every request
 //! against Discord's OpenAPI description (`tests/it/support/discord/`).
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::body::Bytes;
-use axum::http::HeaderMap;
 use axum::routing::{patch, post, put};
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -29,7 +29,7 @@ pub struct Posted {
     /// The message this edits (a roster card); `None` for a new message.
     pub edit_of: Option<String>,
     /// Files uploaded with it: name and bytes.
-    pub files: Vec<(String, Vec<u8>)>,
+    pub files: Files,
 }
 
 #[derive(Default)]
@@ -114,9 +114,12 @@ fn next_id(channels: &Mutex<Channels>) -> u64 {
     channels.next_id
 }
 
+/// Uploaded files: name and bytes.
+type Files = Vec<(String, Vec<u8>)>;
+
 /// A request's JSON body, and its files when it came as a multipart upload (`payload_json` and
 /// `files[n]`, as Discord takes them).
-fn read_body(headers: &HeaderMap, raw: &[u8]) -> Option<(Value, Vec<(String, Vec<u8>)>)> {
+fn read_body(headers: &HeaderMap, raw: &[u8]) -> Option<(Value, Files)> {
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -125,7 +128,9 @@ fn read_body(headers: &HeaderMap, raw: &[u8]) -> Option<(Value, Vec<(String, Vec
         .strip_prefix("multipart/form-data")
         .and_then(|rest| rest.split("boundary=").nth(1))
     else {
-        return serde_json::from_slice(raw).ok().map(|body| (body, Vec::new()));
+        return serde_json::from_slice(raw)
+            .ok()
+            .map(|body| (body, Vec::new()));
     };
     let boundary = boundary.trim_matches('"');
     let mut body = None;
@@ -153,9 +158,7 @@ fn parts(raw: &[u8], boundary: &[u8]) -> Vec<(String, Option<String>, Vec<u8>)> 
         let Some(end) = find(rest, &delimiter) else {
             break;
         };
-        let part = rest[..end]
-            .strip_prefix(b"\r\n")
-            .unwrap_or(&rest[..end]);
+        let part = rest[..end].strip_prefix(b"\r\n").unwrap_or(&rest[..end]);
         let part = part.strip_suffix(b"\r\n").unwrap_or(part);
         if let Some(split) = find(part, b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&part[..split]);
@@ -186,7 +189,11 @@ async fn create_message(
     raw: Bytes,
 ) -> Response {
     let Some((body, files)) = read_body(&headers, &raw) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"code": 50109, "message": "The request body contains invalid JSON."}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"code": 50109, "message": "The request body contains invalid JSON."})),
+        )
+            .into_response();
     };
     let content = body["content"].as_str().unwrap_or_default().to_owned();
     let nonce = match &body["nonce"] {
@@ -235,7 +242,11 @@ async fn edit_message(
     raw: Bytes,
 ) -> Response {
     let Some((body, files)) = read_body(&headers, &raw) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"code": 50109, "message": "The request body contains invalid JSON."}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"code": 50109, "message": "The request body contains invalid JSON."})),
+        )
+            .into_response();
     };
     let content = body["content"].as_str().unwrap_or_default().to_owned();
     let _ = state.posted.send(Posted {

@@ -189,7 +189,12 @@ pub(super) fn create(
         let mut kept = kept;
         for (position, attached) in new.files.iter().enumerate() {
             let position = i64::try_from(position).unwrap_or(i64::MAX);
-            file.execute(params![kept.id, position, attached.filename, attached.bytes])?;
+            file.execute(params![
+                kept.id,
+                position,
+                attached.filename,
+                attached.bytes
+            ])?;
         }
         kept.files = new.files.clone();
         created.push(kept);

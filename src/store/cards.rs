@@ -106,8 +106,14 @@ mod tests {
         let path = dir.path().join("ringside.db");
         let store = Store::open(&path).unwrap();
         store.save_card(card("s-1", None, false)).await.unwrap();
-        store.save_card(card("s-1", Some("9001"), false)).await.unwrap();
-        store.save_card(card("s-2", Some("9002"), true)).await.unwrap();
+        store
+            .save_card(card("s-1", Some("9001"), false))
+            .await
+            .unwrap();
+        store
+            .save_card(card("s-2", Some("9002"), true))
+            .await
+            .unwrap();
         store.close().await.unwrap();
 
         let store = Store::open(&path).unwrap();

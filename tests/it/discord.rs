@@ -499,8 +499,7 @@ async fn forty_joins_within_two_seconds_take_at_most_eight_messages_under_discor
             s.channel_messages(CHANNEL_ID).iter().find_map(|m| {
                 let id: u64 = m["id"].as_str()?.parse().ok()?;
                 let content = m["content"].as_str()?;
-                (content.starts_with("📋 ") && content.contains("**40 on the call**"))
-                    .then_some(id)
+                (content.starts_with("📋 ") && content.contains("**40 on the call**")).then_some(id)
             })
         })
         .await;

@@ -170,7 +170,11 @@ impl Lane {
     fn note(&mut self, id: ConferenceId, now: Instant) {
         let edit_after = self.config.edit_after;
         if let Some(card) = self.cards.get_mut(&id) {
-            if card.row.as_ref().is_some_and(|row| row.message_id.is_none()) || card.row.is_none()
+            if card
+                .row
+                .as_ref()
+                .is_some_and(|row| row.message_id.is_none())
+                || card.row.is_none()
             {
                 // Not posted yet: it goes when first due, with what the roster says then.
                 return;
@@ -262,8 +266,11 @@ impl Lane {
                 }
                 card.row = Some(row);
                 card.shown = Some(content);
-                // Callers, or the end, reach the card by an edit right away.
-                card.due = Some(Instant::now());
+                // Callers, or the end, reach the card by an edit right away; an empty call's
+                // card waits for its first change.
+                if view.ended || view.live().next().is_some() {
+                    card.due = Some(Instant::now());
+                }
                 Step::Keep
             }
             Err(error) => self.failed(id, card, "post", error).await,
@@ -289,7 +296,8 @@ impl Lane {
             _ => Vec::new(),
         };
         let body = message::edit_body(&content, &files);
-        let (Some(row), Some(message_id)) = (card.row.clone(), card.message_id().map(str::to_owned))
+        let (Some(row), Some(message_id)) =
+            (card.row.clone(), card.message_id().map(str::to_owned))
         else {
             return Step::Keep;
         };

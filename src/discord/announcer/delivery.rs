@@ -57,7 +57,8 @@ pub(super) async fn deliver(delivery: Arc<Delivery>, batch: Batch) {
         match delivery
             .poster
             .post_message(destination, &batch.body, &batch.files)
-            .await {
+            .await
+        {
             Ok(posted) => {
                 if batch.target == BatchTarget::ThreadStart
                     && let Some(conference) = batch.conference_id.as_deref()

@@ -104,6 +104,10 @@ fn start_with(poster: Arc<dyn Post>, store: &Store, options: Options) -> Running
         shutdown: shutdown_receiver,
         drain_timeout: Duration::from_millis(300),
         progress: progress.clone(),
+        feed: true,
+        timeline: true,
+        // The cards have their own lane and tests (`tests/it/cards.rs`).
+        roster_card: None,
     };
     Running {
         progress,
