@@ -4,9 +4,11 @@
 //! caller with `/kick` (autocomplete, confirmation button, result), one caller hangs up, and the
 //! host ends it.
 //!
-//! ringside's Discord side runs unchanged — announcer, poster, nonces, command handlers —
-//! against a Discord stand-in ([`crate::simulator::discord`]) that prints each channel message as
-//! Discord would show it. The command exchanges are the real handlers' replies to the
+//! ringside's Discord side runs unchanged — announcer, roster card, poster, nonces, command
+//! handlers — against a Discord stand-in ([`crate::simulator::discord`]) that prints each channel
+//! message as Discord would show it, each edit of the roster card as the card then reads, and
+//! writes the timeline picture attached to the end summary to a file it names. The card settles
+//! for 300 ms here (`announce.roster_edit_ms`'s least), since the call runs minutes in seconds. The command exchanges are the real handlers' replies to the
 //! interactions a member's client would send. `ringside demo --discord` posts the same
 //! conference into the real channel of the configured bot instead.
 
@@ -51,7 +53,8 @@ const DEMO_PUBLIC_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325a
 const DEMO_ROSTER_EDIT_MS: u64 = 300;
 /// Where the demo writes the timeline picture it was sent (in the system's temporary folder).
 const TIMELINE_FILE: &str = "ringside-demo-timeline.png";
-/// How a roster card's final record begins.
+/// How a roster card begins, and how its final record does.
+const CARD: &str = "📋 ";
 const CARD_ENDED: &str = "📋 **Conference ended**";
 /// Discord's EPHEMERAL message flag.
 const EPHEMERAL: u64 = 1 << 6;
@@ -135,13 +138,14 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
     };
 
     let running = super::start(&settings, Arc::new(MemorySink::new())).await?;
-    let (card_final, mut card_finished) = tokio::sync::watch::channel(false);
+    // The roster card as the channel shows it now, so the demo can let it settle between steps.
+    let (card_shown, mut card) = tokio::sync::watch::channel(String::new());
     let picture_path = std::env::temp_dir().join(TIMELINE_FILE);
     let printer = tokio::spawn(async move {
         while let Some(posted) = posted_rx.recv().await {
             print_posted(&posted, &mention, &picture_path);
-            if posted.edit_of.is_some() && posted.content.starts_with(CARD_ENDED) {
-                card_final.send_replace(true);
+            if posted.content.starts_with(CARD) {
+                card_shown.send_replace(posted.content);
             }
         }
     });
@@ -210,6 +214,7 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
         tokio::time::sleep(PACE).await;
     }
     settle(&platform, &running).await;
+    card_settled(&mut card, stand_in.is_some(), "**3 on the call**").await;
 
     println!();
     let listing = commands
@@ -264,11 +269,8 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
     conference.advance(Duration::from_secs(120));
     conference.end().await;
     settle(&platform, &running).await;
-    if stand_in.is_some() {
-        // The card's final record comes a moment after the end line.
-        let _ =
-            tokio::time::timeout(SETTLE_LIMIT, card_finished.wait_for(|finished| *finished)).await;
-    }
+    // The card's final record comes a moment after the end line.
+    card_settled(&mut card, stand_in.is_some(), CARD_ENDED).await;
 
     running.shutdown().await?;
     drop(stand_in);
@@ -276,6 +278,18 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
     platform.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// Waits (a few seconds at most) until the roster card the stand-in shows contains `wanted`.
+async fn card_settled(
+    card: &mut tokio::sync::watch::Receiver<String>,
+    stand_in: bool,
+    wanted: &str,
+) {
+    if stand_in {
+        let _ =
+            tokio::time::timeout(SETTLE_LIMIT, card.wait_for(|shown| shown.contains(wanted))).await;
+    }
 }
 
 /// Prints a channel message as Discord shows it: an edit of the roster card marked as such, an

@@ -162,8 +162,16 @@ fn parts(raw: &[u8], boundary: &[u8]) -> Vec<(String, Option<String>, Vec<u8>)> 
         let part = part.strip_suffix(b"\r\n").unwrap_or(part);
         if let Some(split) = find(part, b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&part[..split]);
+            let disposition = head
+                .split("\r\n")
+                .find(|line| {
+                    line.to_ascii_lowercase()
+                        .starts_with("content-disposition:")
+                })
+                .unwrap_or_default();
             let field = |key: &str| {
-                head.split(';')
+                disposition
+                    .split(';')
                     .map(str::trim)
                     .find_map(|item| item.strip_prefix(key))
                     .map(|value| value.trim_matches('"').to_owned())
@@ -410,11 +418,16 @@ mod tests {
                 reqwest::multipart::Part::text(
                     json!({"content": "edited", "attachments": [{"id": 0, "filename": "t.png"}]})
                         .to_string(),
-                ),
+                )
+                .mime_str("application/json")
+                .unwrap(),
             )
             .part(
                 "files[0]",
-                reqwest::multipart::Part::bytes(b"\x89PNG\r\n--x".to_vec()).file_name("t.png"),
+                reqwest::multipart::Part::bytes(b"\x89PNG\r\n--x".to_vec())
+                    .file_name("t.png")
+                    .mime_str("image/png")
+                    .unwrap(),
             );
         let id = first["id"].as_str().unwrap();
         client

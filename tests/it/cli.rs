@@ -612,12 +612,44 @@ fn demo_transcript(args: &[&str]) -> Finished {
         "out of order {order:?}:\n{}",
         out.stdout
     );
-    assert_eq!(
-        lines.iter().rev().find(|line| !line.is_empty()),
-        Some(&lines[ended]),
-        "the summary comes last:\n{}",
+    // The roster card: posted naming no caller, edited as the call went, its record last.
+    let card = position(
+        &|line| line.starts_with("📋 Conference · host Agent 122 · started "),
+        "the card as posted",
+    );
+    assert!(
+        lines[card + 1].ends_with(" on the call") && !lines[card + 1].contains('•'),
+        "the posted card names no caller:\n{}",
         out.stdout
     );
+    position(
+        &|line| line == "✏️  (the roster card above, edited:)",
+        "a card edit",
+    );
+    let picture = position(
+        &|line| line.starts_with("🖼️  timeline.png (") && line.contains(" written to "),
+        "the timeline picture",
+    );
+    let record = position(
+        &|line| line.starts_with("📋 Conference ended · host Agent 122 · started "),
+        "the card's record",
+    );
+    assert!(ended < picture && picture < record, "{}", out.stdout);
+    let rest: Vec<&str> = lines[record + 1..]
+        .iter()
+        .filter(|line| !line.is_empty())
+        .copied()
+        .collect();
+    assert_eq!(rest.len(), 4, "the record is last:\n{}", out.stdout);
+    assert_eq!(rest[0], "3 callers · peak 3");
+    assert!(
+        rest[1].starts_with("• Paco Vu (•••1119) · ")
+            && rest[1].ends_with(" · 🚫 removed by @moderator"),
+        "{}",
+        out.stdout
+    );
+    assert!(rest[2].starts_with("• Dana Whitfield (•••0142) · "));
+    assert!(rest[3].starts_with("• Ravi Anand (•••8750) · "));
     assert!(
         !out.stdout.contains("**") && !out.stdout.contains("<t:"),
         "Discord markup shown raw:\n{}",
