@@ -88,14 +88,21 @@ async fn check_discord(settings: &Settings) -> Vec<Line> {
         },
         None => Transport::Gateway,
     };
-    crate::discord::check::check(&api, &transport, settings.announce.thread_per_conference)
-        .await
-        .into_iter()
-        .map(|finding| Line {
-            ok: finding.ok,
-            text: finding.text,
-        })
-        .collect()
+    crate::discord::check::check(
+        &api,
+        &transport,
+        crate::discord::check::Needs {
+            threads: settings.announce.thread_per_conference,
+            pictures: settings.announce.timeline,
+        },
+    )
+    .await
+    .into_iter()
+    .map(|finding| Line {
+        ok: finding.ok,
+        text: finding.text,
+    })
+    .collect()
 }
 
 async fn check_ringcentral(settings: &Settings) -> anyhow::Result<Vec<Line>> {

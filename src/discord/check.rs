@@ -46,19 +46,39 @@ pub enum Transport {
     },
 }
 
-/// The permissions the bot needs in the announcement channel, and why.
-fn required_permissions(threads: bool) -> Vec<(Permissions, &'static str)> {
+/// What the settings ask of the bot beyond posting in the channel.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    /// `announce.thread_per_conference`.
+    pub threads: bool,
+    /// `announce.timeline`: the end summary uploads a picture.
+    pub pictures: bool,
+}
+
+/// The permissions the bot needs in the announcement channel: each with its short name and
+/// what it is for.
+fn required_permissions(needs: Needs) -> Vec<(Permissions, &'static str, &'static str)> {
+    let Needs { threads, pictures } = needs;
     let mut needed = vec![
-        (Permissions::VIEW_CHANNEL, "view the channel"),
-        (Permissions::SEND_MESSAGES, "send messages"),
+        (Permissions::VIEW_CHANNEL, "view", "view the channel"),
+        (Permissions::SEND_MESSAGES, "send", "send messages"),
     ];
+    if pictures {
+        needed.push((
+            Permissions::ATTACH_FILES,
+            "attach files",
+            "attach the timeline picture (or set announce.timeline = false)",
+        ));
+    }
     if threads {
         needed.push((
             Permissions::CREATE_PUBLIC_THREADS,
+            "create threads",
             "create a thread per conference",
         ));
         needed.push((
             Permissions::SEND_MESSAGES_IN_THREADS,
+            "send in threads",
             "post in those threads",
         ));
     }
@@ -94,7 +114,7 @@ fn failure(what: &str, error: &serenity::Error) -> Finding {
 }
 
 /// Runs every check, in order; later items that depend on a failed one are skipped.
-pub async fn check(api: &DiscordApi, transport: &Transport, threads: bool) -> Vec<Finding> {
+pub async fn check(api: &DiscordApi, transport: &Transport, needs: Needs) -> Vec<Finding> {
     let mut findings = Vec::new();
     let http = match api.serenity() {
         Ok(http) => http,
@@ -114,7 +134,7 @@ pub async fn check(api: &DiscordApi, transport: &Transport, threads: bool) -> Ve
         }
     };
     findings.extend(check_application(api, transport).await);
-    findings.extend(check_channel(&http, api, bot.id, threads).await);
+    findings.extend(check_channel(&http, api, bot.id, needs).await);
     findings
 }
 
@@ -210,7 +230,7 @@ async fn check_channel(
     http: &Http,
     api: &DiscordApi,
     bot: serenity::model::id::UserId,
-    threads: bool,
+    needs: Needs,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     let guild = match http.get_guild(GuildId::new(api.guild_id)).await {
@@ -267,20 +287,21 @@ async fn check_channel(
     };
     #[allow(deprecated)]
     let granted = guild.user_permissions_in(&channel, &member);
-    let missing: Vec<&str> = required_permissions(threads)
-        .into_iter()
-        .filter(|(permission, _)| !granted.contains(*permission))
-        .map(|(_, why)| why)
+    let required = required_permissions(needs);
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|(permission, _, _)| !granted.contains(*permission))
+        .map(|(_, _, why)| *why)
         .collect();
     if missing.is_empty() {
         findings.push(ok(format!(
             "discord permissions in #{}: {}",
             channel.name,
-            if threads {
-                "view, send, create threads, send in threads"
-            } else {
-                "view, send"
-            }
+            required
+                .iter()
+                .map(|(_, name, _)| *name)
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     } else {
         findings.push(problem(format!(
@@ -297,13 +318,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn threads_add_their_permissions() {
-        assert_eq!(required_permissions(false).len(), 2);
-        let with_threads: Vec<Permissions> = required_permissions(true)
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect();
+    fn threads_and_pictures_add_their_permissions() {
+        assert_eq!(required_permissions(Needs::default()).len(), 2);
+        let with_threads: Vec<Permissions> = required_permissions(Needs {
+            threads: true,
+            pictures: false,
+        })
+        .into_iter()
+        .map(|(p, _, _)| p)
+        .collect();
         assert!(with_threads.contains(&Permissions::CREATE_PUBLIC_THREADS));
         assert!(with_threads.contains(&Permissions::SEND_MESSAGES_IN_THREADS));
+        assert!(!with_threads.contains(&Permissions::ATTACH_FILES));
+        let with_pictures: Vec<Permissions> = required_permissions(Needs {
+            threads: false,
+            pictures: true,
+        })
+        .into_iter()
+        .map(|(p, _, _)| p)
+        .collect();
+        assert_eq!(
+            with_pictures,
+            vec![
+                Permissions::VIEW_CHANNEL,
+                Permissions::SEND_MESSAGES,
+                Permissions::ATTACH_FILES
+            ]
+        );
+        // The README's invite URL asks for exactly these by default.
+        let bits: u64 = with_pictures.iter().map(|p| p.bits()).sum();
+        assert_eq!(bits, 35840);
     }
 }

@@ -49,7 +49,8 @@ async fn check_reads_the_bot_the_application_the_channel_and_permissions() {
     assert!(
         texts
             .iter()
-            .any(|t| t.starts_with("discord permissions in #") && t.ends_with(": view, send")),
+            .any(|t| t.starts_with("discord permissions in #")
+                && t.ends_with(": view, send, attach files")),
         "{texts:#?}"
     );
     assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
@@ -59,7 +60,7 @@ async fn check_reads_the_bot_the_application_the_channel_and_permissions() {
 async fn check_names_what_is_wrong_on_discords_side() {
     let fake = FakeDiscord::start().await;
     // No Send Messages for @everyone, an endpoint URL set while the gateway is configured.
-    fake.set_everyone_permissions(1 << 10);
+    fake.set_everyone_permissions((1 << 10) | (1 << 15));
     fake.set_interactions_endpoint_url(Some("https://elsewhere.example/interactions".into()));
     let config = TestConfig::new().with_discord(&fake, Transport::Gateway);
     let lines = discord_lines(&config).await;
@@ -83,6 +84,16 @@ async fn check_names_what_is_wrong_on_discords_side() {
     fake.set_interactions_endpoint_url(Some(
         "https://ringside.example/discord/interactions".into(),
     ));
+    let lines = discord_lines(&config).await;
+    // The end summary's picture needs Attach Files, unless the pictures are off.
+    assert_eq!(
+        problems(&lines),
+        vec![
+            "discord permissions in #conference-calls: the bot cannot attach the timeline picture (or set announce.timeline = false)"
+        ],
+        "{lines:#?}"
+    );
+    config.settings.announce.timeline = false;
     let lines = discord_lines(&config).await;
     assert!(problems(&lines).is_empty(), "{lines:#?}");
     assert!(

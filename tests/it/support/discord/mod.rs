@@ -81,11 +81,12 @@ impl Default for FakeOptions {
             channel_limit: None,
             advertised_limit: 5,
             heartbeat_interval_ms: 41_250,
-            // VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | READ_MESSAGE_HISTORY |
+            // VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY |
             // CREATE_PUBLIC_THREADS | SEND_MESSAGES_IN_THREADS
             everyone_permissions: (1 << 10)
                 | (1 << 11)
                 | (1 << 14)
+                | (1 << 15)
                 | (1 << 16)
                 | (1 << 35)
                 | (1 << 38),
