@@ -147,6 +147,9 @@ async fn the_card_follows_the_roster_after_each_event_and_ends_as_the_calls_reco
     conference.end().await;
     let edits = wait_edit(&env, card, "the record", |c| c.contains("Conference ended")).await;
 
+    for edit in &edits {
+        println!("the card, edited:\n{}\n", edit["content"].as_str().unwrap_or_default());
+    }
     let states: Vec<String> = edits.iter().map(content).collect();
     assert_eq!(
         states,
