@@ -148,7 +148,10 @@ async fn the_card_follows_the_roster_after_each_event_and_ends_as_the_calls_reco
     let edits = wait_edit(&env, card, "the record", |c| c.contains("Conference ended")).await;
 
     for edit in &edits {
-        println!("the card, edited:\n{}\n", edit["content"].as_str().unwrap_or_default());
+        println!(
+            "the card, edited:\n{}\n",
+            edit["content"].as_str().unwrap_or_default()
+        );
     }
     let states: Vec<String> = edits.iter().map(content).collect();
     assert_eq!(
@@ -386,5 +389,75 @@ async fn in_thread_mode_the_card_stays_in_the_channel() {
         "no card in the thread"
     );
     assert_eq!(cards_in_channel(&env).len(), 1);
+    assert_no_violations(&env.fake);
+}
+
+#[tokio::test]
+async fn a_card_discord_refuses_is_given_up_for_its_conference_and_the_lines_go_on() {
+    let env = cards_env(|_| {}).await;
+    // Missing Permissions for the card's creation only.
+    env.fake.refuse_next_message_where(
+        |_, body| {
+            body["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with(CARD))
+        },
+        403,
+        50013,
+    );
+    let conference = env.platform.conference(SEED, host());
+    conference.start().await;
+    env.fake
+        .wait_for("the card's refused post", DEADLINE, |s| {
+            s.requests
+                .iter()
+                .any(|r| r.status == 403 && r.method == "POST")
+                .then_some(())
+        })
+        .await;
+    conference.advance(Duration::from_secs(20));
+    conference.call_and_merge(paco()).await;
+    conference.advance(Duration::from_secs(20));
+    conference.call_and_merge(rhea()).await;
+    env.fake
+        .wait_for("Rhea's line", DEADLINE, |s| {
+            s.channel_messages(CHANNEL_ID)
+                .iter()
+                .any(|m| {
+                    m["content"]
+                        .as_str()
+                        .is_some_and(|c| c.contains("Rhea Stone"))
+                })
+                .then_some(())
+        })
+        .await;
+    // Only time can show that nothing more is tried: three settling windows of the cards.
+    tokio::time::sleep(Duration::from_millis(3 * 300 + 600)).await;
+    let card_requests: Vec<_> = env
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "PATCH"
+                || r.body["content"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with(CARD))
+        })
+        .collect();
+    assert_eq!(
+        card_requests.len(),
+        1,
+        "the refused card was not tried again: {card_requests:#?}"
+    );
+    assert!(cards_in_channel(&env).is_empty());
+    assert_eq!(
+        lines_in_channel(&env)
+            .join("\n")
+            .matches(" joined · ")
+            .count(),
+        2,
+        "the lines went on"
+    );
+    // The refusal was Discord's answer to a valid request: the fake records no violation.
     assert_no_violations(&env.fake);
 }

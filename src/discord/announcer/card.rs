@@ -31,7 +31,7 @@ use crate::discord::poster::PostError;
 use crate::present::card;
 use crate::store::{BatchFile, CardRow, Store};
 use crate::util::backoff::Backoff;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -100,8 +100,10 @@ impl Card {
 enum Step {
     /// Keep following it.
     Keep,
-    /// Its conference is over for the card (final record shown, forgotten, or given up).
+    /// Its conference is over for the card (final record shown, or forgotten).
     Done,
+    /// Discord refused it, or it was deleted once too often: no new card for this conference.
+    GivenUp,
 }
 
 /// Follows the conferences with their cards; runs until dropped (with the lines' loop, which
@@ -109,6 +111,7 @@ enum Step {
 pub(super) async fn run(lane: CardLane) {
     let mut lane = Lane {
         cards: HashMap::new(),
+        given_up: HashSet::new(),
         sequence: 0,
         config: lane,
     };
@@ -138,6 +141,9 @@ pub(super) async fn run(lane: CardLane) {
 
 struct Lane {
     cards: HashMap<ConferenceId, Card>,
+    /// Live conferences whose card was given up; forgotten with the conference (bounded by the
+    /// roster).
+    given_up: HashSet<ConferenceId>,
     sequence: u64,
     config: CardLane,
 }
@@ -170,12 +176,7 @@ impl Lane {
     fn note(&mut self, id: ConferenceId, now: Instant) {
         let edit_after = self.config.edit_after;
         if let Some(card) = self.cards.get_mut(&id) {
-            if card
-                .row
-                .as_ref()
-                .is_some_and(|row| row.message_id.is_none())
-                || card.row.is_none()
-            {
+            if card.message_id().is_none() {
                 // Not posted yet: it goes when first due, with what the roster says then.
                 return;
             }
@@ -186,13 +187,14 @@ impl Lane {
             card.due = Some(card.due.map_or(due, |at| at.max(due).min(settle_by)));
             return;
         }
-        let live = self
-            .config
-            .roster
-            .conference(&id)
-            .is_some_and(|view| !view.ended);
-        if live {
-            self.cards.insert(id, Card::new(None, now + edit_after));
+        match self.config.roster.conference(&id) {
+            None => {
+                self.given_up.remove(&id);
+            }
+            Some(view) if !view.ended && !self.given_up.contains(&id) => {
+                self.cards.insert(id, Card::new(None, now + edit_after));
+            }
+            Some(_) => {}
         }
     }
 
@@ -206,8 +208,14 @@ impl Lane {
         } else {
             self.post(id, &mut card).await
         };
-        if let Step::Keep = step {
-            self.cards.insert(id.clone(), card);
+        match step {
+            Step::Keep => {
+                self.cards.insert(id.clone(), card);
+            }
+            Step::GivenUp => {
+                self.given_up.insert(id.clone());
+            }
+            Step::Done => {}
         }
     }
 
@@ -292,7 +300,9 @@ impl Lane {
             return Step::Keep;
         }
         let files = match &view {
-            Some(view) if ended && self.config.picture_on_card => picture(view, style),
+            Some(view) if ended && self.config.picture_on_card => {
+                picture(view.clone(), style).await
+            }
             _ => Vec::new(),
         };
         let body = message::edit_body(&content, &files);
@@ -328,12 +338,15 @@ impl Lane {
             Err(error) if error.is_unknown_message() => {
                 metrics::counter!("ringside_roster_card_requests_total", "request" => "edit", "outcome" => "deleted").increment(1);
                 self.forget(id).await;
-                if card.reposts >= MAX_REPOSTS || ended {
+                if ended {
+                    return Step::Done;
+                }
+                if card.reposts >= MAX_REPOSTS {
                     tracing::info!(
                         conference_id = id.as_str(),
-                        "a roster card was deleted; it is not posted again"
+                        "a roster card was deleted again; it is not posted again for this conference"
                     );
-                    return Step::Done;
+                    return Step::GivenUp;
                 }
                 card.reposts += 1;
                 tracing::info!(
@@ -369,7 +382,7 @@ impl Lane {
                 metrics::counter!("ringside_roster_card_requests_total", "request" => request, "outcome" => "refused").increment(1);
                 tracing::error!(%error, conference_id = id.as_str(), "Discord refused a roster card; it is given up for this conference");
                 self.forget(id).await;
-                Step::Done
+                Step::GivenUp
             }
             error => {
                 metrics::counter!("ringside_roster_card_requests_total", "request" => request, "outcome" => "failed").increment(1);
@@ -389,16 +402,24 @@ impl Lane {
 }
 
 /// The timeline picture of an ended conference, as the file an upload carries (none when it
-/// cannot be drawn).
-pub(super) fn picture(view: &ConferenceView, style: PhoneNumbers) -> Vec<BatchFile> {
-    let bytes = crate::present::timeline::png(&card::timeline(view, style));
-    if bytes.is_empty() {
-        return Vec::new();
+/// cannot be drawn). Drawing takes milliseconds of CPU (tens for 50 callers), so it runs on the
+/// blocking pool rather than an async worker.
+pub(super) async fn picture(view: ConferenceView, style: PhoneNumbers) -> Vec<BatchFile> {
+    let drawn = tokio::task::spawn_blocking(move || {
+        crate::present::timeline::png(&card::timeline(&view, style))
+    })
+    .await;
+    match drawn {
+        Ok(bytes) if !bytes.is_empty() => vec![BatchFile {
+            filename: TIMELINE_FILE.to_owned(),
+            bytes,
+        }],
+        Ok(_) => Vec::new(),
+        Err(error) => {
+            tracing::error!(%error, "could not draw a timeline picture; the message goes without it");
+            Vec::new()
+        }
     }
-    vec![BatchFile {
-        filename: TIMELINE_FILE.to_owned(),
-        bytes,
-    }]
 }
 
 /// The name of the uploaded timeline picture.

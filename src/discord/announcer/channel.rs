@@ -175,7 +175,11 @@ impl Outlet for Channel {
     }
 
     async fn commit(&mut self, events: &[Announcement]) -> Option<Vec<Batch>> {
-        let batches = self.planner.plan(events);
+        let batches = self
+            .planner
+            .plan(events)
+            .draw_pictures(self.planner.phone_numbers)
+            .await;
         if batches.is_empty() {
             // Nothing to post for them (the lines are off): they are done with.
             let ids: Vec<i64> = events.iter().filter_map(|a| a.outbox_id).collect();

@@ -3,7 +3,7 @@
 //! see calls" notices. Each message gets its nonce here.
 
 use super::card::picture;
-use crate::conference::{ConferenceEvent, ConferenceId, EventKind, Roster};
+use crate::conference::{ConferenceEvent, ConferenceId, ConferenceView, EventKind, Roster};
 use crate::config::PhoneNumbers;
 use crate::discord::message;
 use crate::pipeline::{Announcement, Clock, SubscriptionHealth};
@@ -62,6 +62,33 @@ impl HealthNotice {
     }
 }
 
+/// The messages planned for some events, and the timeline pictures some of them carry.
+#[derive(Default)]
+pub(super) struct Planned {
+    pub(super) batches: Vec<NewBatch>,
+    /// Which batch carries which ended conference's picture (not drawn yet).
+    pictures: Vec<(usize, ConferenceView)>,
+}
+
+impl Planned {
+    /// Draws the pictures (each takes milliseconds of CPU: on the blocking pool, not an async
+    /// worker) and attaches each to its batch; answers the batches.
+    pub(super) async fn draw_pictures(self, style: PhoneNumbers) -> Vec<NewBatch> {
+        let Planned {
+            mut batches,
+            pictures,
+        } = self;
+        for (index, view) in pictures {
+            let files = picture(view, style).await;
+            if let Some(batch) = batches.get_mut(index) {
+                batch.body = message::with_attachments(&batch.body, &files);
+                batch.files = files;
+            }
+        }
+        batches
+    }
+}
+
 /// Turns pending events into messages.
 pub(super) struct Planner {
     pub(super) roster: Roster,
@@ -109,9 +136,9 @@ impl Planner {
     }
 
     /// The messages announcing `events`: stale ones summarised first, then the rest.
-    pub(super) fn plan(&mut self, events: &[Announcement]) -> Vec<NewBatch> {
+    pub(super) fn plan(&mut self, events: &[Announcement]) -> Planned {
         if events.is_empty() {
-            return Vec::new();
+            return Planned::default();
         }
         let stale_before = self
             .clock
@@ -123,9 +150,10 @@ impl Planner {
             .partition(|event| event.received_at < stale_before);
         let style = self.phone_numbers;
         let mut batches = Vec::new();
+        let mut pictures = Vec::new();
         if !self.feed {
             // The roster cards speak for the conferences; the events are done with.
-            return batches;
+            return Planned::default();
         }
         if !stale.is_empty() {
             tracing::info!(
@@ -149,11 +177,11 @@ impl Planner {
                     batches.push(self.channel_batch(content, single.as_ref()));
                 }
                 if let Some(ended) = chunk.last().filter(|event| is_end(event)) {
-                    self.attach_timeline(batches.last_mut(), &ended.conference_id);
+                    self.attach_timeline(&batches, &ended.conference_id, &mut pictures);
                 }
             }
         } else if !fresh.is_empty() {
-            batches.extend(self.plan_threads(&fresh));
+            self.plan_threads(&fresh, &mut batches, &mut pictures);
         }
         // The events are delivered once the last of their messages is done.
         if let Some(last) = batches.last_mut() {
@@ -162,26 +190,34 @@ impl Planner {
                 .filter_map(|announcement| announcement.outbox_id)
                 .collect();
         }
-        batches
+        Planned { batches, pictures }
     }
 
-    /// Attaches `conference`'s timeline picture to `batch` (its end summary), when pictures are
-    /// on and the roster still has the conference.
-    fn attach_timeline(&self, batch: Option<&mut NewBatch>, conference: &ConferenceId) {
-        if !self.timeline {
+    /// Notes that `batch` (the last so far: a conference's end summary) carries `conference`'s
+    /// timeline picture, when pictures are on and the roster still has the conference. The
+    /// picture is drawn by [`Planned::draw_pictures`], off the async workers.
+    fn attach_timeline(
+        &self,
+        batches: &[NewBatch],
+        conference: &ConferenceId,
+        pictures: &mut Vec<(usize, ConferenceView)>,
+    ) {
+        if !self.timeline || batches.is_empty() {
             return;
         }
-        let (Some(batch), Some(view)) = (batch, self.roster.conference(conference)) else {
-            return;
-        };
-        let files = picture(&view, self.phone_numbers);
-        batch.body = message::with_attachments(&batch.body, &files);
-        batch.files = files;
+        if let Some(view) = self.roster.conference(conference) {
+            pictures.push((batches.len() - 1, view));
+        }
     }
 
     /// Thread mode: per conference, its start in the channel (a thread is made from it), its
     /// joins and leaves in its thread, its end in the channel.
-    fn plan_threads(&mut self, fresh: &[&ConferenceEvent]) -> Vec<NewBatch> {
+    fn plan_threads(
+        &mut self,
+        fresh: &[&ConferenceEvent],
+        batches: &mut Vec<NewBatch>,
+        pictures: &mut Vec<(usize, ConferenceView)>,
+    ) {
         let style = self.phone_numbers;
         let mut conferences: Vec<ConferenceId> = Vec::new();
         for event in fresh {
@@ -189,7 +225,6 @@ impl Planner {
                 conferences.push(event.conference_id.clone());
             }
         }
-        let mut batches = Vec::new();
         for conference in conferences {
             let events: Vec<&ConferenceEvent> = fresh
                 .iter()
@@ -234,9 +269,8 @@ impl Planner {
                 batches.push(self.channel_batch(content, Some(&conference)));
             }
             if !ends.is_empty() {
-                self.attach_timeline(batches.last_mut(), &conference);
+                self.attach_timeline(batches, &conference, pictures);
             }
         }
-        batches
     }
 }
