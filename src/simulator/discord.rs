@@ -190,6 +190,15 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .position(|window| window == needle)
 }
 
+/// Discord's answer to a body it cannot read.
+fn invalid_json() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"code": 50109, "message": "The request body contains invalid JSON."})),
+    )
+        .into_response()
+}
+
 async fn create_message(
     State(state): State<DemoState>,
     Path(channel): Path<String>,
@@ -197,11 +206,7 @@ async fn create_message(
     raw: Bytes,
 ) -> Response {
     let Some((body, files)) = read_body(&headers, &raw) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"code": 50109, "message": "The request body contains invalid JSON."})),
-        )
-            .into_response();
+        return invalid_json();
     };
     let content = body["content"].as_str().unwrap_or_default().to_owned();
     let nonce = match &body["nonce"] {
@@ -250,11 +255,7 @@ async fn edit_message(
     raw: Bytes,
 ) -> Response {
     let Some((body, files)) = read_body(&headers, &raw) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"code": 50109, "message": "The request body contains invalid JSON."})),
-        )
-            .into_response();
+        return invalid_json();
     };
     let content = body["content"].as_str().unwrap_or_default().to_owned();
     let _ = state.posted.send(Posted {

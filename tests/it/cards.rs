@@ -13,7 +13,7 @@ use crate::discord::{
 use crate::support::discord::{Attachment, CHANNEL_ID, FakeOptions};
 use crate::support::{DEADLINE, Transport};
 use ringside::config::Settings;
-use ringside::simulator::{LeaveSignal, Person};
+use ringside::simulator::{ConferenceController, LeaveSignal};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -81,6 +81,18 @@ async fn wait_edit(env: &Env, card: u64, what: &str, done: impl Fn(&str) -> bool
             done(last["content"].as_str()?).then(|| message.edits.clone())
         })
         .await
+}
+
+/// A conference with its card posted and edited to show Paco on the call.
+async fn card_with_paco(configure: impl FnOnce(&mut Settings)) -> (Env, ConferenceController, u64) {
+    let env = cards_env(configure).await;
+    let conference = env.platform.conference(SEED, host());
+    conference.start().await;
+    let card = wait_card(&env).await;
+    conference.advance(Duration::from_secs(20));
+    conference.call_and_merge(paco()).await;
+    wait_edit(&env, card, "Paco on the call", |c| c.contains("Paco Vu")).await;
+    (env, conference, card)
 }
 
 /// An edit's content, timestamps and durations normalized (the platform fake's clock moves with
@@ -182,13 +194,7 @@ async fn the_card_follows_the_roster_after_each_event_and_ends_as_the_calls_reco
 
 #[tokio::test]
 async fn after_a_restart_the_same_card_is_edited() {
-    let env = cards_env(|_| {}).await;
-    let conference = env.platform.conference(SEED, host());
-    conference.start().await;
-    let card = wait_card(&env).await;
-    conference.advance(Duration::from_secs(20));
-    conference.call_and_merge(paco()).await;
-    wait_edit(&env, card, "Paco on the call", |c| c.contains("Paco Vu")).await;
+    let (env, conference, card) = card_with_paco(|_| {}).await;
 
     let Env {
         platform,
@@ -231,13 +237,7 @@ async fn after_a_restart_the_same_card_is_edited() {
 
 #[tokio::test]
 async fn a_deleted_card_is_replaced_once_and_never_edited_in_a_loop() {
-    let env = cards_env(|_| {}).await;
-    let conference = env.platform.conference(SEED, host());
-    conference.start().await;
-    let first = wait_card(&env).await;
-    conference.advance(Duration::from_secs(20));
-    conference.call_and_merge(paco()).await;
-    wait_edit(&env, first, "Paco on the call", |c| c.contains("Paco Vu")).await;
+    let (env, conference, first) = card_with_paco(|_| {}).await;
 
     // A moderator deletes the card in their Discord client.
     assert!(env.fake.delete_message(CHANNEL_ID, first));
@@ -331,13 +331,7 @@ async fn the_end_summary_carries_one_timeline_picture_of_the_call() {
 
 #[tokio::test]
 async fn with_the_lines_off_the_card_alone_speaks_and_its_record_carries_the_picture() {
-    let env = cards_env(|s| s.announce.feed = false).await;
-    let conference = env.platform.conference(SEED, host());
-    conference.start().await;
-    let card = wait_card(&env).await;
-    conference.advance(Duration::from_secs(20));
-    conference.call_and_merge(paco()).await;
-    wait_edit(&env, card, "Paco on the call", |c| c.contains("Paco Vu")).await;
+    let (env, conference, card) = card_with_paco(|s| s.announce.feed = false).await;
     conference.advance(Duration::from_secs(60));
     conference.end().await;
     let edits = wait_edit(&env, card, "the record", |c| c.contains("Conference ended")).await;
@@ -358,15 +352,8 @@ async fn with_the_lines_off_the_card_alone_speaks_and_its_record_carries_the_pic
 
 #[tokio::test]
 async fn in_thread_mode_the_card_stays_in_the_channel() {
-    let env = cards_env(|s| s.announce.thread_per_conference = true).await;
-    let conference = env.platform.conference(SEED, host());
-    conference.start().await;
-    let card = wait_card(&env).await;
-    conference.advance(Duration::from_secs(20));
-    conference
-        .call_and_merge(Person::new("Paco Vu", "+14155550142"))
-        .await;
-    wait_edit(&env, card, "Paco on the call", |c| c.contains("Paco Vu")).await;
+    let (env, _conference, card) =
+        card_with_paco(|s| s.announce.thread_per_conference = true).await;
     let thread = env
         .fake
         .wait_for("the conference's thread", DEADLINE, |s| {
@@ -388,7 +375,8 @@ async fn in_thread_mode_the_card_stays_in_the_channel() {
             .all(|c| !c.starts_with(CARD)),
         "no card in the thread"
     );
-    assert_eq!(cards_in_channel(&env).len(), 1);
+    let ids: Vec<u64> = cards_in_channel(&env).iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, vec![card], "the card is in the channel");
     assert_no_violations(&env.fake);
 }
 

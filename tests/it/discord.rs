@@ -510,13 +510,10 @@ async fn forty_joins_within_two_seconds_take_at_most_eight_messages_under_discor
         "edits settle on the burst instead of following each join: {}",
         edits.len()
     );
-    let limited = env
-        .fake
-        .requests()
-        .iter()
-        .filter(|r| r.status == 429)
-        .count();
-    assert_eq!(limited, 0, "no 429 for the card either");
+    assert!(
+        env.fake.requests().iter().all(|r| r.status != 429),
+        "no 429 for the card either"
+    );
     assert_no_violations(&env.fake);
 }
 
