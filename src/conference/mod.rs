@@ -6,6 +6,7 @@ pub mod detector;
 pub mod event;
 pub mod ids;
 pub mod input;
+pub mod names;
 pub mod roster;
 
 pub use detector::{
@@ -16,6 +17,7 @@ pub use ids::{
     Actor, ConferenceId, Identity, ParticipantId, ParticipantKey, PartyId, SessionId, Timestamp,
 };
 pub use input::{Input, SessionUpdate, Unusable};
+pub use names::Names;
 pub use roster::{Roster, RosterChanges};
 
 #[cfg(test)]

@@ -9,50 +9,56 @@
 //! of a deep copy of 10,000 views and their participants' strings.
 
 use super::detector::{ConferenceView, Detector, ParticipantView};
-use super::ids::{ConferenceId, ParticipantKey};
+use super::ids::{ConferenceId, Identity, ParticipantKey};
+use super::names::Names;
 use dashmap::DashMap;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use tokio::sync::Notify;
 
 #[derive(Debug, Clone, Default)]
 pub struct Roster {
     conferences: Arc<DashMap<ConferenceId, Arc<ConferenceView>>>,
+    /// Contacts and directory names, applied to every view handed out ([`Names::name`]).
+    names: Arc<RwLock<Names>>,
     changes: Arc<Changes>,
 }
 
-/// Which conferences changed since a watcher last looked ([`Roster::watch`]): a set, so it is
-/// bounded by the number of conferences however many inputs arrive, and kept only once someone
-/// watches.
+/// The watchers of which conferences change ([`Roster::watch`]): each keeps a set, so it is
+/// bounded by the number of conferences however many inputs arrive; nothing is kept for nobody.
 #[derive(Debug, Default)]
 struct Changes {
-    watched: AtomicBool,
+    watchers: Mutex<Vec<Weak<Watcher>>>,
+}
+
+#[derive(Debug, Default)]
+struct Watcher {
     changed: Mutex<HashSet<ConferenceId>>,
     notify: Notify,
 }
 
 impl Changes {
-    fn note<'a>(&self, ids: impl IntoIterator<Item = &'a ConferenceId>) {
-        if !self.watched.load(Ordering::Acquire) {
-            return;
-        }
-        let mut noted = false;
-        if let Ok(mut changed) = self.changed.lock() {
-            for id in ids {
-                noted |= changed.insert(id.clone());
+    fn note<'a>(&self, ids: impl IntoIterator<Item = &'a ConferenceId> + Clone) {
+        let mut watchers = self.watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        watchers.retain(|watcher| watcher.strong_count() > 0);
+        for watcher in watchers.iter().filter_map(Weak::upgrade) {
+            let mut noted = false;
+            if let Ok(mut changed) = watcher.changed.lock() {
+                for id in ids.clone() {
+                    noted |= changed.insert(id.clone());
+                }
             }
-        }
-        if noted {
-            self.notify.notify_one();
+            if noted {
+                watcher.notify.notify_one();
+            }
         }
     }
 }
 
-/// The one watcher of a roster's changes (the roster cards).
+/// One watcher of a roster's changes (the roster cards, the directory lookups).
 #[derive(Debug)]
 pub struct RosterChanges {
-    changes: Arc<Changes>,
+    watcher: Arc<Watcher>,
 }
 
 impl RosterChanges {
@@ -60,7 +66,7 @@ impl RosterChanges {
     pub async fn changed(&self) -> Vec<ConferenceId> {
         loop {
             let taken: Vec<ConferenceId> = self
-                .changes
+                .watcher
                 .changed
                 .lock()
                 .map(|mut changed| changed.drain().collect())
@@ -68,7 +74,7 @@ impl RosterChanges {
             if !taken.is_empty() {
                 return taken;
             }
-            self.changes.notify.notified().await;
+            self.watcher.notify.notified().await;
         }
     }
 }
@@ -78,12 +84,70 @@ impl Roster {
         Roster::default()
     }
 
-    /// Starts keeping which conferences change, for one watcher.
+    /// Starts keeping which conferences change, for one more watcher (dropping it stops that).
     pub fn watch(&self) -> RosterChanges {
-        self.changes.watched.store(true, Ordering::Release);
-        RosterChanges {
-            changes: Arc::clone(&self.changes),
+        let watcher = Arc::new(Watcher::default());
+        self.changes
+            .watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(&watcher));
+        RosterChanges { watcher }
+    }
+
+    /// `identity` as ringside shows it: named by the contacts and the directory.
+    pub fn named(&self, identity: &Identity) -> Identity {
+        self.names
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .name(identity)
+    }
+
+    /// Replaces the contacts (a reload of `contacts.path`); every conference shows the new names.
+    pub fn set_contacts(&self, contacts: Names) {
+        self.names
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace_contacts(contacts);
+        self.note_all();
+    }
+
+    /// Records the company directory's name for an extension; the conferences it is on show it.
+    pub fn set_directory_name(&self, extension_id: &str, name: String) {
+        self.names
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_directory_name(extension_id, name);
+        let on: Vec<ConferenceId> = self
+            .conferences
+            .iter()
+            .filter(|entry| {
+                let has =
+                    |identity: &Identity| identity.extension_id.as_deref() == Some(extension_id);
+                entry.host.as_ref().is_some_and(has)
+                    || entry.participants.iter().any(|p| has(&p.identity))
+            })
+            .map(|entry| entry.key().clone())
+            .collect();
+        self.changes.note(&on);
+    }
+
+    fn note_all(&self) {
+        let ids: Vec<ConferenceId> = self.conferences.iter().map(|e| e.key().clone()).collect();
+        self.changes.note(&ids);
+    }
+
+    /// A view with every identity named ([`Roster::named`]).
+    fn with_names(&self, mut view: ConferenceView) -> ConferenceView {
+        let names = self.names.read().unwrap_or_else(PoisonError::into_inner);
+        if names.is_empty() {
+            return view;
         }
+        view.host = view.host.map(|host| names.name(&host));
+        for participant in &mut view.participants {
+            participant.identity = names.name(&participant.identity);
+        }
+        view
     }
 
     /// Copies the detector's view of the given conferences (removing the ones it forgot).
@@ -107,8 +171,7 @@ impl Roster {
         for view in detector.views() {
             self.conferences.insert(view.id.clone(), Arc::new(view));
         }
-        let ids: Vec<ConferenceId> = self.conferences.iter().map(|e| e.key().clone()).collect();
-        self.changes.note(&ids);
+        self.note_all();
     }
 
     /// Conferences in progress, with only their live participants, oldest first.
@@ -118,13 +181,14 @@ impl Roster {
             .map(|shared| {
                 let mut view = ConferenceView::clone(&shared);
                 view.participants.retain(|p| p.live);
-                view
+                self.with_names(view)
             })
             .collect()
     }
 
     /// Conferences in progress as kept, oldest first, without copying them: their participants
-    /// include those who left ([`ConferenceView::live`] filters them).
+    /// include those who left ([`ConferenceView::live`] filters them), and their identities are
+    /// RingCentral's ([`Roster::named`] names them).
     pub fn live_shared(&self) -> Vec<Arc<ConferenceView>> {
         let mut live: Vec<Arc<ConferenceView>> = self
             .conferences
@@ -150,6 +214,7 @@ impl Roster {
         self.conferences
             .get(id)
             .map(|entry| ConferenceView::clone(entry.value()))
+            .map(|view| self.with_names(view))
     }
 
     /// One participant as known now, live or recently left.
@@ -157,6 +222,10 @@ impl Roster {
         self.conferences
             .get(&key.conference)
             .and_then(|entry| entry.participant(&key.participant).cloned())
+            .map(|mut participant| {
+                participant.identity = self.named(&participant.identity);
+                participant
+            })
     }
 
     pub fn len(&self) -> usize {

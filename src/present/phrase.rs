@@ -1,6 +1,7 @@
 //! An event as phrase parts, made once: who, what, how long, by whom, why, how many — from the
 //! roster at the moment it is said (so a name learned a moment after a join is the one shown),
-//! falling back to the event's own copy once the roster has forgotten the conference.
+//! falling back to the event's own copy once the roster has forgotten the conference. Either way
+//! the roster's names apply (contacts, then caller ID, then the directory).
 
 use crate::conference::{
     Actor, ConferenceEvent, ConferenceId, EventKind, Identity, LeaveReason, ParticipantKey, Roster,
@@ -47,9 +48,10 @@ pub fn phrase(event: &ConferenceEvent, roster: &Roster) -> Phrase {
         .conference(&event.conference_id)
         .and_then(|view| view.host);
     let (host, what) = match &event.kind {
-        EventKind::ConferenceStarted { host } => {
-            (roster_host.or_else(|| host.clone()), What::Started)
-        }
+        EventKind::ConferenceStarted { host } => (
+            roster_host.or_else(|| host.as_ref().map(|host| roster.named(host))),
+            What::Started,
+        ),
         EventKind::ParticipantJoined {
             identity, on_call, ..
         } => (
@@ -116,5 +118,5 @@ pub fn participant_identity(
         })
         .map(|view| view.identity)
         .filter(|identity| !identity.is_unknown())
-        .unwrap_or_else(|| fallback.clone())
+        .unwrap_or_else(|| roster.named(fallback))
 }
