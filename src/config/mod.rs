@@ -21,6 +21,7 @@
 //! unknown keys (typos), values of the wrong kind or range, half-configured
 //! credential groups. Secret values never appear in errors or `Debug` output.
 
+pub mod contacts;
 mod error;
 mod lenient;
 mod raw;
@@ -35,8 +36,8 @@ use std::path::Path;
 
 pub use error::ConfigError;
 pub use settings::{
-    Access, Announce, Delivery, Discord, DiscordBot, PhoneNumbers, Privacy, PublicKey, RingCentral,
-    RingCentralCredentials, Server, Settings, StoreSettings,
+    Access, Announce, Contacts, Delivery, Discord, DiscordBot, PhoneNumbers, Privacy, PublicKey,
+    RingCentral, RingCentralCredentials, Server, Settings, StoreSettings,
 };
 
 impl Settings {

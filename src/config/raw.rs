@@ -10,12 +10,13 @@ use super::lenient::{List, Scalar};
 
 /// The sections, as written in TOML (`[server]`) and in environment variable
 /// names (`RINGSIDE_SERVER__...`).
-pub(super) const SECTIONS: [&str; 7] = [
+pub(super) const SECTIONS: [&str; 8] = [
     "server",
     "ringcentral",
     "discord",
     "announce",
     "privacy",
+    "contacts",
     "access",
     "store",
 ];
@@ -28,6 +29,7 @@ pub(super) struct RawSettings {
     pub discord: RawDiscord,
     pub announce: RawAnnounce,
     pub privacy: RawPrivacy,
+    pub contacts: RawContacts,
     pub access: RawAccess,
     pub store: RawStore,
 }
@@ -95,6 +97,13 @@ pub(super) struct RawAnnounce {
 #[serde(default, deny_unknown_fields)]
 pub(super) struct RawPrivacy {
     pub phone_numbers: Option<Scalar>,
+}
+
+#[derive(Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawContacts {
+    pub path: Option<Scalar>,
+    pub default_country_code: Option<Scalar>,
 }
 
 #[derive(Default, Deserialize, Serialize)]

@@ -23,6 +23,8 @@ pub struct Settings {
     pub announce: Announce,
     /// `[privacy]`: what is shown about callers.
     pub privacy: Privacy,
+    /// `[contacts]`: the team's names for callers.
+    pub contacts: Contacts,
     /// `[access]`: who may use the Discord commands.
     pub access: Access,
     /// `[store]`: the local database.
@@ -253,6 +255,18 @@ impl PhoneNumbers {
             PhoneNumbers::Hidden => "hidden",
         }
     }
+}
+
+/// `[contacts]`
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contacts {
+    /// `contacts.path`: a CSV file of `number,name` lines whose names win over caller ID
+    /// (`crate::config::contacts` reads it). `None`: no contacts.
+    pub path: Option<PathBuf>,
+    /// `contacts.default_country_code`: 1 to 3 digits (`"1"`, `"44"`); with it, numbers
+    /// without `+` (in the file and from RingCentral) are read as national numbers of that
+    /// country. `None`: only E.164 numbers (`+` and country code) are read.
+    pub default_country_code: Option<String>,
 }
 
 /// `[access]`: Discord role and user ids allowed to use the commands.

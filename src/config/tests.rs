@@ -114,6 +114,7 @@ fn defaults_without_file_or_environment() {
         }
     );
     assert_eq!(s.privacy.phone_numbers, PhoneNumbers::Masked);
+    assert_eq!(s.contacts, Contacts::default(), "no contacts file");
     assert_eq!(
         s.access,
         Access {
@@ -664,6 +665,44 @@ fn phone_number_choices() {
 }
 
 #[test]
+fn contacts_keys_from_the_file_and_the_environment() {
+    let s = from_toml("[contacts]\npath = \"team.csv\"\ndefault_country_code = 44\n").unwrap();
+    assert_eq!(s.contacts.path, Some(PathBuf::from("team.csv")));
+    assert_eq!(s.contacts.default_country_code.as_deref(), Some("44"));
+    let s = from_env(&[
+        ("RINGSIDE_CONTACTS__PATH", "/etc/ringside/contacts.csv"),
+        ("RINGSIDE_CONTACTS__DEFAULT_COUNTRY_CODE", "1"),
+    ])
+    .unwrap();
+    assert_eq!(
+        s.contacts.path,
+        Some(PathBuf::from("/etc/ringside/contacts.csv"))
+    );
+    assert_eq!(s.contacts.default_country_code.as_deref(), Some("1"));
+    let s = from_env(&[("RINGSIDE_CONTACTS__PATH", "")]).unwrap();
+    assert_eq!(s.contacts.path, None, "empty counts as not set");
+}
+
+#[test]
+fn a_country_code_that_is_not_one_to_three_digits_is_refused_naming_the_key() {
+    for bad in ["+44", "0", "1234", "44a", " 1", "-1"] {
+        let error = error_of(from_env(&[(
+            "RINGSIDE_CONTACTS__DEFAULT_COUNTRY_CODE",
+            bad,
+        )]));
+        assert!(
+            error.starts_with("config: contacts.default_country_code: "),
+            "{bad:?}: {error}"
+        );
+        assert!(!error.contains('\n'), "{error}");
+    }
+    for good in ["1", "44", "358"] {
+        let s = from_env(&[("RINGSIDE_CONTACTS__DEFAULT_COUNTRY_CODE", good)]).unwrap();
+        assert_eq!(s.contacts.default_country_code.as_deref(), Some(good));
+    }
+}
+
+#[test]
 fn urls_are_checked_and_lose_their_trailing_slash() {
     let s = from_env(&[
         (
@@ -985,6 +1024,11 @@ fn example_file_with_everything_uncommented_loads() {
     assert_eq!(s.announce, defaults.announce);
     assert_eq!(s.privacy, defaults.privacy);
     assert_eq!(s.access, defaults.access);
+    assert_eq!(
+        s.contacts.default_country_code.as_deref(),
+        Some("1"),
+        "the example shows a country code (it has no default)"
+    );
     assert_eq!(s.store, defaults.store);
 }
 

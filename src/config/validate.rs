@@ -12,12 +12,12 @@ use secrecy::SecretString;
 use super::error::ConfigError;
 use super::lenient::{List, Scalar};
 use super::raw::{
-    RawAccess, RawAnnounce, RawDiscord, RawPrivacy, RawRingCentral, RawServer, RawSettings,
-    RawStore,
+    RawAccess, RawAnnounce, RawContacts, RawDiscord, RawPrivacy, RawRingCentral, RawServer,
+    RawSettings, RawStore,
 };
 use super::settings::{
-    Access, Announce, Delivery, Discord, DiscordBot, PhoneNumbers, Privacy, PublicKey, RingCentral,
-    RingCentralCredentials, Server, Settings, StoreSettings,
+    Access, Announce, Contacts, Delivery, Discord, DiscordBot, PhoneNumbers, Privacy, PublicKey,
+    RingCentral, RingCentralCredentials, Server, Settings, StoreSettings,
 };
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -66,6 +66,9 @@ pub(super) const VERIFICATION_TOKEN_MAX: usize = 64;
 /// webhook (or the operator API) to anyone who can reach it. Generated tokens are 32 characters.
 pub(super) const TOKEN_MIN: usize = 16;
 
+/// The longest country calling code (ITU-T E.164 codes have 1 to 3 digits).
+pub(super) const COUNTRY_CODE_MAX_DIGITS: usize = 3;
+
 const RINGCENTRAL_GROUP: &str = "ringcentral.client_id, client_secret and jwt go together";
 const DISCORD_GROUP: &str = "discord.token, application_id, guild_id and channel_id go together";
 
@@ -78,6 +81,7 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings> {
         discord: discord(raw.discord)?,
         announce: announce(raw.announce)?,
         privacy: privacy(raw.privacy)?,
+        contacts: contacts(raw.contacts)?,
         access: access(raw.access)?,
         store: store(raw.store)?,
     };
@@ -379,6 +383,31 @@ fn privacy(raw: RawPrivacy) -> Result<Privacy> {
             })?,
     };
     Ok(Privacy { phone_numbers })
+}
+
+fn contacts(raw: RawContacts) -> Result<Contacts> {
+    let default_country_code = text(raw.default_country_code)
+        .map(|code| {
+            // Digits only, no `+`: it is the code written before a national number.
+            let fits = (1..=COUNTRY_CODE_MAX_DIGITS).contains(&code.len())
+                && code.bytes().all(|b| b.is_ascii_digit())
+                && !code.starts_with('0');
+            if fits {
+                Ok(code)
+            } else {
+                Err(ConfigError::invalid(
+                    "contacts.default_country_code",
+                    format!(
+                        "{code:?} is not a country calling code (1 to {COUNTRY_CODE_MAX_DIGITS} digits, e.g. \"1\" or \"44\")"
+                    ),
+                ))
+            }
+        })
+        .transpose()?;
+    Ok(Contacts {
+        path: text(raw.path).map(PathBuf::from),
+        default_country_code,
+    })
 }
 
 fn access(raw: RawAccess) -> Result<Access> {
