@@ -184,14 +184,27 @@ fn run_replay(settings: &Settings, json: bool, files: &[String]) -> ExitCode {
     } else {
         replay::Format::Text(settings.privacy.phone_numbers)
     };
-    let output = replay::replay(&sources, format);
+    let mut contacts_problems = false;
+    let contacts = match &settings.contacts.path {
+        Some(path) => {
+            let code = settings.contacts.default_country_code.as_deref();
+            let loaded = app::contacts::load(path, code);
+            for problem in &loaded.problems {
+                eprintln!("{problem}");
+            }
+            contacts_problems = !loaded.problems.is_empty();
+            loaded.names(code).unwrap_or_default()
+        }
+        None => Default::default(),
+    };
+    let output = replay::replay_with_contacts(&sources, format, contacts);
     for line in &output.lines {
         println!("{line}");
     }
     for problem in &output.problems {
         eprintln!("ringside: {problem}");
     }
-    if unreadable || !output.problems.is_empty() {
+    if unreadable || contacts_problems || !output.problems.is_empty() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -2,7 +2,8 @@
 //!
 //! Start-up, in [`start_with_clock`]: open the store (private files) and take the webhook
 //! secret; start the hub ([`hub`]: restore the detector, queue unsent announcements, replay
-//! unprocessed notifications, spawn the pipeline task); build the RingCentral side (client,
+//! unprocessed notifications, spawn the pipeline task); read the contacts file into the roster
+//! and watch it ([`contacts`]); build the RingCentral side (client,
 //! reconciler, subscription manager, kick port — not yet running); start the Discord side (or
 //! the local-mode announcer); open the public and the operator listeners with their routes;
 //! then run the RingCentral side, whose subscription's handshake needs the webhook listening.
@@ -14,6 +15,7 @@
 //! `discord::Side`); the app composes them.
 
 pub mod admin;
+pub mod contacts;
 #[cfg(feature = "simulator")]
 pub mod demo;
 mod hub;
@@ -79,6 +81,8 @@ pub async fn start_with_clock(
     let (stop, shutdown) = shutdown::channel();
     let store_thread = supervisor.watch("store", tokio::spawn(ended(store.clone())));
     let hub = hub::start(settings, &store, clock.clone()).await?;
+    // Before the announcer starts, so the first line already shows the contacts' names.
+    let contacts = contacts::start(settings, &hub.roster, shutdown.clone());
     let intake = Intake {
         store: store.clone(),
         accepted: hub.accepted,
@@ -112,6 +116,8 @@ pub async fn start_with_clock(
     let mut readiness = vec![supervisor.readiness()];
     readiness.extend(announcing.readiness);
     let mut background = supervised(&supervisor, announcing.tasks);
+    // Not a core task: without reloads the names read last stay, and announcing goes on.
+    background.extend(contacts.map(|task| ("contacts", Supervisor::unsupervised(task))));
     let webhook = WebhookState {
         verification_token: Arc::new(verification_token.clone()),
         intake,

@@ -68,9 +68,28 @@ fn client(settings: &Settings) -> anyhow::Result<Option<Arc<RcClient>>> {
 /// in local mode is reported as such, not as a problem.
 pub async fn check(settings: &Settings) -> anyhow::Result<Vec<Line>> {
     let mut lines = vec![ok("config: valid")];
+    lines.extend(check_contacts(settings));
     lines.extend(check_ringcentral(settings).await?);
     lines.extend(check_discord(settings).await);
     Ok(lines)
+}
+
+/// The contacts file, when one is set: each problem as the service would log it, and how many
+/// names it holds.
+fn check_contacts(settings: &Settings) -> Vec<Line> {
+    let Some(path) = &settings.contacts.path else {
+        return vec![];
+    };
+    let loaded = super::contacts::load(path, settings.contacts.default_country_code.as_deref());
+    let mut lines: Vec<Line> = loaded.problems.iter().cloned().map(problem).collect();
+    if loaded.parsed.is_some() {
+        lines.push(ok(format!(
+            "contacts: {} names from {}",
+            loaded.len(),
+            path.display()
+        )));
+    }
+    lines
 }
 
 async fn check_discord(settings: &Settings) -> Vec<Line> {

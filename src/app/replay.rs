@@ -3,9 +3,12 @@
 //!
 //! A file holds one JSON object, a JSON array of them, or JSON lines. Records that are not JSON or
 //! not usable notifications are reported (file, line, reason) and skipped; notifications of other
-//! kinds are skipped silently.
+//! kinds are skipped silently. Callers are named by the contacts file when one is set
+//! (`crate::app::contacts`); its problems are reported like the service logs them.
 
-use crate::conference::{ConferenceEvent, Detector, Input, Roster, SessionUpdate, Timestamp};
+use crate::conference::{
+    ConferenceEvent, Detector, Input, Names, Roster, SessionUpdate, Timestamp,
+};
 use crate::config::PhoneNumbers;
 use crate::pipeline::{Decoded, Payload, decode};
 use crate::present::{json, phrase, plain};
@@ -41,6 +44,12 @@ pub enum Format {
 }
 
 pub fn replay(sources: &[Source], format: Format) -> Output {
+    replay_with_contacts(sources, format, Names::default())
+}
+
+/// [`replay`] with callers named by `contacts` (read from `contacts.path` by the caller, like
+/// the service does; the directory is not asked: a replay is offline).
+pub fn replay_with_contacts(sources: &[Source], format: Format, contacts: Names) -> Output {
     let mut output = Output::default();
     let mut detector = Detector::default();
     let mut events: Vec<ConferenceEvent> = Vec::new();
@@ -63,6 +72,7 @@ pub fn replay(sources: &[Source], format: Format) -> Output {
     }
     // Rendered at the end, like an announcement at send time: names learned later show.
     let roster = Roster::new();
+    roster.set_contacts(contacts);
     roster.rebuild(&detector);
     output.lines = events
         .iter()

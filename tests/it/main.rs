@@ -17,6 +17,7 @@ mod support_cli;
 
 mod cards;
 mod cli;
+mod contacts;
 mod crash;
 mod crash_discord;
 mod crash_websocket;
