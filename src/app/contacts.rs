@@ -5,11 +5,11 @@
 //! last good ones): the contacts only name callers, so they never stop ringside. Every problem
 //! is one line, `contacts: FILE:LINE: problem`, the same in the log, in `ringside check` and in
 //! `ringside replay`; it never carries a number or a name (the file is personal data). The
-//! parsing is `crate::config::contacts`'s.
+//! parsing is `crate::conference::contacts`'s.
 
+use crate::conference::contacts::{self, MAX_FILE_BYTES, Parsed};
 use crate::conference::{Names, Roster};
 use crate::config::Settings;
-use crate::config::contacts::{self, MAX_FILE_BYTES, Parsed};
 use crate::util::shutdown::Shutdown;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //!
 //! This module does no I/O and reads no clock: everything, time included, comes in as input.
 
+pub mod contacts;
 pub mod detector;
 pub mod event;
 pub mod ids;

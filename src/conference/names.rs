@@ -15,6 +15,9 @@
 use super::ids::Identity;
 use std::collections::HashMap;
 
+/// The longest name kept or shown, in characters (the presentation cuts longer ones with `…`).
+pub const MAX_NAME_CHARS: usize = 64;
+
 /// The longest E.164 number: a country code and subscriber number of at most 15 digits.
 const MAX_E164_DIGITS: usize = 15;
 /// The shortest number taken as a full international one (country code included).

@@ -21,7 +21,6 @@
 //! unknown keys (typos), values of the wrong kind or range, half-configured
 //! credential groups. Secret values never appear in errors or `Debug` output.
 
-pub mod contacts;
 mod error;
 mod lenient;
 mod raw;

@@ -261,7 +261,7 @@ impl PhoneNumbers {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Contacts {
     /// `contacts.path`: a CSV file of `number,name` lines whose names win over caller ID
-    /// (`crate::config::contacts` reads it). `None`: no contacts.
+    /// (`crate::conference::contacts` reads it). `None`: no contacts.
     pub path: Option<PathBuf>,
     /// `contacts.default_country_code`: 1 to 3 digits (`"1"`, `"44"`); with it, numbers
     /// without `+` (in the file and from RingCentral) are read as national numbers of that

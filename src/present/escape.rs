@@ -7,7 +7,7 @@
 //! `allowed_mentions`, so even a mention that slipped through would ping nobody.
 
 /// The longest name shown, in characters (longer ones end with `…`).
-pub const MAX_NAME_CHARS: usize = 64;
+pub use crate::conference::names::MAX_NAME_CHARS;
 
 /// Characters that change how text renders without being visible: zero-width spaces and joiners,
 /// bidirectional overrides and isolates, the word joiner family, the byte-order mark and the soft

@@ -17,8 +17,7 @@
 //! [`MAX_FILE_BYTES`]) and hands in the text. Problems name the line and what is wrong, never the
 //! number or the name: the file is personal data, and problems go to logs.
 
-use crate::conference::names::e164;
-use crate::present::escape::MAX_NAME_CHARS;
+use super::names::{MAX_NAME_CHARS, e164};
 use std::collections::HashMap;
 
 /// The largest contacts file read. A team's contacts are a few hundred lines; a file this large
