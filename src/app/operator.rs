@@ -171,6 +171,7 @@ async fn check_ringcentral(settings: &Settings) -> anyhow::Result<Vec<Line>> {
             )));
         }
     }
+    lines.push(check_directory(&client).await);
     match delivery {
         Delivery::Webhook => lines.extend(check_subscription(settings, &client).await),
         // The subscription belongs to the socket of the running service (none when nothing
@@ -185,6 +186,18 @@ async fn check_ringcentral(settings: &Settings) -> anyhow::Result<Vec<Line>> {
         )));
     }
     Ok(lines)
+}
+
+/// One read of the JWT user's own extension (`GET …/extension/~`), as the directory's lookups
+/// would read a caller's: the one place a missing ReadAccounts (or ReadExtensions) shows.
+async fn check_directory(client: &RcClient) -> Line {
+    match client.extension("~").await {
+        Ok(_) => ok("ringcentral directory: extension names can be read"),
+        Err(RcError::Api { status: 403, .. }) => problem(
+            "ringcentral directory: the app lacks ReadAccounts (or the user ReadExtensions); callers known only by extension stay unnamed — add the permission in the Developer Console",
+        ),
+        Err(error) => problem(format!("ringcentral directory: {error}")),
+    }
 }
 
 async fn check_subscription(settings: &Settings, client: &RcClient) -> Vec<Line> {

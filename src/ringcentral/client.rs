@@ -8,8 +8,8 @@
 use super::auth::{AuthError, TokenOwner};
 use super::rate::{RateGroup, RateLimits};
 use super::wire::{
-    CallSession, CreateSubscription, ErrorBody, PresenceList, PresenceRecord, SubscriptionInfo,
-    SubscriptionList,
+    CallSession, CreateSubscription, ErrorBody, ExtensionRecord, PresenceList, PresenceRecord,
+    SubscriptionInfo, SubscriptionList,
 };
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
@@ -57,6 +57,30 @@ impl RcError {
             _ => None,
         }
     }
+}
+
+/// The most digits an extension id may have: RingCentral's ids are int64 (19 digits); one more
+/// leaves room without letting an arbitrary string into a URL path.
+pub const MAX_EXTENSION_ID_DIGITS: usize = 20;
+
+/// Whether `id` may be put in an extension path: `~` (the JWT user's own extension) or 1 to
+/// [`MAX_EXTENSION_ID_DIGITS`] ASCII digits. Ids come from notifications, i.e. the network.
+pub fn valid_extension_id(id: &str) -> bool {
+    id == "~"
+        || ((1..=MAX_EXTENSION_ID_DIGITS).contains(&id.len())
+            && id.bytes().all(|byte| byte.is_ascii_digit()))
+}
+
+/// What ringside keeps of an extension (`docs/ringcentral.md` §12.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionInfo {
+    /// The id, as text (RingCentral answers a number).
+    pub id: String,
+    /// [`ExtensionRecord::display_name`]: `None` when nothing names it.
+    pub name: Option<String>,
+    pub extension_number: Option<String>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
 }
 
 /// A WebSocket token and the gateway it opens (the token is a secret: no `Debug`).
@@ -251,6 +275,34 @@ impl RcClient {
         .map(drop)
     }
 
+    /// `GET /restapi/v1.0/account/~/extension/{id}` (Light; needs the app's ReadAccounts and the
+    /// user's ReadExtensions). `id` is checked first ([`valid_extension_id`]): a bad one is a
+    /// [`RcError::Decode`] and nothing is sent.
+    pub async fn extension(&self, id: &str) -> Result<ExtensionInfo, RcError> {
+        if !valid_extension_id(id) {
+            return Err(RcError::Decode(format!(
+                "not an extension id ({} characters)",
+                id.len()
+            )));
+        }
+        let record: ExtensionRecord = self
+            .json(
+                RateGroup::Light,
+                Method::GET,
+                &["restapi", "v1.0", "account", "~", "extension", id],
+                None,
+                None,
+            )
+            .await?;
+        Ok(ExtensionInfo {
+            name: record.display_name(),
+            id: record.id.unwrap_or_else(|| id.to_owned()),
+            extension_number: record.extension_number,
+            kind: record.kind,
+            status: record.status,
+        })
+    }
+
     /// `GET /restapi/v1.0/account/~/presence?detailedTelephonyState=true` (Heavy; needs the
     /// ReadPresence permission).
     pub async fn account_presence(&self) -> Result<Vec<PresenceRecord>, RcError> {
@@ -388,5 +440,36 @@ impl RcClient {
             code: None,
             message: "unauthorized after a token refresh".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tilde_or_a_bounded_run_of_digits_is_put_in_an_extension_path() {
+        for good in [
+            "~",
+            "1",
+            "62295300122",
+            &"9".repeat(MAX_EXTENSION_ID_DIGITS),
+        ] {
+            assert!(valid_extension_id(good), "{good:?}");
+        }
+        for bad in [
+            "",
+            "~~",
+            "../subscription",
+            "123/presence",
+            "12 3",
+            "%2e%2e",
+            "１２３",
+            "-1",
+            "1e9",
+            &"9".repeat(MAX_EXTENSION_ID_DIGITS + 1),
+        ] {
+            assert!(!valid_extension_id(bad), "{bad:?}");
+        }
     }
 }

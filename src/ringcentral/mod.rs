@@ -1,5 +1,5 @@
 //! The RingCentral side: the webhook route, authentication, the REST client and its rate groups,
-//! the subscription's lifecycle, the reconciler and the kick — built and run from [`Side`].
+//! the subscription's lifecycle, the reconciler, the kick and the company directory's names — built and run from [`Side`].
 //!
 //! It talks to Discord never; it feeds the detector through the pipeline's [`DetectorInputs`]
 //! and serves the commands through the [`Kicker`] port, both defined in [`crate::pipeline`].
@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod directory;
 pub mod intake;
 pub mod kick;
 pub mod rate;

@@ -28,6 +28,15 @@ const STEP: Duration = Duration::from_millis(250);
 /// Light requests per window always left for kicks.
 const MIN_KICK_RESERVE: u32 = 5;
 
+/// Light requests per window kept for kicks out of a group of `limit`: a fifth, at least
+/// [`MIN_KICK_RESERVE`], and never the whole group. Polls leave it alone; the directory's lookups
+/// leave it and the reconciler's share alone (`super::directory`).
+pub fn kick_reserve(limit: u32) -> u32 {
+    (limit / 5)
+        .max(MIN_KICK_RESERVE)
+        .min(limit.saturating_sub(1))
+}
+
 /// Requests to the reconciler from other parts.
 #[derive(Clone)]
 pub struct ReconcilerHandle {
@@ -130,10 +139,9 @@ impl Reconciler {
             return 0;
         }
         let (limit, _) = limits.budget(RateGroup::Light);
-        let reserve = (limit / 5)
-            .max(MIN_KICK_RESERVE)
-            .min(limit.saturating_sub(1));
-        limits.available(RateGroup::Light).saturating_sub(reserve)
+        limits
+            .available(RateGroup::Light)
+            .saturating_sub(kick_reserve(limit))
     }
 
     async fn poll_due(&mut self) {

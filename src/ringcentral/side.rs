@@ -1,5 +1,5 @@
 //! The RingCentral side, built in one place: the REST client and its token owner, the
-//! reconciler, the subscription manager and the kick port.
+//! reconciler, the subscription manager, the kick port and the directory's name lookups.
 //!
 //! Notifications arrive by the delivery `ringcentral.delivery` names: a webhook subscription kept
 //! by the [`SubscriptionManager`], or RingCentral's WebSocket ([`WebSocketDelivery`]). Either
@@ -11,6 +11,7 @@
 
 use super::auth::{AuthOptions, TokenOwner};
 use super::client::RcClient;
+use super::directory::Directory;
 use super::intake::Intake;
 use super::kick::RcKicker;
 use super::rate::RateLimits;
@@ -80,6 +81,7 @@ enum Delivering {
 pub struct Side {
     handles: Handles,
     reconciler: Reconciler,
+    directory: Directory,
     delivering: Delivering,
 }
 
@@ -99,6 +101,7 @@ impl Side {
             deps.clock.clone(),
             Duration::from_secs(ringcentral.reconcile_interval_secs),
         );
+        let directory = Directory::new(client.clone(), deps.roster.clone());
         let filters = subscription::event_filters(
             &ringcentral.event_filters,
             ringcentral.subscription_expires_in,
@@ -168,6 +171,7 @@ impl Side {
                 websocket,
             },
             reconciler,
+            directory,
             delivering,
         }))
     }
@@ -177,7 +181,8 @@ impl Side {
     }
 
     /// Starts the delivery — the subscription manager (renewal `reminders` come from the
-    /// pipeline) or the WebSocket — and the reconciler; answers the tasks by name.
+    /// pipeline) or the WebSocket —, the reconciler and the directory's lookups; answers the tasks
+    /// by name.
     pub fn run(
         self,
         reminders: mpsc::UnboundedReceiver<()>,
@@ -207,6 +212,10 @@ impl Side {
             (
                 "reconciler",
                 tokio::spawn(self.reconciler.run(shutdown.clone())),
+            ),
+            (
+                "directory",
+                tokio::spawn(self.directory.run(shutdown.clone())),
             ),
         ]
     }

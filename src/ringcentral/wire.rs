@@ -607,6 +607,63 @@ pub struct PresenceList {
     pub records: Vec<PresenceRecord>,
 }
 
+/// `GET /restapi/v1.0/account/~/extension/{extensionId}` answer (`docs/ringcentral.md` §12.2):
+/// `id` is a JSON number there; a queue or IVR has a `name` and no `contact` names; an
+/// `Unassigned` extension may have no name at all.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtensionRecord {
+    #[serde(default, deserialize_with = "lenient_id::option")]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub contact: Option<ExtensionContact>,
+    #[serde(default, deserialize_with = "lenient_id::option")]
+    pub extension_number: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtensionContact {
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+}
+
+/// The longest name ringside takes from the directory, in characters: longer ones are cut, so
+/// a strange record cannot blow up a line or a card.
+pub const MAX_DIRECTORY_NAME_CHARS: usize = 100;
+
+impl ExtensionRecord {
+    /// The name to show (`docs/ringcentral.md` §12.5): `name`, else the contact's first and last
+    /// name, else `ext <extensionNumber>`, else none. Blank parts count as absent.
+    pub fn display_name(&self) -> Option<String> {
+        let present = |text: &Option<String>| {
+            text.as_deref()
+                .map(str::trim)
+                .filter(|text| !text.is_empty())
+                .map(str::to_owned)
+        };
+        let contact = self.contact.as_ref().and_then(|contact| {
+            let parts: Vec<String> = [&contact.first_name, &contact.last_name]
+                .into_iter()
+                .filter_map(present)
+                .collect();
+            (!parts.is_empty()).then(|| parts.join(" "))
+        });
+        present(&self.name)
+            .or(contact)
+            .or_else(|| present(&self.extension_number).map(|number| format!("ext {number}")))
+            .map(|name| name.chars().take(MAX_DIRECTORY_NAME_CHARS).collect())
+    }
+}
+
 /// A RingCentral error body (`docs/ringcentral.md` §5.1, errors guide). OAuth errors use `error` /
 /// `error_description` instead.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -689,5 +746,41 @@ mod tests {
         let party: Party = serde_json::from_value(json!({"id": null})).unwrap();
         assert_eq!(party.id, None);
         assert!(serde_json::from_value::<Party>(json!({"id": {"nested": 1}})).is_err());
+    }
+
+    #[test]
+    fn an_extension_is_shown_by_name_else_first_and_last_else_its_number_else_not_at_all() {
+        let read = |value: serde_json::Value| {
+            serde_json::from_value::<ExtensionRecord>(value)
+                .expect("an extension record")
+                .display_name()
+        };
+        let full = read(json!({
+            "id": 62288, "name": "Dana Whitfield", "extensionNumber": "288",
+            "contact": {"firstName": "Dana", "lastName": "W."}
+        }));
+        assert_eq!(full.as_deref(), Some("Dana Whitfield"), "name wins");
+        let contact = read(
+            json!({"id": 1, "name": " ", "contact": {"firstName": "Dana", "lastName": "Whitfield"}}),
+        );
+        assert_eq!(contact.as_deref(), Some("Dana Whitfield"));
+        let first_only = read(json!({"id": 1, "contact": {"firstName": "Dana"}}));
+        assert_eq!(first_only.as_deref(), Some("Dana"));
+        let number = read(json!({"id": 1, "extensionNumber": "101", "contact": {}}));
+        assert_eq!(number.as_deref(), Some("ext 101"));
+        let unassigned = read(json!({"id": 1, "status": "Unassigned"}));
+        assert_eq!(unassigned, None);
+        let record: ExtensionRecord =
+            serde_json::from_value(json!({"id": 400131508008u64})).unwrap();
+        assert_eq!(
+            record.id.as_deref(),
+            Some("400131508008"),
+            "the number id is normalised"
+        );
+        let long = read(json!({"name": "x".repeat(500)}));
+        assert_eq!(
+            long.map(|name| name.chars().count()),
+            Some(MAX_DIRECTORY_NAME_CHARS)
+        );
     }
 }

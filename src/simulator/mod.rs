@@ -69,6 +69,12 @@ impl Person {
             extension_id: Some(extension_id.into()),
         }
     }
+
+    /// A person on the account whose notifications carry the extension id and number but no
+    /// name (an internal caller with no caller ID name): only the company directory names them.
+    pub fn extension_only(extension_id: impl Into<String>, number: impl Into<String>) -> Self {
+        Self::with_extension("", number, extension_id)
+    }
 }
 
 /// A caller added to a [`ConferenceScript`]; only meaningful for the script that returned it.

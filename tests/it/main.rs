@@ -22,6 +22,7 @@ mod crash;
 mod crash_discord;
 mod crash_websocket;
 mod detector_properties;
+mod directory;
 mod discord;
 mod discord_operator;
 mod fake_discord;

@@ -10,6 +10,7 @@
 //! - telephony sessions: `GET …/telephony/sessions/{id}`, `GET`/`DELETE …/parties/{id}` (the
 //!   kick) and `DELETE …/sessions/{id}` ([`telephony`]);
 //! - account and extension presence with `detailedTelephonyState` ([`presence`]);
+//! - extension info, the company directory's names ([`directory`]);
 //! - per-group rate limits over a sliding window, with the restarting penalty ([`rate`]);
 //! - a request log ([`log`]).
 //!
@@ -22,6 +23,7 @@
 //! so a mistake in ringside's client or wire model cannot cancel itself out.
 
 mod controller;
+mod directory;
 mod log;
 mod oauth;
 mod presence;
@@ -83,6 +85,8 @@ pub struct PlatformOptions {
     pub(crate) scope: String,
     pub(crate) disabled_filters: Vec<(String, String)>,
     pub(crate) presence_permitted: bool,
+    pub(crate) extensions_permitted: bool,
+    pub(crate) directory: Vec<(String, String)>,
     pub(crate) limits: [u32; 4],
     pub(crate) penalty: Duration,
     pub(crate) window: Duration,
@@ -106,6 +110,8 @@ impl Default for PlatformOptions {
             scope: DEFAULT_SCOPE.to_owned(),
             disabled_filters: Vec::new(),
             presence_permitted: true,
+            extensions_permitted: true,
+            directory: Vec::new(),
             limits: [
                 RateGroup::Light.default_limit(),
                 RateGroup::Medium.default_limit(),
@@ -185,6 +191,23 @@ impl PlatformOptions {
     /// Whether account presence is permitted (`ReadPresence`); 403 otherwise.
     pub fn presence_permitted(mut self, permitted: bool) -> Self {
         self.presence_permitted = permitted;
+        self
+    }
+
+    /// Whether extension info may be read (the app's `ReadAccounts`); 403 `CMN-401` otherwise.
+    pub fn extensions_permitted(mut self, permitted: bool) -> Self {
+        self.extensions_permitted = permitted;
+        self
+    }
+
+    /// A company directory entry: `GET …/extension/{extension_id}` answers with `name` (it
+    /// wins over the name of a scripted person with that extension id).
+    pub fn directory_entry(
+        mut self,
+        extension_id: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Self {
+        self.directory.push((extension_id.into(), name.into()));
         self
     }
 
@@ -343,6 +366,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/restapi/v1.0/account/{account}/presence",
             get(presence::account_presence),
+        )
+        .route(
+            "/restapi/v1.0/account/{account}/extension/{extension}",
+            get(directory::get_extension),
         )
         .route(
             "/restapi/v1.0/account/{account}/extension/{extension}/presence",
@@ -551,6 +578,16 @@ impl PlatformHandle {
     /// they follow the answer).
     pub fn leave_before_answer(&self, before: bool) {
         self.shared.lock().faults.leave_before_answer = before;
+    }
+
+    // ----- Directory -----------------------------------------------------------------------
+
+    /// Registers (or renames) a company directory entry from now on ([`PlatformOptions::directory_entry`]).
+    pub fn set_directory_name(&self, extension_id: &str, name: &str) {
+        self.shared
+            .lock()
+            .directory
+            .insert(extension_id.to_owned(), name.to_owned());
     }
 
     // ----- Rate limits ---------------------------------------------------------------------

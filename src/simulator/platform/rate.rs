@@ -91,7 +91,8 @@ impl RateGroup {
             ["restapi", "v1.0", "account", _, "presence"] if method == Method::GET => {
                 Some(Self::Heavy)
             }
-            ["restapi", "v1.0", "account", _, "extension", _, "presence"]
+            ["restapi", "v1.0", "account", _, "extension", _]
+            | ["restapi", "v1.0", "account", _, "extension", _, "presence"]
                 if method == Method::GET =>
             {
                 Some(Self::Light)
@@ -315,6 +316,11 @@ mod group_tests {
             (
                 Method::GET,
                 "/restapi/v1.0/account/~/extension/~/presence",
+                Some(RateGroup::Light),
+            ),
+            (
+                Method::GET,
+                "/restapi/v1.0/account/~/extension/62288",
                 Some(RateGroup::Light),
             ),
             (Method::GET, "/nowhere", None),

@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub(crate) deliveries: Vec<DeliveryRecord>,
     pub(crate) lost: Vec<Value>,
     pub(crate) faults: Faults,
+    /// Company directory entries: extension id → name.
+    pub(crate) directory: HashMap<String, String>,
     pub(crate) ws: super::ws::WsState,
 }
 
@@ -107,6 +109,7 @@ impl Shared {
             deliveries: Vec::new(),
             lost: Vec::new(),
             faults: Faults::default(),
+            directory: options.directory.iter().cloned().collect(),
             ws: super::ws::WsState::default(),
         };
         let shared = Arc::new(Self {

@@ -1498,6 +1498,83 @@ async fn presence_is_forbidden_without_the_permission() {
     assert!(error_code(response).await.starts_with("CMN-"));
 }
 
+// ----- Directory -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn extension_info_answers_known_extensions_in_ringcentral_shape_and_404_for_others() {
+    let handle = platform(
+        PlatformOptions::new()
+            .owner_id("62295300122")
+            .directory_entry("62288", "Dana Whitfield"),
+    )
+    .await;
+    let bearer = bearer(&handle).await;
+    let read = async |id: &str| {
+        call(
+            &handle,
+            Method::GET,
+            &format!("/restapi/v1.0/account/~/extension/{id}"),
+            &bearer,
+            None,
+        )
+        .await
+    };
+    let response = read("62288").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "x-rate-limit-group").as_deref(),
+        Some("light")
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["id"], json!(62288), "the id is a JSON number");
+    assert_eq!(body["name"], "Dana Whitfield");
+    assert_eq!(body["contact"]["firstName"], "Dana");
+    assert_eq!(body["contact"]["lastName"], "Whitfield");
+    assert_eq!(body["status"], "Enabled");
+    let typed: crate::ringcentral::wire::ExtensionRecord =
+        serde_json::from_value(body).expect("ringside's model parses it");
+    assert_eq!(typed.display_name().as_deref(), Some("Dana Whitfield"));
+
+    // A scripted person with an extension id is known too; one without a name is unnamed.
+    let conference = handle.conference(95, host());
+    conference.call_and_merge(paco()).await;
+    conference
+        .call_and_merge(Person::extension_only("62288300120", "11120"))
+        .await;
+    let paco_info: Value = read("62288300119").await.json().await.expect("json");
+    assert_eq!(paco_info["name"], "Paco Vu");
+    assert_eq!(paco_info["extensionNumber"], "11119");
+    let unnamed: Value = read("62288300120").await.json().await.expect("json");
+    assert_eq!(unnamed.get("name"), None, "{unnamed}");
+    handle.set_directory_name("62288300120", "Lee Park");
+    let named: Value = read("62288300120").await.json().await.expect("json");
+    assert_eq!(named["name"], "Lee Park");
+
+    let owner: Value = read("~").await.json().await.expect("json");
+    assert_eq!(owner["id"], json!(62295300122_u64));
+    assert_eq!(owner["name"], "Agent 122", "the owner is the scripted host");
+
+    let unknown = read("999").await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(error_code(unknown).await, "CMN-102");
+}
+
+#[tokio::test]
+async fn extension_info_is_forbidden_without_read_accounts() {
+    let handle = platform(PlatformOptions::new().extensions_permitted(false)).await;
+    let bearer = bearer(&handle).await;
+    let response = call(
+        &handle,
+        Method::GET,
+        "/restapi/v1.0/account/~/extension/~",
+        &bearer,
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(error_code(response).await, "CMN-401");
+}
+
 // ----- Rate limits -----------------------------------------------------------------------------
 
 #[tokio::test]
