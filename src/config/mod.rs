@@ -36,7 +36,7 @@ use std::path::Path;
 pub use error::ConfigError;
 pub use settings::{
     Access, Announce, Contacts, Delivery, Discord, DiscordBot, PhoneNumbers, Privacy, PublicKey,
-    RingCentral, RingCentralCredentials, Server, Settings, StoreSettings,
+    RingCentral, RingCentralCredentials, Server, Settings, StoreSettings, Watch,
 };
 
 impl Settings {

@@ -10,7 +10,7 @@ use super::lenient::{List, Scalar};
 
 /// The sections, as written in TOML (`[server]`) and in environment variable
 /// names (`RINGSIDE_SERVER__...`).
-pub(super) const SECTIONS: [&str; 8] = [
+pub(super) const SECTIONS: [&str; 9] = [
     "server",
     "ringcentral",
     "discord",
@@ -18,6 +18,7 @@ pub(super) const SECTIONS: [&str; 8] = [
     "privacy",
     "contacts",
     "access",
+    "watch",
     "store",
 ];
 
@@ -31,6 +32,7 @@ pub(super) struct RawSettings {
     pub privacy: RawPrivacy,
     pub contacts: RawContacts,
     pub access: RawAccess,
+    pub watch: RawWatch,
     pub store: RawStore,
 }
 
@@ -115,6 +117,14 @@ pub(super) struct RawAccess {
     pub kick_users: Option<List>,
     pub kick_enabled: Option<Scalar>,
     pub kick_limit_per_minute: Option<Scalar>,
+}
+
+#[derive(Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct RawWatch {
+    pub numbers: Option<List>,
+    pub names: Option<List>,
+    pub alert_roles: Option<List>,
 }
 
 #[derive(Default, Deserialize, Serialize)]

@@ -27,6 +27,8 @@ pub struct Settings {
     pub contacts: Contacts,
     /// `[access]`: who may use the Discord commands.
     pub access: Access,
+    /// `[watch]`: callers whose joins alert the team.
+    pub watch: Watch,
     /// `[store]`: the local database.
     pub store: StoreSettings,
 }
@@ -284,6 +286,28 @@ pub struct Access {
     pub kick_enabled: bool,
     /// `access.kick_limit_per_minute`: removals allowed per minute (at least 1).
     pub kick_limit_per_minute: u32,
+}
+
+/// `[watch]`: the watch list. A caller on it who joins a conference gets an alert in the
+/// channel that mentions `alert_roles` (`crate::conference::watch` matches, the Discord side
+/// posts).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Watch {
+    /// `watch.numbers`: numbers in E.164 (`+` and the country code), as written with spaces,
+    /// dashes, dots and parentheses taken out.
+    pub numbers: Vec<String>,
+    /// `watch.names`: case-insensitive substrings, matched against every name known for a caller
+    /// (caller ID, the contact's, the directory's); kept trimmed, never empty.
+    pub names: Vec<String>,
+    /// `watch.alert_roles`: Discord role ids the alert mentions (the only mentions it allows).
+    pub alert_roles: Vec<u64>,
+}
+
+impl Watch {
+    /// Whether nobody is watched (no numbers, no names): no alert is ever posted.
+    pub fn is_empty(&self) -> bool {
+        self.numbers.is_empty() && self.names.is_empty()
+    }
 }
 
 /// `[store]`

@@ -703,6 +703,63 @@ fn a_country_code_that_is_not_one_to_three_digits_is_refused_naming_the_key() {
 }
 
 #[test]
+fn the_watch_list_from_the_file_with_ids_as_strings_or_numbers() {
+    let s = from_toml(
+        "[watch]\nnumbers = [\"+1 (310) 555-0199\", \"+442071838750\"]\n\
+         names = [\" Paco \", \"Whitfield\"]\nalert_roles = [\"123\", 456]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        s.watch,
+        Watch {
+            numbers: vec!["+13105550199".into(), "+442071838750".into()],
+            names: vec!["Paco".into(), "Whitfield".into()],
+            alert_roles: vec![123, 456],
+        }
+    );
+    assert!(!s.watch.is_empty());
+    let defaults = Settings::from_sources(None, &[]).unwrap();
+    assert_eq!(defaults.watch, Watch::default(), "nobody is watched");
+    assert!(defaults.watch.is_empty());
+}
+
+#[test]
+fn the_watch_list_from_the_environment() {
+    let s = from_env(&[
+        ("RINGSIDE_WATCH__NUMBERS", r#"["+13105550199"]"#),
+        ("RINGSIDE_WATCH__NAMES", "Paco,Dana"),
+        ("RINGSIDE_WATCH__ALERT_ROLES", r#"["123"]"#),
+    ])
+    .unwrap();
+    assert_eq!(s.watch.numbers, ["+13105550199"]);
+    assert_eq!(s.watch.names, ["Paco", "Dana"]);
+    assert_eq!(s.watch.alert_roles, [123]);
+    let s = from_env(&[("RINGSIDE_WATCH__ALERT_ROLES", "[123, 456]")]).unwrap();
+    assert_eq!(s.watch.alert_roles, [123, 456]);
+}
+
+#[test]
+fn a_watched_number_not_in_e164_an_empty_name_or_a_bad_role_is_refused_naming_the_key() {
+    for bad in [r#"["3105550199"]"#, r#"["+0123456789"]"#, r#"["call me"]"#] {
+        let error = error_of(from_env(&[("RINGSIDE_WATCH__NUMBERS", bad)]));
+        assert!(
+            error.starts_with("config: watch.numbers: "),
+            "{bad}: {error}"
+        );
+        assert!(error.contains("E.164"), "{error}");
+    }
+    let error = error_of(from_toml("[watch]\nnames = [\"Paco\", \"  \"]\n"));
+    assert!(error.starts_with("config: watch.names: "), "{error}");
+    for bad in [r#"["abc"]"#, "[0]", "[-5]"] {
+        let error = error_of(from_env(&[("RINGSIDE_WATCH__ALERT_ROLES", bad)]));
+        assert!(
+            error.starts_with("config: watch.alert_roles: "),
+            "{bad}: {error}"
+        );
+    }
+}
+
+#[test]
 fn urls_are_checked_and_lose_their_trailing_slash() {
     let s = from_env(&[
         (

@@ -13,11 +13,11 @@ use super::error::ConfigError;
 use super::lenient::{List, Scalar};
 use super::raw::{
     RawAccess, RawAnnounce, RawContacts, RawDiscord, RawPrivacy, RawRingCentral, RawServer,
-    RawSettings, RawStore,
+    RawSettings, RawStore, RawWatch,
 };
 use super::settings::{
     Access, Announce, Contacts, Delivery, Discord, DiscordBot, PhoneNumbers, Privacy, PublicKey,
-    RingCentral, RingCentralCredentials, Server, Settings, StoreSettings,
+    RingCentral, RingCentralCredentials, Server, Settings, StoreSettings, Watch,
 };
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -83,6 +83,7 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings> {
         privacy: privacy(raw.privacy)?,
         contacts: contacts(raw.contacts)?,
         access: access(raw.access)?,
+        watch: watch(raw.watch)?,
         store: store(raw.store)?,
     };
     across_sections(&settings)?;
@@ -428,6 +429,43 @@ fn access(raw: RawAccess) -> Result<Access> {
             1,
             u32::MAX.into(),
         )?),
+    })
+}
+
+/// The watch list: numbers must be E.164 (a national number would match nobody, silently),
+/// names must say something (an empty substring would match everyone).
+fn watch(raw: RawWatch) -> Result<Watch> {
+    let numbers = strings(raw.numbers)
+        .into_iter()
+        .map(|number| {
+            crate::util::phone::e164(&number, None).ok_or_else(|| {
+                ConfigError::invalid(
+                    "watch.numbers",
+                    format!(
+                        "{number:?} is not an E.164 number (+ and the country code, e.g. \"+13105550199\")"
+                    ),
+                )
+            })
+        })
+        .collect::<Result<Vec<String>>>()?;
+    let names = strings(raw.names)
+        .into_iter()
+        .map(|name| {
+            let trimmed = name.trim();
+            if trimmed.is_empty() {
+                Err(ConfigError::invalid(
+                    "watch.names",
+                    "has an empty name, which would match every caller",
+                ))
+            } else {
+                Ok(trimmed.to_owned())
+            }
+        })
+        .collect::<Result<Vec<String>>>()?;
+    Ok(Watch {
+        numbers,
+        names,
+        alert_roles: snowflakes("watch.alert_roles", raw.alert_roles)?,
     })
 }
 
