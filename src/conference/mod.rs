@@ -9,6 +9,7 @@ pub mod ids;
 pub mod input;
 pub mod names;
 pub mod roster;
+pub mod watch;
 
 pub use detector::{
     ConferenceView, Detector, DetectorConfig, ParticipantView, RowError, RowKind, StateRow,
@@ -20,6 +21,7 @@ pub use ids::{
 pub use input::{Input, SessionUpdate, Unusable};
 pub use names::Names;
 pub use roster::{Roster, RosterChanges};
+pub use watch::{Matched, WatchList};
 
 #[cfg(test)]
 mod tests;

@@ -15,48 +15,12 @@
 use super::ids::Identity;
 use std::collections::HashMap;
 
+// One reading of phone numbers for the contacts, the watch list and its settings (which sit
+// below this layer, so it lives in `util`).
+pub use crate::util::phone::e164;
+
 /// The longest name kept or shown, in characters (the presentation cuts longer ones with `…`).
 pub const MAX_NAME_CHARS: usize = 64;
-
-/// The longest E.164 number: a country code and subscriber number of at most 15 digits.
-const MAX_E164_DIGITS: usize = 15;
-/// The shortest number taken as a full international one (country code included).
-const MIN_E164_DIGITS: usize = 7;
-
-/// `number` in E.164 (`+` and digits), or `None` when it cannot be read as one.
-///
-/// Spaces, dashes, dots and parentheses are ignored. A number starting with `+` is E.164
-/// already. Other forms are read only with `default_country_code` (digits, e.g. `"1"` or `"44"`):
-/// `00` then the international number; a national number with its trunk `0` dropped; for
-/// country code 1, eleven digits starting with 1; else the national number after the code.
-pub fn e164(number: &str, default_country_code: Option<&str>) -> Option<String> {
-    let compact: String = number
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}'))
-        .collect();
-    let international = |digits: &str| {
-        let fits = (MIN_E164_DIGITS..=MAX_E164_DIGITS).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
-        fits.then(|| format!("+{digits}"))
-    };
-    if let Some(digits) = compact.strip_prefix('+') {
-        return international(digits);
-    }
-    let code = default_country_code?;
-    if compact.is_empty() || !compact.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if let Some(digits) = compact.strip_prefix("00") {
-        return international(digits);
-    }
-    if code == "1" && compact.len() == 11 && compact.starts_with('1') {
-        return international(&compact);
-    }
-    let national = compact.strip_prefix('0').unwrap_or(&compact);
-    international(&format!("{code}{national}"))
-}
 
 /// The names ringside knows for callers besides RingCentral's own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -107,6 +71,38 @@ impl Names {
     pub fn contact(&self, number: &str) -> Option<&str> {
         let key = e164(number, self.default_country_code.as_deref())?;
         self.contacts.get(&key).map(String::as_str)
+    }
+
+    /// `identity`'s number in E.164 (read with `contacts.default_country_code`), if it has one.
+    pub fn number(&self, identity: &Identity) -> Option<String> {
+        identity
+            .phone_number
+            .as_deref()
+            .and_then(|number| e164(number, self.default_country_code.as_deref()))
+    }
+
+    /// Every name known for `identity`, without the precedence (the watch list matches each):
+    /// caller ID, the contact's name, the directory's name, each once.
+    pub fn all_names(&self, identity: &Identity) -> Vec<String> {
+        let contact = identity
+            .phone_number
+            .as_deref()
+            .and_then(|number| self.contact(number));
+        let directory = identity
+            .extension_id
+            .as_deref()
+            .and_then(|id| self.directory.get(id))
+            .map(String::as_str);
+        let mut all: Vec<String> = Vec::new();
+        for name in [identity.name.as_deref(), contact, directory]
+            .into_iter()
+            .flatten()
+        {
+            if !all.iter().any(|known| known == name) {
+                all.push(name.to_owned());
+            }
+        }
+        all
     }
 
     /// `identity` named by the one precedence: contact, else caller ID, else directory.
@@ -212,6 +208,30 @@ mod tests {
         assert_eq!(caller_id_over_directory.name.as_deref(), Some("Agent 99"));
         let nobody = identity(None, Some("+16505550199"), Some("1"));
         assert_eq!(names.name(&nobody), nobody);
+    }
+
+    #[test]
+    fn every_known_name_is_listed_once_whatever_the_precedence() {
+        let mut names = Names::with_contacts(
+            [("+14155550142".to_owned(), "Paco (vendor)".to_owned())],
+            Some("1".to_owned()),
+        );
+        names.set_directory_name("62288", "Dana Whitfield".to_owned());
+        let all = names.all_names(&identity(
+            Some("WIRELESS CALLER"),
+            Some("4155550142"),
+            Some("62288"),
+        ));
+        assert_eq!(all, ["WIRELESS CALLER", "Paco (vendor)", "Dana Whitfield"]);
+        let same = names.all_names(&identity(Some("Dana Whitfield"), None, Some("62288")));
+        assert_eq!(same, ["Dana Whitfield"]);
+        assert!(names.all_names(&identity(None, None, None)).is_empty());
+        assert_eq!(
+            names
+                .number(&identity(None, Some("(415) 555-0142"), None))
+                .as_deref(),
+            Some("+14155550142")
+        );
     }
 
     #[test]

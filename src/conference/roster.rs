@@ -11,6 +11,7 @@
 use super::detector::{ConferenceView, Detector, ParticipantView};
 use super::ids::{ConferenceId, Identity, ParticipantKey};
 use super::names::Names;
+use super::watch::WatchList;
 use dashmap::DashMap;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
@@ -21,6 +22,8 @@ pub struct Roster {
     conferences: Arc<DashMap<ConferenceId, Arc<ConferenceView>>>,
     /// Contacts and directory names, applied to every view handed out ([`Names::name`]).
     names: Arc<RwLock<Names>>,
+    /// `[watch]`, matched against every name known for a caller ([`Roster::watched`]).
+    watch: Arc<RwLock<WatchList>>,
     changes: Arc<Changes>,
 }
 
@@ -130,6 +133,49 @@ impl Roster {
             .map(|entry| entry.key().clone())
             .collect();
         self.changes.note(&on);
+    }
+
+    /// Replaces the watch list (at start, and when the settings file changes); every conference
+    /// is looked at again, so a caller already on a call who is now watched gets an alert.
+    pub fn set_watch_list(&self, list: WatchList) {
+        let mut watch = self.watch.write().unwrap_or_else(PoisonError::into_inner);
+        if *watch == list {
+            return;
+        }
+        *watch = list;
+        drop(watch);
+        self.note_all();
+    }
+
+    /// The live callers of a conference on the watch list (never its host), named as shown.
+    pub fn watched(&self, id: &ConferenceId) -> Vec<ParticipantView> {
+        let watch = self.watch.read().unwrap_or_else(PoisonError::into_inner);
+        if watch.is_empty() {
+            return Vec::new();
+        }
+        let Some(view) = self
+            .conferences
+            .get(id)
+            .map(|entry| Arc::clone(entry.value()))
+        else {
+            return Vec::new();
+        };
+        if view.ended {
+            return Vec::new();
+        }
+        let names = self.names.read().unwrap_or_else(PoisonError::into_inner);
+        view.live()
+            .filter(|p| {
+                view.host_party
+                    .as_ref()
+                    .is_none_or(|host| host.as_str() != p.id.as_str())
+            })
+            .filter(|p| watch.matches(&p.identity, &names).is_some())
+            .map(|p| ParticipantView {
+                identity: names.name(&p.identity),
+                ..p.clone()
+            })
+            .collect()
     }
 
     fn note_all(&self) {
