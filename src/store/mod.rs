@@ -30,6 +30,7 @@
 //! when it starts failing and once when it recovers ([`Store::failing`] tells readiness); each
 //! caller gets its error and decides whether to retry.
 
+mod alerts;
 mod audit;
 mod batches;
 mod cards;
@@ -52,6 +53,7 @@ use tokio::sync::{mpsc, oneshot};
 
 mod files;
 
+pub use alerts::{AlertRow, AlertState};
 pub use audit::AuditEntry;
 pub use batches::{Batch, BatchFile, BatchState, BatchTarget, NewBatch};
 pub use cards::CardRow;
@@ -431,10 +433,33 @@ impl Store {
             .await
     }
 
+    /// Keeps a watch-list alert as it is now.
+    pub async fn save_alert(&self, alert: AlertRow) -> Result<(), StoreError> {
+        self.write(move |conn| alerts::save(conn, &alert, now_ms()))
+            .await
+    }
+
+    /// Every watch-list alert kept (closed ones until they are pruned).
+    pub async fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        self.read(alerts::all).await
+    }
+
+    /// One caller's watch-list alert in one conference, if they have one.
+    pub async fn alert(
+        &self,
+        conference_id: &str,
+        participant_id: &str,
+    ) -> Result<Option<AlertRow>, StoreError> {
+        let (conference_id, participant_id) = (conference_id.to_owned(), participant_id.to_owned());
+        self.read(move |conn| alerts::get(conn, &conference_id, &participant_id))
+            .await
+    }
+
     /// Deletes processed inbox rows, quarantine rows and delivered outbox rows received before
     /// `before_ms`, announcer messages sent or parked before it, conference threads recorded
-    /// before it and roster cards finished before it (never an unprocessed or undelivered row,
-    /// never a pending message, never a live card); answers how many rows went.
+    /// before it, roster cards finished and watch-list alerts closed before it (never an
+    /// unprocessed or undelivered row, never a pending message, never a live card or an open
+    /// alert); answers how many rows went.
     pub async fn prune(&self, before_ms: i64) -> Result<u64, StoreError> {
         let deleted = self
             .write(move |conn| {
@@ -443,11 +468,13 @@ impl Store {
                 let outbox = outbox::prune(conn, before_ms)?;
                 let batches = batches::prune(conn, before_ms)?;
                 let cards = cards::prune(conn, before_ms)?;
+                let alerts = alerts::prune(conn, before_ms)?;
                 Ok(inbox
                     .saturating_add(quarantine)
                     .saturating_add(outbox)
                     .saturating_add(batches)
-                    .saturating_add(cards))
+                    .saturating_add(cards)
+                    .saturating_add(alerts))
             })
             .await?;
         tracing::debug!(deleted, before_ms, "store pruned");

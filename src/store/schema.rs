@@ -120,6 +120,18 @@ pub const MIGRATIONS: &[&str] = &[
          state         TEXT    NOT NULL DEFAULT 'live' CHECK (state IN ('live', 'final')),
          updated_at_ms INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 7: the watch list's alerts, one per caller per conference.
+    "CREATE TABLE watch_alerts (
+         conference_id  TEXT    NOT NULL,
+         participant_id TEXT    NOT NULL,
+         channel_id     TEXT    NOT NULL,
+         nonce          TEXT    NOT NULL,
+         message_id     TEXT,
+         state          TEXT    NOT NULL CHECK (state IN ('pending', 'posted', 'closed')),
+         updated_at_ms  INTEGER NOT NULL,
+         PRIMARY KEY (conference_id, participant_id)
+     ) WITHOUT ROWID;
+     CREATE INDEX watch_alerts_closed ON watch_alerts (updated_at_ms) WHERE state = 'closed';",
 ];
 
 /// The schema version this build writes: the number of migrations.
@@ -250,7 +262,8 @@ mod tests {
                 "outbox",
                 "probe",
                 "quarantine",
-                "roster_cards"
+                "roster_cards",
+                "watch_alerts"
             ]
         );
     }
