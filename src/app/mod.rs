@@ -83,6 +83,8 @@ pub async fn start_with_clock(
     let hub = hub::start(settings, &store, clock.clone()).await?;
     // Before the announcer starts, so the first line already shows the contacts' names.
     let contacts = contacts::start(settings, &hub.roster, shutdown.clone());
+    hub.roster
+        .set_watch_list(crate::conference::WatchList::new(&settings.watch));
     let intake = Intake {
         store: store.clone(),
         accepted: hub.accepted,

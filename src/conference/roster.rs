@@ -147,6 +147,15 @@ impl Roster {
         self.note_all();
     }
 
+    /// The Discord roles a watch-list alert mentions now.
+    pub fn alert_roles(&self) -> Vec<u64> {
+        self.watch
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .alert_roles()
+            .to_vec()
+    }
+
     /// The live callers of a conference on the watch list (never its host), named as shown.
     pub fn watched(&self, id: &ConferenceId) -> Vec<ParticipantView> {
         let watch = self.watch.read().unwrap_or_else(PoisonError::into_inner);

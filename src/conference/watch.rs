@@ -21,6 +21,8 @@ pub struct WatchList {
     numbers: HashSet<String>,
     /// Lower-cased, trimmed, never empty.
     names: Vec<String>,
+    /// `watch.alert_roles`: whom an alert mentions (kept here so a reload changes both at once).
+    alert_roles: Vec<u64>,
 }
 
 /// Why a caller matched, for the log.
@@ -41,7 +43,13 @@ impl WatchList {
                 .map(|name| name.trim().to_lowercase())
                 .filter(|name| !name.is_empty())
                 .collect(),
+            alert_roles: watch.alert_roles.clone(),
         }
+    }
+
+    /// The Discord roles an alert mentions.
+    pub fn alert_roles(&self) -> &[u64] {
+        &self.alert_roles
     }
 
     /// Whether nobody is watched.

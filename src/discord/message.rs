@@ -5,7 +5,8 @@
 //!
 //! Every caller-supplied text goes through [`escape::text`] (in [`markdown`]); every message
 //! body carries an empty `allowed_mentions` and the `SUPPRESS_NOTIFICATIONS | SUPPRESS_EMBEDS`
-//! flags, so nothing in it pings or unfurls.
+//! flags, so nothing in it pings or unfurls — except a watch-list alert ([`alert_body`]), which
+//! notifies and mentions exactly its alert roles.
 //! A message never exceeds [`MAX_CONTENT_CHARS`]: longer announcements are split at line
 //! boundaries, repeating a conference's header on the continuation.
 
@@ -389,6 +390,82 @@ pub fn edit_body(content: &str, files: &[BatchFile]) -> String {
     body.to_string()
 }
 
+/// A watch-list alert as it first reads: `🚨 **Paco Vu** (•••0142), on the watch list, joined
+/// Agent 122's call. <@&123>`: the caller, the call, and a mention of each alert role.
+pub fn alert_opening(who: &str, call: &str, roles: &[u64]) -> String {
+    let mut text = format!("🚨 {who}, on the watch list, joined {call}.");
+    for role in roles {
+        text.push_str(&format!(" <@&{role}>"));
+    }
+    text
+}
+
+/// How a watch-list alert's caller stopped being on the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertEnd {
+    /// They hung up (at this time, when known).
+    Left(Option<Timestamp>),
+    /// A moderator removed them (already worded by [`markdown::actor`]).
+    Removed(String),
+    /// The call ended, or ringside no longer knows it.
+    CallEnded,
+}
+
+/// A watch-list alert once its caller is off the call: `🚨 **Paco Vu** (•••0142), on the watch
+/// list, joined Agent 122's call; left <t:…:t>.` (or `; removed by <@…>.`). The role mentions
+/// are gone: the alert has been answered.
+pub fn alert_closing(who: &str, call: &str, end: &AlertEnd) -> String {
+    let end = match end {
+        AlertEnd::Left(Some(at)) => format!("left {}", timestamp(*at, 't')),
+        AlertEnd::Left(None) => "left".to_owned(),
+        AlertEnd::Removed(by) => format!("removed by {by}"),
+        AlertEnd::CallEnded => "the call ended".to_owned(),
+    };
+    format!("🚨 {who}, on the watch list, joined {call}; {end}.")
+}
+
+/// The alert's one action row: a Danger button `Remove` with `custom_id`, on or off.
+fn alert_buttons(custom_id: &str, disabled: bool) -> serde_json::Value {
+    serde_json::json!([{
+        "type": 1,
+        "components": [{
+            "type": 2,
+            "style": 4,
+            "label": "Remove",
+            "custom_id": custom_id,
+            "disabled": disabled,
+        }],
+    }])
+}
+
+/// The JSON body of a watch-list alert's `POST /channels/{id}/messages`: the one message that
+/// notifies (no `SUPPRESS_NOTIFICATIONS`, docs/architecture.md §5), and only `roles`
+/// (`allowed_mentions` is exactly `{"roles": [...]}`: no `parse`, no users), no embeds, its
+/// nonce, and the Remove button.
+pub fn alert_body(content: &str, nonce: &str, roles: &[u64], custom_id: &str) -> String {
+    let roles: Vec<String> = roles.iter().map(u64::to_string).collect();
+    serde_json::json!({
+        "content": content,
+        "nonce": nonce,
+        "enforce_nonce": true,
+        "allowed_mentions": { "roles": roles },
+        "flags": MessageFlags::SUPPRESS_EMBEDS.bits(),
+        "components": alert_buttons(custom_id, false),
+    })
+    .to_string()
+}
+
+/// The JSON body of a watch-list alert's closing edit: the new content, nobody pinged again
+/// (`{"parse": []}`), the Remove button turned off.
+pub fn alert_edit_body(content: &str, custom_id: &str) -> String {
+    serde_json::json!({
+        "content": content,
+        "allowed_mentions": { "parse": [] },
+        "components": alert_buttons(custom_id, true),
+    })
+    .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -651,6 +728,50 @@ mod tests {
             thread_name(&conference(1), &refs, &Roster::new(), PhoneNumbers::Masked),
             "Agent **122** · 2024-02-27 16:04 UTC",
             "plain text: thread names show no markdown"
+        );
+    }
+
+    #[test]
+    fn a_watch_alert_notifies_and_mentions_only_its_roles_and_its_close_pings_nobody() {
+        let content = alert_opening("**Paco Vu** (•••0142)", "Agent 122's call", &[123, 456]);
+        assert_eq!(
+            content,
+            "🚨 **Paco Vu** (•••0142), on the watch list, joined Agent 122's call. <@&123> <@&456>"
+        );
+        let body: serde_json::Value = serde_json::from_str(&alert_body(
+            &content,
+            "w-1",
+            &[123, 456],
+            "watch:remove:p:1",
+        ))
+        .unwrap();
+        assert_eq!(
+            body["allowed_mentions"],
+            serde_json::json!({ "roles": ["123", "456"] })
+        );
+        assert_eq!(body["flags"].as_u64().unwrap() & 4096, 0, "not silent");
+        assert_eq!(body["nonce"], "w-1");
+        let button = &body["components"][0]["components"][0];
+        assert_eq!(button["custom_id"], "watch:remove:p:1");
+        assert_eq!(button["style"], 4);
+        assert_eq!(button["disabled"], false);
+
+        let closing = alert_closing(
+            "**Paco Vu** (•••0142)",
+            "Agent 122's call",
+            &AlertEnd::Removed("<@42>".into()),
+        );
+        assert_eq!(
+            closing,
+            "🚨 **Paco Vu** (•••0142), on the watch list, joined Agent 122's call; removed by <@42>."
+        );
+        let edit: serde_json::Value =
+            serde_json::from_str(&alert_edit_body(&closing, "watch:remove:p:1")).unwrap();
+        assert_eq!(edit["allowed_mentions"], serde_json::json!({ "parse": [] }));
+        assert_eq!(edit["components"][0]["components"][0]["disabled"], true);
+        assert_eq!(
+            alert_closing("x", "y", &AlertEnd::Left(Some(Timestamp(T0)))),
+            "🚨 x, on the watch list, joined y; left <t:1709049892:t>."
         );
     }
 }

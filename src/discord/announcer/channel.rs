@@ -3,6 +3,7 @@
 //! ([`super::delivery`]); the channel's create-message bucket says when the next one can go.
 
 use super::Post;
+use super::alert::{self, AlertLane};
 use super::card::{self, CardLane};
 use super::delivery::{Delivery, deliver};
 use super::outlet::{Delivering, Loop, Outlet, announce};
@@ -95,6 +96,16 @@ pub async fn run_discord(config: DiscordAnnouncer) {
         // Its own prefix: a card's nonce never meets a line's.
         nonce_prefix: format!("c{nonce_prefix}"),
     });
+    let alerts = AlertLane {
+        changes: roster.watch(),
+        roster: roster.clone(),
+        poster: Arc::clone(&poster),
+        store: store.clone(),
+        channel_id,
+        phone_numbers,
+        // Its own prefix: an alert's nonce never meets a line's or a card's.
+        nonce_prefix: format!("w{nonce_prefix}"),
+    };
     let outlet = Channel {
         delivery: Arc::new(Delivery {
             poster,
@@ -131,16 +142,18 @@ pub async fn run_discord(config: DiscordAnnouncer) {
             backlog: Some(backlog),
         },
     );
-    match cards {
-        // The cards follow the conferences for as long as the lines are announced; a stop
-        // drops them once the lines are drained.
-        Some(cards) => {
-            tokio::select! {
-                () = lines => {}
-                () = card::run(cards) => {}
-            }
+    // The cards and the alerts follow the conferences for as long as the lines are announced;
+    // a stop drops them once the lines are drained.
+    let cards = async move {
+        match cards {
+            Some(cards) => card::run(cards).await,
+            None => std::future::pending().await,
         }
-        None => lines.await,
+    };
+    tokio::select! {
+        () = lines => {}
+        () = cards => {}
+        () = alert::run(alerts) => {}
     }
 }
 

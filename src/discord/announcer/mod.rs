@@ -19,6 +19,7 @@
 //! port — ringside's REST poster in production, an in-memory poster in tests, which run on a
 //! paused clock.
 
+mod alert;
 mod card;
 mod channel;
 mod delivery;

@@ -366,6 +366,14 @@ fn fnv1a(parts: &[&str]) -> u64 {
     hash
 }
 
+/// Custom id prefix of a watch-list alert's Remove button; the participant key follows.
+pub const WATCH_REMOVE: &str = "watch:remove:";
+
+/// The custom id of the Remove button on `key`'s watch-list alert: `watch:remove:p:<16 hex>`.
+pub fn watch_remove_id(key: &ParticipantKey) -> String {
+    format!("{WATCH_REMOVE}{}", participant_key(key))
+}
+
 /// The autocomplete value naming a participant: `p:` and 16 hex digits.
 pub fn participant_key(key: &ParticipantKey) -> String {
     format!(
