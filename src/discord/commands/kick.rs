@@ -4,10 +4,14 @@
 //! Access is checked on autocomplete (others get no choices), on the command and again on the
 //! confirming button, with the caller's presence and the per-member limit. The confirmation lives
 //! in memory, bound to the invoking member, until `discord.confirm_secs` pass or a button uses it.
+//!
+//! A watch-list alert's Remove button asks the same way ([`Commands::watch_remove`]): one path,
+//! so the access re-check, the confirmation bound to the presser, the limit and the audit log
+//! are the same as for `/kick`.
 
 use super::{
-    Commands, Invoker, MAX_CHOICE_CHARS, MAX_CHOICES, Reply, edit, ephemeral, message, new_message,
-    participant_key, plain, update,
+    Commands, Invoker, MAX_CHOICE_CHARS, MAX_CHOICES, Reply, WATCH_REMOVE, edit, ephemeral,
+    message, new_message, participant_key, plain, update,
 };
 use crate::conference::{Identity, ParticipantKey};
 use crate::pipeline::{KickOutcome, KickRequest};
@@ -32,6 +36,15 @@ pub(super) struct Pending {
     key: ParticipantKey,
     reason: Option<String>,
     expires_at_ms: i64,
+}
+
+/// Where a removal was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    /// `/kick caller:`.
+    Command,
+    /// A watch-list alert's Remove button.
+    Alert,
 }
 
 /// A live caller someone may name.
@@ -214,6 +227,29 @@ impl Commands {
                 _ => {}
             }
         }
+        self.ask_to_kick(actor, value, reason, Asked::Command).await
+    }
+
+    /// A watch-list alert's Remove button (`watch:remove:<participant key>`): the same
+    /// confirmation as `/kick` naming that caller, for the member who pressed it.
+    pub(super) async fn watch_remove(&self, component: &ComponentInteraction) -> Reply {
+        let actor = Invoker::of_component(component);
+        let Some(key) = component.data.custom_id.strip_prefix(WATCH_REMOVE) else {
+            return ephemeral("This button is no longer in use.");
+        };
+        self.ask_to_kick(actor, key, None, Asked::Alert).await
+    }
+
+    /// The one way to a removal: access, the kick port, the per-member limit and the caller
+    /// checked for `actor`, then an ephemeral confirmation bound to them (its buttons are
+    /// [`Commands::kick_button`]'s).
+    async fn ask_to_kick(
+        &self,
+        actor: Invoker,
+        value: &str,
+        reason: Option<String>,
+        asked: Asked,
+    ) -> Reply {
         if let Err(refusal) = self.inner.policy.can_kick(&actor.caller) {
             let text = self.refuse("kick_refused", &actor, None, &refusal).await;
             return ephemeral(text);
@@ -244,6 +280,9 @@ impl Commands {
                 return ephemeral(format!(
                     "{n} callers match that; pick one from the list as you type."
                 ));
+            }
+            Resolved::Nobody if asked == Asked::Alert => {
+                return ephemeral("That caller is no longer on the call; nobody was removed.");
             }
             Resolved::Nobody => {
                 return ephemeral(

@@ -11,6 +11,7 @@
 //!   RingCentral's ids look like.
 //! - `/kick` answers with an ephemeral confirmation whose buttons (`kick:yes:<id>` /
 //!   `kick:no:<id>`) name a pending confirmation kept in memory for `discord.confirm_secs`.
+//!   A watch-list alert's Remove button (`watch:remove:p:<hex>`) asks for the same one.
 //! - Autocomplete refusals are silent (an empty list) and not audited: Discord asks on every
 //!   keystroke. Refusals of a command or a button are answered, counted and audited.
 //! - Anything that calls RingCentral is [`Reply::Deferred`]; autocomplete is always
@@ -195,6 +196,8 @@ impl Commands {
             Interaction::Component(component) => {
                 if component.data.custom_id.starts_with("kick:") {
                     self.kick_button(&component).await
+                } else if component.data.custom_id.starts_with(WATCH_REMOVE) {
+                    self.watch_remove(&component).await
                 } else if component
                     .data
                     .custom_id

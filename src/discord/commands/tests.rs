@@ -892,3 +892,43 @@ fn labels_shown_literally_carry_no_markdown_backslashes() {
     assert_eq!(escaped, "Mary\\-Jane \\*\\*x\\*\\* \\\\ @\u{200B}here");
     assert_eq!(plain(&escaped), "Mary-Jane **x** \\ @\u{200B}here");
 }
+
+#[tokio::test]
+async fn an_alerts_remove_button_refuses_a_member_without_kick_access_and_audits_it() {
+    let h = harness();
+    let remove = format!("{WATCH_REMOVE}{}", paco_key());
+    let reply = now(h.commands.handle(button(&remove, plain_member())).await);
+    assert_eq!(content(&reply), "You are not allowed to remove callers.");
+    assert!(is_ephemeral(&reply), "only the presser sees it");
+    assert!(custom_ids(&reply).is_empty());
+    assert_eq!(h.commands.pending_confirmations(), 0);
+    assert!(h.kicker.requests.lock().unwrap().is_empty());
+    let audit = h.store.audit_since(0).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "kick_refused");
+    assert_eq!(audit[0].actor_id, "43");
+}
+
+#[tokio::test]
+async fn an_alerts_remove_button_asks_the_presser_for_the_kick_confirmation_bound_to_them() {
+    let h = harness();
+    let remove = format!("{WATCH_REMOVE}{}", paco_key());
+    let reply = now(h.commands.handle(button(&remove, moderator())).await);
+    assert_eq!(reply["type"], 4, "a new ephemeral message, the alert stays");
+    assert!(is_ephemeral(&reply));
+    assert!(content(&reply).starts_with("Remove "), "{reply}");
+    let ids = custom_ids(&reply);
+    assert_eq!(ids.len(), 2, "{reply}");
+    assert!(ids[0].starts_with(KICK_YES));
+    let other_mod = member(45, &[MOD_ROLE], "0");
+    let refused = now(h.commands.handle(button(&ids[0], other_mod)).await);
+    assert_eq!(
+        content(&refused),
+        "Only the member who ran /kick can confirm it."
+    );
+    assert!(h.kicker.requests.lock().unwrap().is_empty());
+    assert!(matches!(
+        h.commands.handle(button(&ids[0], moderator())).await,
+        Reply::Deferred { .. }
+    ));
+}
