@@ -20,15 +20,15 @@ use std::time::Duration;
 
 pub(crate) const SEED: u64 = 0x0d15_c0de;
 /// A role `[access] kick_roles` names.
-const MOD_ROLE: u64 = 1_100_000_000_000_000_300;
-const MOD_ID: u64 = 1_100_000_000_000_000_401;
+pub(crate) const MOD_ROLE: u64 = 1_100_000_000_000_000_300;
+pub(crate) const MOD_ID: u64 = 1_100_000_000_000_000_401;
 const OTHER_MOD_ID: u64 = 1_100_000_000_000_000_402;
 const MEMBER_ID: u64 = 1_100_000_000_000_000_403;
 const OTHER_GUILD: u64 = 1_100_000_000_000_000_999;
 /// SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS.
 const SILENT_FLAGS: u64 = (1 << 2) | (1 << 12);
 /// EPHEMERAL.
-const EPHEMERAL: u64 = 1 << 6;
+pub(crate) const EPHEMERAL: u64 = 1 << 6;
 
 pub(crate) fn host() -> Person {
     Person::with_extension("Agent 122", "122", "62295300122")
@@ -42,15 +42,15 @@ pub(crate) fn rhea() -> Person {
     Person::new("Rhea Stone", "+14155550177")
 }
 
-fn moderator() -> Member {
+pub(crate) fn moderator() -> Member {
     Member::new(MOD_ID, "mod").roles(&[MOD_ROLE])
 }
 
-fn other_moderator() -> Member {
+pub(crate) fn other_moderator() -> Member {
     Member::new(OTHER_MOD_ID, "othermod").roles(&[MOD_ROLE])
 }
 
-fn plain_member() -> Member {
+pub(crate) fn plain_member() -> Member {
     Member::new(MEMBER_ID, "someone")
 }
 
@@ -149,29 +149,29 @@ pub(crate) async fn env(transport: Transport) -> Env {
 
 /// The app's answer to one interaction: the response body (`{"type": N, "data": …}`) and the
 /// interaction's token (for its follow-up edits).
-struct Answer {
-    body: Value,
-    token: String,
+pub(crate) struct Answer {
+    pub(crate) body: Value,
+    pub(crate) token: String,
 }
 
 impl Answer {
-    fn kind(&self) -> u64 {
+    pub(crate) fn kind(&self) -> u64 {
         self.body["type"].as_u64().expect("a response type")
     }
 
-    fn content(&self) -> String {
+    pub(crate) fn content(&self) -> String {
         self.body["data"]["content"]
             .as_str()
             .unwrap_or_default()
             .to_owned()
     }
 
-    fn flags(&self) -> u64 {
+    pub(crate) fn flags(&self) -> u64 {
         self.body["data"]["flags"].as_u64().unwrap_or(0)
     }
 
     /// The custom ids of the buttons in the reply.
-    fn custom_ids(&self) -> Vec<String> {
+    pub(crate) fn custom_ids(&self) -> Vec<String> {
         self.body["data"]["components"]
             .as_array()
             .into_iter()
@@ -199,7 +199,7 @@ impl Answer {
 
 impl Env {
     /// Delivers `interaction` over this env's transport and answers the app's response.
-    async fn interact(&self, interaction: Value) -> Answer {
+    pub(crate) async fn interact(&self, interaction: Value) -> Answer {
         let id: u64 = interaction["id"].as_str().unwrap().parse().unwrap();
         let token = interaction["token"].as_str().unwrap().to_owned();
         match self.transport {
@@ -250,7 +250,7 @@ impl Env {
     }
 
     /// Waits for the edit of the original response of the interaction with `token`.
-    async fn wait_edit(&self, token: &str) -> Value {
+    pub(crate) async fn wait_edit(&self, token: &str) -> Value {
         self.fake
             .wait_for("the edit of the original response", DEADLINE, |s| {
                 s.original_edits
@@ -290,7 +290,7 @@ impl Env {
         self.channel()
     }
 
-    fn deletes(&self) -> Vec<RequestRecord> {
+    pub(crate) fn deletes(&self) -> Vec<RequestRecord> {
         self.platform
             .requests()
             .into_iter()
@@ -312,7 +312,7 @@ impl Env {
         (conference, paco, rhea)
     }
 
-    async fn wait_live(&self, conference: &ConferenceController, callers: &[CallerRef]) {
+    pub(crate) async fn wait_live(&self, conference: &ConferenceController, callers: &[CallerRef]) {
         let ids: Vec<String> = callers
             .iter()
             .map(|c| conference.participant_id(*c))
@@ -683,7 +683,12 @@ async fn kick_confirmation(env: &Env, member: &Member, typed: &str, reason: &str
 /// The Message a confirmation's buttons sit on, as Discord sends it with a button click.
 impl Env {
     /// `member` presses the button `custom_id` on `confirmation`'s message.
-    async fn press(&self, confirmation: &Answer, custom_id: &str, member: &Member) -> Answer {
+    pub(crate) async fn press(
+        &self,
+        confirmation: &Answer,
+        custom_id: &str,
+        member: &Member,
+    ) -> Answer {
         self.interact(button(
             custom_id,
             member,

@@ -29,6 +29,7 @@ mod fake_discord;
 mod fuzz;
 mod readyz_discord;
 mod ringcentral;
+mod watch;
 mod webhook;
 mod websocket;
 mod wire_fixtures;
