@@ -123,9 +123,9 @@ fn log(loaded: &Loaded, file: &Path, reloaded: bool) {
 }
 
 /// What identifies a version of the file: its modification time and size.
-type Stamp = (Option<SystemTime>, u64);
+pub(super) type Stamp = (Option<SystemTime>, u64);
 
-fn stamp(metadata: &std::fs::Metadata) -> Stamp {
+pub(super) fn stamp(metadata: &std::fs::Metadata) -> Stamp {
     (metadata.modified().ok(), metadata.len())
 }
 

@@ -3,10 +3,11 @@
 //! Start-up, in [`start_with_clock`]: open the store (private files) and take the webhook
 //! secret; start the hub ([`hub`]: restore the detector, queue unsent announcements, replay
 //! unprocessed notifications, spawn the pipeline task); read the contacts file into the roster
-//! and watch it ([`contacts`]); build the RingCentral side (client,
+//! and watch it ([`contacts`]); set the watch list; build the RingCentral side (client,
 //! reconciler, subscription manager, kick port — not yet running); start the Discord side (or
 //! the local-mode announcer); open the public and the operator listeners with their routes;
 //! then run the RingCentral side, whose subscription's handshake needs the webhook listening.
+//! The settings file is followed for the watch list and `[access]` ([`reload`]).
 //! Every long-running task is supervised ([`supervise`]). The stop ([`Running::shutdown`])
 //! runs the other way: listeners, confirmed kicks, background tasks, the detector, the
 //! announcer, the store — under one deadline.
@@ -23,6 +24,7 @@ pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod operator;
+pub mod reload;
 pub mod replay;
 mod running;
 pub mod supervise;
@@ -120,6 +122,14 @@ pub async fn start_with_clock(
     let mut background = supervised(&supervisor, announcing.tasks);
     // Not a core task: without reloads the names read last stay, and announcing goes on.
     background.extend(contacts.map(|task| ("contacts", Supervisor::unsupervised(task))));
+    // Not a core task either: without reloads the watch list and access read at start stay.
+    let reload = reload::start(
+        settings,
+        &hub.roster,
+        announcing.discord.as_ref().map(|d| d.commands.clone()),
+        shutdown.clone(),
+    );
+    background.extend(reload.map(|task| ("settings reload", Supervisor::unsupervised(task))));
     let webhook = WebhookState {
         verification_token: Arc::new(verification_token.clone()),
         intake,

@@ -57,12 +57,15 @@ impl Settings {
         file: Option<&Path>,
         env: &[(String, String)],
     ) -> Result<Settings, ConfigError> {
+        let path = file.map(Path::to_path_buf);
         let file = match file {
             Some(path) => Some((path, sources::file_layer(path)?)),
             None => None,
         };
         let env = sources::env_layer(env)?;
         let raw = sources::merge(file, env)?;
-        validate::settings(raw)
+        let mut settings = validate::settings(raw)?;
+        settings.file = path;
+        Ok(settings)
     }
 }

@@ -31,6 +31,9 @@ pub struct Settings {
     pub watch: Watch,
     /// `[store]`: the local database.
     pub store: StoreSettings,
+    /// The settings file these were read from (none: defaults and the environment only); the
+    /// watch list and `[access]` are read from it again when it changes.
+    pub file: Option<PathBuf>,
 }
 
 /// `[server]`

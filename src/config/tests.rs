@@ -724,6 +724,14 @@ fn the_watch_list_from_the_file_with_ids_as_strings_or_numbers() {
 }
 
 #[test]
+fn the_settings_remember_their_file_for_the_reload() {
+    let f = file("[watch]\nnames = [\"Paco\"]\n");
+    let s = Settings::from_sources(Some(f.path()), &[]).unwrap();
+    assert_eq!(s.file.as_deref(), Some(f.path()));
+    assert_eq!(Settings::from_sources(None, &[]).unwrap().file, None);
+}
+
+#[test]
 fn the_watch_list_from_the_environment() {
     let s = from_env(&[
         ("RINGSIDE_WATCH__NUMBERS", r#"["+13105550199"]"#),
@@ -1012,8 +1020,12 @@ fn errors_are_one_line() {
 #[test]
 fn example_file_loads() {
     let s = Settings::from_sources(Some(&example_path()), &[]).expect("example loads");
+    assert_eq!(s.file, Some(example_path()));
     // Everything in it is commented out, so it means the defaults.
-    let defaults = Settings::from_sources(None, &[]).unwrap();
+    let defaults = Settings {
+        file: Some(example_path()),
+        ..Settings::from_sources(None, &[]).unwrap()
+    };
     assert_eq!(format!("{s:?}"), format!("{defaults:?}"));
 }
 

@@ -85,6 +85,7 @@ pub(super) fn settings(raw: RawSettings) -> Result<Settings> {
         access: access(raw.access)?,
         watch: watch(raw.watch)?,
         store: store(raw.store)?,
+        file: None,
     };
     across_sections(&settings)?;
     Ok(settings)

@@ -15,7 +15,7 @@ use crate::config::Access;
 use dashmap::DashMap;
 use serenity::model::Permissions;
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 /// The sliding window of the kick limit.
 pub const KICK_WINDOW_MS: i64 = 60_000;
@@ -86,7 +86,8 @@ impl Refusal {
 /// `[access]` applied to one guild, with the kick limiter.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    access: Access,
+    /// Replaced when the settings file changes ([`Policy::set_access`]); read per decision.
+    access: Arc<RwLock<Access>>,
     guild_id: u64,
     kicks: Arc<DashMap<u64, VecDeque<i64>>>,
 }
@@ -94,14 +95,24 @@ pub struct Policy {
 impl Policy {
     pub fn new(access: Access, guild_id: u64) -> Policy {
         Policy {
-            access,
+            access: Arc::new(RwLock::new(access)),
             guild_id,
             kicks: Arc::default(),
         }
     }
 
+    /// Replaces `[access]` (a reload of the settings file); the kick limiter's counts stay.
+    pub fn set_access(&self, access: Access) {
+        *self.access.write().unwrap_or_else(PoisonError::into_inner) = access;
+    }
+
+    /// `[access]` as in force now.
+    fn access(&self) -> RwLockReadGuard<'_, Access> {
+        self.access.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub fn kick_enabled(&self) -> bool {
-        self.access.kick_enabled
+        self.access().kick_enabled
     }
 
     /// The interaction comes from the configured guild.
@@ -114,23 +125,28 @@ impl Policy {
     }
 
     fn listed_for_kick(&self, caller: &Caller) -> bool {
+        let access = self.access();
         caller.is_admin()
-            || self.access.kick_users.contains(&caller.user_id)
+            || access.kick_users.contains(&caller.user_id)
             || caller
                 .roles
                 .iter()
-                .any(|role| self.access.kick_roles.contains(role))
+                .any(|role| access.kick_roles.contains(role))
     }
 
     /// May list participants.
     pub fn can_list(&self, caller: &Caller) -> Result<(), Refusal> {
         self.place(caller)?;
-        let open = self.access.list_roles.is_empty() && self.access.list_users.is_empty();
-        let listed = self.access.list_users.contains(&caller.user_id)
-            || caller
-                .roles
-                .iter()
-                .any(|role| self.access.list_roles.contains(role));
+        let (open, listed) = {
+            let access = self.access();
+            let open = access.list_roles.is_empty() && access.list_users.is_empty();
+            let listed = access.list_users.contains(&caller.user_id)
+                || caller
+                    .roles
+                    .iter()
+                    .any(|role| access.list_roles.contains(role));
+            (open, listed)
+        };
         if open || listed || self.listed_for_kick(caller) {
             Ok(())
         } else {
@@ -141,7 +157,7 @@ impl Policy {
     /// May remove callers (the limit is checked separately).
     pub fn can_kick(&self, caller: &Caller) -> Result<(), Refusal> {
         self.place(caller)?;
-        if !self.access.kick_enabled {
+        if !self.kick_enabled() {
             return Err(Refusal::KickDisabled);
         }
         if self.listed_for_kick(caller) {
@@ -167,7 +183,7 @@ impl Policy {
     }
 
     fn over_limit(&self, recent: &VecDeque<i64>, now_ms: i64) -> Result<(), Refusal> {
-        let limit = self.access.kick_limit_per_minute.max(1);
+        let limit = self.access().kick_limit_per_minute.max(1);
         if recent.len() < limit as usize {
             return Ok(());
         }
@@ -399,5 +415,23 @@ mod tests {
             assert!(text.ends_with('.'), "{text}");
             assert!(text.len() < 120, "{text}");
         }
+    }
+
+    #[test]
+    fn a_reload_of_access_applies_to_the_next_decision_and_keeps_the_limiter() {
+        let policy = Policy::new(access(), GUILD);
+        let moderator = member(7, &[MOD_ROLE], false);
+        assert_eq!(policy.can_kick(&moderator), Err(Refusal::NoKickAccess));
+        assert_eq!(policy.take_kick(7, 0), Ok(()));
+        policy.set_access(Access {
+            kick_roles: vec![MOD_ROLE],
+            ..access()
+        });
+        assert_eq!(policy.can_kick(&moderator), Ok(()));
+        assert_eq!(policy.take_kick(7, 1), Ok(()));
+        assert!(
+            matches!(policy.take_kick(7, 2), Err(Refusal::TooManyKicks { .. })),
+            "the kicks before the reload still count"
+        );
     }
 }

@@ -212,6 +212,11 @@ impl Commands {
         }
     }
 
+    /// Replaces `[access]` (the settings file changed): the next decision uses it.
+    pub fn set_access(&self, access: Access) {
+        self.inner.policy.set_access(access);
+    }
+
     /// Confirmations waiting for a button (expired ones are dropped as new ones come).
     pub fn pending_confirmations(&self) -> usize {
         self.inner.pending.len()
