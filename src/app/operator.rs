@@ -113,6 +113,7 @@ async fn check_discord(settings: &Settings) -> Vec<Line> {
         crate::discord::check::Needs {
             threads: settings.announce.thread_per_conference,
             pictures: settings.announce.timeline,
+            alert_roles: settings.watch.alert_roles.clone(),
         },
     )
     .await

@@ -47,18 +47,39 @@ pub enum Transport {
 }
 
 /// What the settings ask of the bot beyond posting in the channel.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Needs {
     /// `announce.thread_per_conference`.
     pub threads: bool,
     /// `announce.timeline`: the end summary uploads a picture.
     pub pictures: bool,
+    /// `watch.alert_roles`: the roles a watch-list alert mentions. Discord notifies a role only
+    /// if it is mentionable or the bot may mention every role.
+    pub alert_roles: Vec<u64>,
+}
+
+/// The invite URL with the permissions `needs` asks for: those the channel must grant, and
+/// *Mention @everyone, @here, and All Roles* when alerts mention roles (so they notify even a
+/// role that is not mentionable).
+pub fn invite_url(application_id: u64, needs: &Needs) -> String {
+    let mut permissions = required_permissions(needs)
+        .iter()
+        .fold(Permissions::empty(), |all, (permission, _, _)| {
+            all | *permission
+        });
+    if !needs.alert_roles.is_empty() {
+        permissions |= Permissions::MENTION_EVERYONE;
+    }
+    format!(
+        "https://discord.com/oauth2/authorize?client_id={application_id}&scope=bot+applications.commands&permissions={}",
+        permissions.bits()
+    )
 }
 
 /// The permissions the bot needs in the announcement channel: each with its short name and
 /// what it is for.
-fn required_permissions(needs: Needs) -> Vec<(Permissions, &'static str, &'static str)> {
-    let Needs { threads, pictures } = needs;
+fn required_permissions(needs: &Needs) -> Vec<(Permissions, &'static str, &'static str)> {
+    let (threads, pictures) = (needs.threads, needs.pictures);
     let mut needed = vec![
         (Permissions::VIEW_CHANNEL, "view", "view the channel"),
         (Permissions::SEND_MESSAGES, "send", "send messages"),
@@ -134,7 +155,11 @@ pub async fn check(api: &DiscordApi, transport: &Transport, needs: Needs) -> Vec
         }
     };
     findings.extend(check_application(api, transport).await);
-    findings.extend(check_channel(&http, api, bot.id, needs).await);
+    findings.extend(check_channel(&http, api, bot.id, &needs).await);
+    findings.push(ok(format!(
+        "discord invite URL for these settings: {}",
+        invite_url(api.application_id, &needs)
+    )));
     findings
 }
 
@@ -230,7 +255,7 @@ async fn check_channel(
     http: &Http,
     api: &DiscordApi,
     bot: serenity::model::id::UserId,
-    needs: Needs,
+    needs: &Needs,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     let guild = match http.get_guild(GuildId::new(api.guild_id)).await {
@@ -310,7 +335,42 @@ async fn check_channel(
             missing.join(", ")
         )));
     }
+    findings.extend(alert_roles(&guild, granted, &needs.alert_roles));
     findings
+}
+
+/// Whether each alert role will be notified: the bot may mention every role, or the role is
+/// mentionable; otherwise the alert shows the mention but notifies nobody.
+fn alert_roles(
+    guild: &serenity::model::guild::PartialGuild,
+    granted: Permissions,
+    roles: &[u64],
+) -> Vec<Finding> {
+    if roles.is_empty() {
+        return Vec::new();
+    }
+    if granted.contains(Permissions::MENTION_EVERYONE) {
+        return vec![ok(
+            "discord alert roles: the bot may mention every role (Mention @everyone, @here, and All Roles)"
+                .to_owned(),
+        )];
+    }
+    roles
+        .iter()
+        .map(|id| match guild.roles.get(&serenity::model::id::RoleId::new(*id)) {
+            Some(role) if role.mentionable => ok(format!(
+                "discord alert role @{}: mentionable, so alerts notify it",
+                role.name
+            )),
+            Some(role) => problem(format!(
+                "discord alert role @{}: not mentionable and the bot lacks Mention @everyone, @here, and All Roles, so alerts will not notify it; make the role mentionable (Server Settings → Roles) or grant the bot that permission",
+                role.name
+            )),
+            None => problem(format!(
+                "discord alert role {id}: no such role in the server (check watch.alert_roles)"
+            )),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -319,10 +379,11 @@ mod tests {
 
     #[test]
     fn threads_and_pictures_add_their_permissions() {
-        assert_eq!(required_permissions(Needs::default()).len(), 2);
-        let with_threads: Vec<Permissions> = required_permissions(Needs {
+        assert_eq!(required_permissions(&Needs::default()).len(), 2);
+        let with_threads: Vec<Permissions> = required_permissions(&Needs {
             threads: true,
             pictures: false,
+            alert_roles: Vec::new(),
         })
         .into_iter()
         .map(|(p, _, _)| p)
@@ -330,9 +391,10 @@ mod tests {
         assert!(with_threads.contains(&Permissions::CREATE_PUBLIC_THREADS));
         assert!(with_threads.contains(&Permissions::SEND_MESSAGES_IN_THREADS));
         assert!(!with_threads.contains(&Permissions::ATTACH_FILES));
-        let with_pictures: Vec<Permissions> = required_permissions(Needs {
+        let with_pictures: Vec<Permissions> = required_permissions(&Needs {
             threads: false,
             pictures: true,
+            alert_roles: Vec::new(),
         })
         .into_iter()
         .map(|(p, _, _)| p)
@@ -348,5 +410,17 @@ mod tests {
         // The README's invite URL asks for exactly these by default.
         let bits: u64 = with_pictures.iter().map(|p| p.bits()).sum();
         assert_eq!(bits, 35840);
+        let mut needs = Needs {
+            threads: false,
+            pictures: true,
+            alert_roles: Vec::new(),
+        };
+        assert!(invite_url(7, &needs).ends_with("&permissions=35840"));
+        needs.alert_roles = vec![123];
+        assert_eq!(
+            invite_url(7, &needs),
+            "https://discord.com/oauth2/authorize?client_id=7&scope=bot+applications.commands&permissions=166912",
+            "alerts that mention roles add Mention @everyone, @here, and All Roles (131072)"
+        );
     }
 }

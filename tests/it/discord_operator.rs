@@ -146,3 +146,53 @@ async fn demo_with_discord_posts_the_scripted_conference_into_the_channel() {
     }
     assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
 }
+
+#[tokio::test]
+async fn check_says_which_alert_roles_an_alert_can_notify_and_prints_the_invite_url() {
+    const MENTIONABLE: u64 = 1_100_000_000_000_000_501;
+    const QUIET: u64 = 1_100_000_000_000_000_502;
+    const GONE: u64 = 1_100_000_000_000_000_503;
+    let fake = FakeDiscord::start().await;
+    fake.add_role(MENTIONABLE, "Moderators", 0);
+    fake.add_role(QUIET, "Ops", 0);
+    fake.set_role_mentionable(MENTIONABLE);
+    let mut config = TestConfig::new().with_discord(&fake, Transport::Gateway);
+    config.settings.watch.alert_roles = vec![MENTIONABLE, QUIET, GONE];
+    let lines = discord_lines(&config).await;
+    let texts: Vec<&str> = lines.iter().map(|(_, text)| text.as_str()).collect();
+    assert!(
+        texts.contains(&"discord alert role @Moderators: mentionable, so alerts notify it"),
+        "{texts:#?}"
+    );
+    let found = problems(&lines);
+    assert_eq!(found.len(), 2, "{lines:#?}");
+    assert!(
+        found[0].starts_with(
+            "discord alert role @Ops: not mentionable and the bot lacks Mention @everyone"
+        ),
+        "{found:#?}"
+    );
+    assert_eq!(
+        found[1],
+        format!("discord alert role {GONE}: no such role in the server (check watch.alert_roles)")
+    );
+    let invite = texts
+        .iter()
+        .find(|t| t.starts_with("discord invite URL for these settings: "))
+        .expect("the invite URL");
+    assert!(
+        invite.ends_with("&permissions=166912"),
+        "view, send, attach files and mention every role: {invite}"
+    );
+
+    // With the permission to mention every role, every alert role is notified.
+    fake.set_everyone_permissions((1 << 10) | (1 << 11) | (1 << 15) | (1 << 17));
+    let lines = discord_lines(&config).await;
+    assert!(problems(&lines).is_empty(), "{lines:#?}");
+    assert!(
+        lines.iter().any(|(_, t)| t
+            == "discord alert roles: the bot may mention every role (Mention @everyone, @here, and All Roles)"),
+        "{lines:#?}"
+    );
+    assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
+}

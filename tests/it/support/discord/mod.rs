@@ -247,6 +247,8 @@ pub struct State {
     pub roles: Vec<(u64, String, u64)>,
     /// The bot member's role ids.
     pub bot_roles: Vec<u64>,
+    /// Roles anyone may mention (Discord's `mentionable`).
+    pub mentionable_roles: Vec<u64>,
     /// `(channel, nonce as JSON text)` → (message id, when).
     pub nonces: HashMap<(u64, String), (u64, Instant)>,
     pub buckets: HashMap<String, Bucket>,
@@ -290,6 +292,7 @@ impl State {
             overwrites: HashMap::new(),
             roles: Vec::new(),
             bot_roles: Vec::new(),
+            mentionable_roles: Vec::new(),
             nonces: HashMap::new(),
             buckets: HashMap::new(),
             refusals: Vec::new(),
@@ -536,6 +539,11 @@ impl FakeDiscord {
             .lock()
             .roles
             .push((role_id, name.to_owned(), permissions));
+    }
+
+    /// Makes a role mentionable by anyone.
+    pub fn set_role_mentionable(&self, role_id: u64) {
+        self.shared.lock().mentionable_roles.push(role_id);
     }
 
     /// The bot member's roles.

@@ -1002,7 +1002,7 @@ fn get_channel(state: &State, channel_id: u64) -> Answer {
     }
 }
 
-fn role_json(id: u64, name: &str, permissions: u64, position: u64) -> Value {
+fn role_json(id: u64, name: &str, permissions: u64, position: u64, mentionable: bool) -> Value {
     json!({
         "id": id.to_string(),
         "name": name,
@@ -1014,7 +1014,7 @@ fn role_json(id: u64, name: &str, permissions: u64, position: u64) -> Value {
         "position": position,
         "permissions": permissions.to_string(),
         "managed": false,
-        "mentionable": false,
+        "mentionable": mentionable,
         "flags": 0,
     })
 }
@@ -1028,9 +1028,17 @@ fn get_guild(state: &State, guild_id: u64) -> Answer {
         "@everyone",
         state.options.everyone_permissions,
         0,
+        false,
     )];
     for (i, (id, name, permissions)) in state.roles.iter().enumerate() {
-        roles.push(role_json(*id, name, *permissions, i as u64 + 1));
+        let mentionable = state.mentionable_roles.contains(id);
+        roles.push(role_json(
+            *id,
+            name,
+            *permissions,
+            i as u64 + 1,
+            mentionable,
+        ));
     }
     Answer::json(
         200,
