@@ -1,8 +1,9 @@
 //! `ringside demo`: the whole pipeline with no accounts. ringside signs in to the built-in
 //! RingCentral platform fake, subscribes its webhook (handshake included), and the fake plays a
-//! conference: a host and three callers join, a moderator runs `/participants`, removes one
-//! caller with `/kick` (autocomplete, confirmation button, result), one caller hangs up, and the
-//! host ends it.
+//! conference: a host and three callers join (the third is on the watch list, so the
+//! moderators' role is alerted), a moderator runs `/participants`, removes one caller with
+//! `/kick` (autocomplete, confirmation button, result) and the watch-listed one with the alert's
+//! Remove button (the same confirmation), one caller hangs up, and the host ends it.
 //!
 //! ringside's Discord side runs unchanged — announcer, roster card, poster, nonces, command
 //! handlers — against a Discord stand-in ([`crate::simulator::discord`]) that prints each channel
@@ -15,7 +16,7 @@
 use crate::config::{Delivery, DiscordBot, PublicKey, RingCentralCredentials, Settings};
 use crate::discord::announcer::MemorySink;
 use crate::discord::api::DiscordApi;
-use crate::discord::commands::Reply;
+use crate::discord::commands::{Reply, WATCH_REMOVE};
 use crate::pipeline::SubscriptionHealth;
 use crate::simulator::discord::{DemoDiscord, Posted, preview};
 use crate::simulator::platform::{
@@ -45,6 +46,10 @@ const DEMO_APPLICATION: u64 = 1_200_000_000_000_000_001;
 const DEMO_GUILD: u64 = 1_200_000_000_000_000_002;
 const DEMO_CHANNEL: u64 = 1_200_000_000_000_000_003;
 const DEMO_MODERATOR: u64 = 1_200_000_000_000_000_042;
+/// The role the demo's watch-list alerts mention.
+const DEMO_ALERT_ROLE: u64 = 1_200_000_000_000_000_077;
+/// Ravi Anand's number, on the demo's watch list.
+const DEMO_WATCHED_NUMBER: &str = "+442071838750";
 /// Selects the interactions-endpoint transport, so the demo opens no gateway connection (with
 /// `--discord`, none that real members' commands could reach); no request is ever signed with it (the demo hands interactions to the handlers directly). It is
 /// the public key of RFC 8032's first Ed25519 test vector.
@@ -92,6 +97,9 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
     // The demo's call runs minutes in seconds: its roster card settles as fast as ringside
     // allows.
     settings.announce.roster_edit_ms = DEMO_ROSTER_EDIT_MS;
+    // Ravi Anand's number is on the watch list: his join alerts the moderators' role.
+    settings.watch.numbers = vec![DEMO_WATCHED_NUMBER.to_owned()];
+    settings.watch.alert_roles = vec![DEMO_ALERT_ROLE];
 
     let (posted_tx, mut posted_rx) = mpsc::unbounded_channel::<Posted>();
     let mut stand_in = None;
@@ -138,12 +146,21 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
     };
 
     let running = super::start(&settings, Arc::new(MemorySink::new())).await?;
-    // The roster card as the channel shows it now, so the demo can let it settle between steps.
+    // The roster card as the channel shows it now, so the demo can let it settle between steps;
+    // and the Remove button of the watch-list alert, once posted.
     let (card_shown, mut card) = tokio::sync::watch::channel(String::new());
+    let (alert_posted, mut alert) = tokio::sync::watch::channel(None::<String>);
     let picture_path = std::env::temp_dir().join(TIMELINE_FILE);
     let printer = tokio::spawn(async move {
         while let Some(posted) = posted_rx.recv().await {
             print_posted(&posted, &mention, &picture_path);
+            if let Some((_, custom_id, false)) = posted
+                .buttons
+                .iter()
+                .find(|(_, custom_id, _)| custom_id.starts_with(WATCH_REMOVE))
+            {
+                alert_posted.send_replace(Some(custom_id.clone()));
+            }
             if posted.content.starts_with(CARD) {
                 card_shown.send_replace(posted.content);
             }
@@ -263,6 +280,25 @@ pub async fn run(settings: &Settings, real_discord: bool, webhook: bool) -> anyh
     let _ = std::io::stdout().flush();
     settle(&platform, &running).await;
 
+    if stand_in.is_some() {
+        // The watch-list alert's Remove button goes through the same confirmation as /kick.
+        let remove = tokio::time::timeout(SETTLE_LIMIT, alert.wait_for(Option::is_some))
+            .await
+            .context("no watch-list alert was posted")?
+            .context("the printer stopped")?
+            .clone()
+            .context("no watch-list alert was posted")?;
+        let confirmation = commands.handle(member.button(&remove)?).await;
+        let confirm_id = show("[Remove] on the watch-list alert", confirmation, &mention)
+            .await
+            .context("the alert's Remove offered no confirmation")?;
+        let pressed = commands.handle(member.button(&confirm_id)?).await;
+        show("[Remove Ravi Anand]", pressed, &mention).await;
+        println!();
+        let _ = std::io::stdout().flush();
+        settle(&platform, &running).await;
+    }
+
     conference.advance(Duration::from_secs(180));
     conference.hang_up(callers[1], LeaveSignal::Both).await;
     tokio::time::sleep(PACE).await;
@@ -296,9 +332,28 @@ async fn card_settled(
 /// uploaded picture written to `picture_path` and named.
 fn print_posted(posted: &Posted, mention: &dyn Fn(&str) -> String, picture_path: &Path) {
     if posted.edit_of.is_some() {
-        println!("✏️  (the roster card above, edited:)");
+        let what = if posted.content.starts_with(CARD) {
+            "the roster card"
+        } else {
+            "the alert"
+        };
+        println!("✏️  ({what} above, edited:)");
     }
     println!("{}", preview(&posted.content, mention));
+    if !posted.buttons.is_empty() {
+        let labels: Vec<String> = posted
+            .buttons
+            .iter()
+            .map(|(label, _, disabled)| {
+                if *disabled {
+                    format!("[{label}] (turned off)")
+                } else {
+                    format!("[{label}]")
+                }
+            })
+            .collect();
+        println!("{}", labels.join(" "));
+    }
     for (name, bytes) in &posted.files {
         match std::fs::write(picture_path, bytes) {
             Ok(()) => println!(

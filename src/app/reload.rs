@@ -78,3 +78,53 @@ async fn follow(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Waits (at most 10 s, in the poll's steps) until the roster's alert roles are `wanted`.
+    async fn alert_roles_become(roster: &Roster, wanted: &[u64]) {
+        for _ in 0..100 {
+            if roster.alert_roles() == wanted {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("alert roles {:?}, not {wanted:?}", roster.alert_roles());
+    }
+
+    fn watch_file(roles: &str) -> String {
+        format!("[watch]\nnumbers = [\"+14155550142\"]\nalert_roles = [{roles}]\n")
+    }
+
+    #[tokio::test]
+    async fn a_changed_settings_file_replaces_the_watch_list_and_a_broken_one_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ringside.toml");
+        std::fs::write(&path, watch_file("\"111\"")).unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert_eq!(settings.file.as_deref(), Some(path.as_path()));
+        let roster = Roster::new();
+        roster.set_watch_list(WatchList::new(&settings.watch));
+        assert_eq!(roster.alert_roles(), vec![111]);
+        let (stop, shutdown) = crate::util::shutdown::channel();
+        let task = start(&settings, &roster, None, shutdown).expect("a file to follow");
+
+        // A longer file: its size changes even within the file system's time resolution.
+        std::fs::write(&path, watch_file("\"222\", 333")).unwrap();
+        alert_roles_become(&roster, &[222, 333]).await;
+
+        // A file that no longer loads: what is in force stays.
+        std::fs::write(&path, "[watch]\nnumbers = [\"not a number at all\"]\n").unwrap();
+        tokio::time::sleep(POLL_INTERVAL * 2).await;
+        assert_eq!(roster.alert_roles(), vec![222, 333]);
+
+        // Fixed again: followed again.
+        std::fs::write(&path, watch_file("\"444\"")).unwrap();
+        alert_roles_become(&roster, &[444]).await;
+        stop.stop();
+        task.await.unwrap();
+    }
+}

@@ -30,6 +30,25 @@ pub struct Posted {
     pub edit_of: Option<String>,
     /// Files uploaded with it: name and bytes.
     pub files: Files,
+    /// Its buttons: label, custom id, and whether it is turned off.
+    pub buttons: Vec<(String, String, bool)>,
+}
+
+/// The buttons of a message body's action rows.
+fn buttons(body: &Value) -> Vec<(String, String, bool)> {
+    body["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .map(|button| {
+            (
+                button["label"].as_str().unwrap_or("?").to_owned(),
+                button["custom_id"].as_str().unwrap_or_default().to_owned(),
+                button["disabled"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect()
 }
 
 #[derive(Default)]
@@ -243,6 +262,7 @@ async fn create_message(
             content: content.clone(),
             edit_of: None,
             files,
+            buttons: buttons(&body),
         });
     }
     Json(json!({ "id": id.to_string(), "channel_id": channel, "content": content })).into_response()
@@ -263,6 +283,7 @@ async fn edit_message(
         content: content.clone(),
         edit_of: Some(message.clone()),
         files,
+        buttons: buttons(&body),
     });
     Json(json!({ "id": message, "channel_id": channel, "content": content })).into_response()
 }
@@ -321,6 +342,12 @@ pub fn preview(content: &str, mention: &dyn Fn(&str) -> String) -> String {
 }
 
 fn tag(inner: &str, mention: &dyn Fn(&str) -> String) -> Option<String> {
+    if let Some(id) = inner.strip_prefix("@&")
+        && !id.is_empty()
+        && id.chars().all(|c| c.is_ascii_digit())
+    {
+        return Some("@moderators".to_owned());
+    }
     if let Some(id) = inner.strip_prefix('@')
         && !id.is_empty()
         && id.chars().all(|c| c.is_ascii_digit())
@@ -444,6 +471,7 @@ mod tests {
                 content: "edited".into(),
                 edit_of: Some(id.to_owned()),
                 files: vec![("t.png".into(), b"\x89PNG\r\n--x".to_vec())],
+                buttons: Vec::new(),
             })
         );
     }

@@ -612,6 +612,42 @@ fn demo_transcript(args: &[&str]) -> Finished {
         "out of order {order:?}:\n{}",
         out.stdout
     );
+    // The watch list: Ravi's join alerts the moderators, and its Remove button goes through the
+    // same confirmation as /kick; the alert then says who removed him, its button off.
+    let alert = position(
+        &|line| {
+            line == "🚨 Ravi Anand (•••8750), on the watch list, joined Agent 122's call. @moderators"
+        },
+        "the watch-list alert",
+    );
+    assert_eq!(lines[alert + 1], "[Remove]", "{}", out.stdout);
+    let pressed_alert = position(
+        &|line| line == "› [Remove] on the watch-list alert",
+        "the alert's Remove pressed",
+    );
+    let removed_by_alert = position(
+        &|line| line == "  Removed Ravi Anand from Agent 122's call.",
+        "the alert's removal",
+    );
+    let alert_closed = position(
+        &|line| {
+            line == "🚨 Ravi Anand (•••8750), on the watch list, joined Agent 122's call; removed by @moderator."
+        },
+        "the alert edited",
+    );
+    assert_eq!(
+        lines[alert_closed + 1],
+        "[Remove] (turned off)",
+        "{}",
+        out.stdout
+    );
+    assert!(
+        alert < pressed_alert
+            && pressed_alert < removed_by_alert
+            && removed_by_alert < alert_closed,
+        "{}",
+        out.stdout
+    );
     // The roster card: posted naming no caller, edited as the call went, its record last.
     let card = position(
         &|line| line.starts_with("📋 Conference · host Agent 122 · started "),
