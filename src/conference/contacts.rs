@@ -13,7 +13,7 @@
 //! - the same number listed again: the later name is used;
 //! - a quote that is never closed swallows the rest of the file, so the rest is not read.
 //!
-//! Pure: the caller reads the file (`crate::app::contacts`, which also bounds its size with
+//! Pure: the caller reads the file (the app's contacts loader, which also bounds its size with
 //! [`MAX_FILE_BYTES`]) and hands in the text. Problems name the line and what is wrong, never the
 //! number or the name: the file is personal data, and problems go to logs.
 

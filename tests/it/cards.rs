@@ -196,22 +196,7 @@ async fn the_card_follows_the_roster_after_each_event_and_ends_as_the_calls_reco
 async fn after_a_restart_the_same_card_is_edited() {
     let (env, conference, card) = card_with_paco(|_| {}).await;
 
-    let Env {
-        platform,
-        fake,
-        app,
-        transport,
-    } = env;
-    let (config, _) = app.stop().await;
-    let app = config.start().await;
-    app.wait_subscription_active().await;
-    fake.wait_identified(DEADLINE).await;
-    let env = Env {
-        platform,
-        fake,
-        app,
-        transport,
-    };
+    let env = env.restart().await;
     conference.advance(Duration::from_secs(20));
     conference.call_and_merge(rhea()).await;
     wait_edit(&env, card, "Rhea on the same card", |c| {

@@ -198,6 +198,30 @@ impl Answer {
 }
 
 impl Env {
+    /// Stops ringside gracefully and starts it again on the same store, against the same
+    /// platform and Discord fakes; answers once it is subscribed (and, over the gateway,
+    /// identified) again.
+    pub(crate) async fn restart(self) -> Env {
+        let Env {
+            platform,
+            fake,
+            app,
+            transport,
+        } = self;
+        let (config, _) = app.stop().await;
+        let app = config.start().await;
+        app.wait_subscription_active().await;
+        if transport == Transport::Gateway {
+            fake.wait_identified(DEADLINE).await;
+        }
+        Env {
+            platform,
+            fake,
+            app,
+            transport,
+        }
+    }
+
     /// Delivers `interaction` over this env's transport and answers the app's response.
     pub(crate) async fn interact(&self, interaction: Value) -> Answer {
         let id: u64 = interaction["id"].as_str().unwrap().parse().unwrap();

@@ -284,22 +284,7 @@ async fn a_watched_caller_hanging_up_gets_the_alert_edited_to_left() {
 async fn a_restart_does_not_post_a_second_alert_for_the_same_caller() {
     let env = watch_env(Transport::Gateway).await;
     let (conference, alert) = alerted(&env).await;
-    let Env {
-        platform,
-        fake,
-        app,
-        transport,
-    } = env;
-    let (config, _) = app.stop().await;
-    let app = config.start().await;
-    app.wait_subscription_active().await;
-    fake.wait_identified(DEADLINE).await;
-    let env = Env {
-        platform,
-        fake,
-        app,
-        transport,
-    };
+    let env = env.restart().await;
     // Something happens on the call after the restart: the lane looks at the conference again.
     conference.advance(Duration::from_secs(20));
     let late = conference

@@ -79,12 +79,7 @@ pub(super) async fn run(lane: AlertLane) {
     };
     lane.resume().await;
     loop {
-        let next = lane
-            .alerts
-            .iter()
-            .filter_map(|(key, alert)| alert.due.map(|due| (due, key)))
-            .min()
-            .map(|(due, key)| (due, key.clone()));
+        let next = super::earliest_due(&lane.alerts, |alert| alert.due);
         tokio::select! {
             changed = lane.config.changes.changed() => {
                 let now = Instant::now();

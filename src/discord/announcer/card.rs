@@ -117,12 +117,7 @@ pub(super) async fn run(lane: CardLane) {
     };
     lane.resume().await;
     loop {
-        let next = lane
-            .cards
-            .iter()
-            .filter_map(|(id, card)| card.due.map(|due| (due, id)))
-            .min()
-            .map(|(due, id)| (due, id.clone()));
+        let next = super::earliest_due(&lane.cards, |card| card.due);
         tokio::select! {
             changed = lane.config.changes.changed() => {
                 let now = Instant::now();

@@ -64,6 +64,18 @@ pub(super) async fn receive_the_rest(
     }
 }
 
+/// The key whose step is due first, and when (the roster cards' and the alerts' lanes).
+pub(super) fn earliest_due<K: Clone + Ord, T>(
+    entries: &std::collections::HashMap<K, T>,
+    due: impl Fn(&T) -> Option<Instant>,
+) -> Option<(Instant, K)> {
+    entries
+        .iter()
+        .filter_map(|(key, entry)| due(entry).map(|at| (at, key)))
+        .min()
+        .map(|(at, key)| (at, key.clone()))
+}
+
 pub(super) async fn sleep_until(due: Option<Instant>) {
     match due {
         Some(due) => tokio::time::sleep_until(due).await,
