@@ -1,7 +1,7 @@
 //! The `ringside` command: parses the command line, runs the chosen part, maps the outcome to
 //! an exit status. Everything else lives in the library.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use ringside::app::{self, logging::LogFormat, replay};
 use ringside::config::Settings;
 use std::io::Read as _;
@@ -40,6 +40,19 @@ enum Command {
     },
     /// Check the settings, the RingCentral credentials and permissions, and the subscription.
     Check,
+    /// Answer whether the service on this machine is alive (its `GET /healthz`): exit 0 if so.
+    /// For a container's HEALTHCHECK.
+    Healthcheck,
+    /// Copy the store to FILE while the service runs (SQLite's online backup), readable by
+    /// this user only.
+    Backup {
+        /// Where to write the copy.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// List or delete RingCentral webhook subscriptions.
     Subscriptions {
         #[command(subcommand)]
@@ -76,8 +89,24 @@ enum SubscriptionsAction {
 /// Exit status for settings that cannot be used.
 const EXIT_CONFIG: u8 = 2;
 
+/// `ringside --version`: the version, and the git commit when the build was told it through
+/// `GIT_COMMIT` (`.ci/run` and the Dockerfile's build argument set it). No build script
+/// watches `.git`, so committing never makes a plain `cargo build` rebuild anything. (Not a
+/// `RINGSIDE_*` name: those are settings, and an unknown one stops the service.)
+fn version() -> &'static str {
+    match option_env!("GIT_COMMIT") {
+        Some(commit) if !commit.trim().is_empty() => Box::leak(
+            format!("{} (commit {})", env!("CARGO_PKG_VERSION"), commit.trim()).into_boxed_str(),
+        ),
+        _ => env!("CARGO_PKG_VERSION"),
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&Cli::command().version(version()).get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     let command = cli.command.unwrap_or(Command::Run);
     let quiet = !matches!(command, Command::Run);
     app::logging::init(cli.log_format, if quiet { "warn" } else { "info" });
@@ -101,6 +130,17 @@ fn main() -> ExitCode {
             } else {
                 Err(anyhow::anyhow!("check found problems"))
             }
+        }),
+        Command::Healthcheck => block_on(async move {
+            println!("{}", app::maintenance::healthcheck(&settings).await?);
+            Ok(())
+        }),
+        Command::Backup { file, force } => block_on(async move {
+            println!(
+                "{}",
+                app::maintenance::backup(&settings, &file, force).await?
+            );
+            Ok(())
         }),
         Command::Audit { since } => block_on(async move {
             for line in app::operator::audit(&settings, since.as_deref()).await? {

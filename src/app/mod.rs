@@ -22,6 +22,7 @@ pub mod demo;
 mod hub;
 pub mod listener;
 pub mod logging;
+pub mod maintenance;
 pub mod metrics;
 pub mod operator;
 pub mod reload;

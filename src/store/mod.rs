@@ -32,6 +32,7 @@
 
 mod alerts;
 mod audit;
+mod backup;
 mod batches;
 mod cards;
 mod inbox;
@@ -55,6 +56,7 @@ mod files;
 
 pub use alerts::{AlertRow, AlertState};
 pub use audit::AuditEntry;
+pub use backup::{BackupError, BackupReport, backup};
 pub use batches::{Batch, BatchFile, BatchState, BatchTarget, NewBatch};
 pub use cards::CardRow;
 pub use inbox::{InboxCounts, InboxInsert, InboxRow, NewInboxRow};
