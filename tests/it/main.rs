@@ -28,6 +28,7 @@ mod discord_operator;
 mod fake_discord;
 mod fuzz;
 mod maintenance;
+mod packaging;
 mod readyz_discord;
 mod ringcentral;
 mod watch;
