@@ -57,6 +57,7 @@ pub use alerts::{AlertRow, AlertState};
 pub use audit::AuditEntry;
 pub use batches::{Batch, BatchFile, BatchState, BatchTarget, NewBatch};
 pub use cards::CardRow;
+pub(crate) use files::create_private_dirs;
 pub use inbox::{InboxCounts, InboxInsert, InboxRow, NewInboxRow};
 pub use outbox::{NewOutboxRow, OutboxRow};
 pub use quarantine::{NewQuarantineRow, QuarantineRow};
