@@ -1278,3 +1278,333 @@ fn summarize(
         writeln!(out, "Next: ringside --config {} check", path.display())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    const APP: &str = "123456789012345678";
+    const GUILD: &str = "223456789012345678";
+    const CHANNEL: &str = "323456789012345678";
+    const BOT_TOKEN_VALUE: &str = "MTIz.bot-token-never-shown";
+    const CLIENT_SECRET_VALUE: &str = "client-secret-never-shown";
+    const JWT_VALUE: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl";
+
+    /// Scripted answers; records which were read as secrets.
+    struct Script {
+        answers: VecDeque<&'static str>,
+        secret_reads: usize,
+    }
+
+    impl Script {
+        fn new(answers: &[&'static str]) -> Self {
+            Script {
+                answers: answers.iter().copied().collect(),
+                secret_reads: 0,
+            }
+        }
+    }
+
+    impl Input for Script {
+        fn line(&mut self) -> io::Result<Option<String>> {
+            Ok(self.answers.pop_front().map(str::to_owned))
+        }
+
+        fn secret_line(&mut self) -> io::Result<Option<String>> {
+            self.secret_reads += 1;
+            self.line()
+        }
+    }
+
+    fn nothing_given() -> Given {
+        Given {
+            args: InitArgs::default(),
+            bot_token: None,
+            client_secret: None,
+            jwt: None,
+            verification_token: None,
+            api_token: None,
+            default_server_url: "https://platform.ringcentral.com".into(),
+            default_store_path: "data/ringside.sqlite3".into(),
+        }
+    }
+
+    /// Runs the interview on `answers`; the answers (or the error) and everything it printed.
+    fn interview_on(
+        given: &Given,
+        answers: &[&'static str],
+    ) -> (Result<Answers, InitError>, String, Script) {
+        let mut asker = Asker::new(Script::new(answers), Vec::new());
+        let result = interview(&mut asker, given);
+        let Asker { input, out } = asker;
+        (result, String::from_utf8(out).unwrap(), input)
+    }
+
+    #[test]
+    fn a_bad_answer_is_asked_again_with_its_reason() {
+        let (answers, out, script) = interview_on(
+            &nothing_given(),
+            &[
+                "y",
+                "abc",
+                APP,
+                GUILD,
+                CHANNEL,
+                BOT_TOKEN_VALUE,
+                "",  // Discord
+                "n", // no RingCentral
+                "1, 2",
+                "", // kick roles: bad, then none
+                "", // store
+            ],
+        );
+        let answers = answers.unwrap();
+        assert_eq!(out.matches("Application id").count(), 2, "{out}");
+        assert!(
+            out.contains("That \"abc\" is not a Discord id (17 to 20 digits"),
+            "{out}"
+        );
+        assert!(out.contains("That \"1\" is not a Discord id"), "{out}");
+        let discord = answers.discord.unwrap();
+        assert_eq!(
+            (discord.application_id.as_str(), discord.guild_id.as_str()),
+            (APP, GUILD)
+        );
+        assert_eq!(discord.channel_id, CHANNEL);
+        assert!(discord.public_key.is_none());
+        assert!(answers.kick_roles.is_empty());
+        assert!(script.answers.is_empty(), "every answer was asked for");
+    }
+
+    #[test]
+    fn a_secret_answer_never_appears_in_the_output() {
+        let (answers, out, script) = interview_on(
+            &nothing_given(),
+            &[
+                "",
+                APP,
+                GUILD,
+                CHANNEL,
+                BOT_TOKEN_VALUE,
+                "", // Discord (Enter: yes)
+                "", // RingCentral (Enter: yes)
+                "", // platform: the default
+                "client-id",
+                CLIENT_SECRET_VALUE,
+                "not a jwt but a secret all the same",
+                JWT_VALUE,
+                "", // websocket
+                "", // kick roles
+                "", // store
+            ],
+        );
+        let answers = answers.unwrap();
+        assert_eq!(script.secret_reads, 4, "token, secret and both JWT answers");
+        for secret in [
+            BOT_TOKEN_VALUE,
+            CLIENT_SECRET_VALUE,
+            JWT_VALUE,
+            "not a jwt but a secret",
+        ] {
+            assert!(!out.contains(secret), "{secret:?} shown in:\n{out}");
+        }
+        assert!(out.contains("That is not a JWT"), "{out}");
+        let rc = answers.ringcentral.unwrap();
+        assert_eq!(rc.jwt.expose_secret(), JWT_VALUE);
+        assert_eq!(rc.client_secret.expose_secret(), CLIENT_SECRET_VALUE);
+        assert_eq!(rc.server_url, "https://platform.ringcentral.com");
+        assert_eq!(rc.delivery, Delivery::WebSocket);
+        assert_eq!(
+            answers.discord.unwrap().token.expose_secret(),
+            BOT_TOKEN_VALUE
+        );
+    }
+
+    #[test]
+    fn skipping_both_groups_asks_only_for_the_store() {
+        let (answers, out, _) = interview_on(&nothing_given(), &["n", "no", "var/ringside.db"]);
+        let answers = answers.unwrap();
+        assert!(answers.discord.is_none() && answers.ringcentral.is_none());
+        assert!(answers.public_url.is_none());
+        assert_eq!(answers.store_path, "var/ringside.db");
+        assert!(
+            !out.contains("Application id") && !out.contains("Client id"),
+            "{out}"
+        );
+        assert!(out.contains("Connect Discord now? [Y/n]: "), "{out}");
+    }
+
+    #[test]
+    fn a_secret_from_the_environment_is_kept_on_enter_and_values_given_are_the_defaults() {
+        let mut given = nothing_given();
+        given.args.discord_application_id = Some(APP.into());
+        given.args.discord_guild_id = Some(GUILD.into());
+        given.args.discord_channel_id = Some(CHANNEL.into());
+        given.bot_token = Some(BOT_TOKEN_VALUE.into());
+        let (answers, out, _) = interview_on(&given, &["", "", "", "", "", "", "n", "", ""]);
+        let discord = answers.unwrap().discord.unwrap();
+        assert_eq!(discord.token.expose_secret(), BOT_TOKEN_VALUE);
+        assert_eq!(discord.channel_id, CHANNEL);
+        assert!(out.contains(&format!("[{APP}]")), "{out}");
+        assert!(
+            out.contains("Enter keeps the one in RINGSIDE_DISCORD__TOKEN"),
+            "{out}"
+        );
+        assert!(!out.contains(BOT_TOKEN_VALUE), "{out}");
+    }
+
+    #[test]
+    fn webhook_delivery_asks_for_a_public_url_until_one_is_given() {
+        let (answers, out, _) = interview_on(
+            &nothing_given(),
+            &[
+                "n", // no Discord
+                "y",
+                "",
+                "client-id",
+                CLIENT_SECRET_VALUE,
+                JWT_VALUE,
+                "webhook",
+                "",                        // none: refused
+                "http://ringside.example", // plain http: refused
+                "https://ringside.example/",
+                "",
+            ],
+        );
+        let answers = answers.unwrap();
+        assert!(out.contains("That is needed for webhook delivery"), "{out}");
+        assert!(out.contains("That must start with https://"), "{out}");
+        assert_eq!(
+            answers.public_url.as_deref(),
+            Some("https://ringside.example")
+        );
+        assert_eq!(answers.ringcentral.unwrap().delivery, Delivery::Webhook);
+    }
+
+    #[test]
+    fn answers_that_end_early_write_nothing() {
+        let (answers, _, _) = interview_on(&nothing_given(), &["y", APP]);
+        assert!(matches!(answers, Err(InitError::InputEnded)));
+    }
+
+    #[test]
+    fn a_bad_flag_is_named_with_its_variable_and_key() {
+        let mut given = nothing_given();
+        given.args.discord_guild_id = Some("abc".into());
+        let error = from_given(&given).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        assert_eq!(
+            error.to_string(),
+            "--discord-guild-id or RINGSIDE_DISCORD__GUILD_ID (discord.guild_id): \"abc\" is not a Discord id (17 to 20 digits; in Discord, turn on Developer Mode and use Copy ID)"
+        );
+    }
+
+    #[test]
+    fn a_partial_group_names_every_missing_value_and_never_a_secret() {
+        let mut given = nothing_given();
+        given.args.ringcentral_client_id = Some("client-id".into());
+        given.jwt = Some("a.b".into());
+        let error = from_given(&given).unwrap_err().to_string();
+        assert!(error.contains("RINGSIDE_RINGCENTRAL__JWT (ringcentral.jwt): is not a JWT"));
+        given.jwt = Some(JWT_VALUE.into());
+        let error = from_given(&given).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        let error = error.to_string();
+        assert_eq!(
+            error,
+            "the RingCentral settings are incomplete: RINGSIDE_RINGCENTRAL__CLIENT_SECRET (ringcentral.client_secret) missing (ringcentral.client_id, client_secret and jwt go together; give none of them for local mode)"
+        );
+        assert!(!error.contains(JWT_VALUE));
+    }
+
+    #[test]
+    fn nothing_given_is_local_mode() {
+        let answers = from_given(&nothing_given()).unwrap();
+        assert!(answers.discord.is_none() && answers.ringcentral.is_none());
+        assert_eq!(answers.store_path, "data/ringside.sqlite3");
+    }
+
+    #[test]
+    fn the_checks_take_what_the_settings_take() {
+        assert!(check::discord_id("1234567890123456").is_err(), "16 digits");
+        assert!(
+            check::discord_id("99999999999999999999").is_err(),
+            "beyond 64 bits"
+        );
+        assert!(check::discord_id("12345678901234567").is_ok());
+        assert_eq!(
+            check::discord_ids("[\"123456789012345678\", 223456789012345678]").unwrap(),
+            [APP, GUILD]
+        );
+        assert!(check::url("http://127.0.0.1:8080").is_ok());
+        assert!(check::url("https://user:pw@example.com").is_err());
+        assert!(check::url("https://example.com/?token=x").is_err());
+        assert!(check::url("ftp://example.com").is_err());
+        assert!(check::public_key(&"0".repeat(63)).is_err());
+        assert!(
+            check::public_key("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+                .is_ok()
+        );
+        assert!(check::jwt("a.b.c").is_ok());
+        assert!(check::jwt("a.b").is_err() && check::jwt("a..c").is_err());
+        assert!(check::jwt("a.b+/.c").is_err(), "base64url, not base64");
+        assert!(check::secret("has space").is_err());
+        assert!(check::delivery("WebSocket").is_ok() && check::delivery("poll").is_err());
+    }
+
+    #[test]
+    fn toml_strings_read_back_as_written() {
+        use figment::providers::{Format, Toml};
+        for value in [
+            "plain",
+            "quote \" and backslash \\ and 'single'",
+            "line\nbreak\ttab\r\u{7f}\u{1b}\u{85}",
+            "ünïcödé ✓",
+        ] {
+            let text = format!("key = {}\n", toml_string(value));
+            let read: String = figment::Figment::from(Toml::string(&text))
+                .extract_inner("key")
+                .unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(read, value);
+        }
+    }
+
+    #[test]
+    fn the_rendered_file_loads_back_to_the_answers() {
+        let answers = Answers {
+            discord: Some(DiscordAnswers {
+                application_id: APP.into(),
+                guild_id: GUILD.into(),
+                channel_id: CHANNEL.into(),
+                token: BOT_TOKEN_VALUE.into(),
+                public_key: None,
+            }),
+            ringcentral: Some(RingCentralAnswers {
+                server_url: "https://platform.devtest.ringcentral.com".into(),
+                client_id: "id \"quoted\"".into(),
+                client_secret: CLIENT_SECRET_VALUE.into(),
+                jwt: JWT_VALUE.into(),
+                delivery: Delivery::WebSocket,
+            }),
+            public_url: None,
+            kick_roles: vec![APP.into(), GUILD.into()],
+            store_path: "data/x.sqlite3".into(),
+        };
+        let tokens = Tokens::take_or_generate(&nothing_given()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ringside.toml");
+        std::fs::write(&path, render(&answers, &tokens)).unwrap();
+        let settings = Settings::from_sources(Some(&path), &[]).unwrap();
+        let rc = settings.ringcentral.credentials.unwrap();
+        assert_eq!(rc.client_id, "id \"quoted\"");
+        assert_eq!(rc.jwt.expose_secret(), JWT_VALUE);
+        let bot = settings.discord.bot.unwrap();
+        assert_eq!(bot.channel_id, CHANNEL.parse::<u64>().unwrap());
+        assert_eq!(settings.access.kick_roles.len(), 2);
+        assert_eq!(
+            settings.server.api_token.unwrap().expose_secret(),
+            tokens.api.expose_secret()
+        );
+    }
+}
