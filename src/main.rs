@@ -48,7 +48,7 @@ enum Command {
     /// Write a commented settings file for a newcomer: asks on the terminal, or takes flags and
     /// RINGSIDE_* variables with --non-interactive. Secrets come only from the environment or
     /// the hidden prompts, never from flags.
-    Init(app::init::InitArgs),
+    Init(Box<app::init::InitArgs>),
     /// Print the audit log of kicks and refusals.
     Audit {
         /// Only entries from this date (2026-11-25) or time (RFC 3339) on.
@@ -86,7 +86,7 @@ fn main() -> ExitCode {
     // Before the settings are loaded: a half-set environment or a broken old file must not stop
     // a newcomer from writing a fresh one.
     if let Command::Init(args) = command {
-        return app::init::main(cli.config.as_deref(), args);
+        return app::init::main(cli.config.as_deref(), *args);
     }
     let quiet = !matches!(command, Command::Run);
     app::logging::init(cli.log_format, if quiet { "warn" } else { "info" });

@@ -203,9 +203,13 @@ fn without_a_terminal_it_says_how_to_run_it_and_writes_nothing() {
     assert!(!sandbox.path().join("config").exists(), "nothing written");
 }
 
+/// Flags, variables, and the words the one-line refusal must contain.
+type Refused = (&'static [&'static str], Env, &'static [&'static str]);
+type Env = &'static [(&'static str, &'static str)];
+
 #[test]
 fn a_wrong_value_or_a_partial_group_is_one_line_naming_it_and_nothing_is_written() {
-    let cases: [(&[&str], &[(&str, &str)], &[&str]); 3] = [
+    let cases: [Refused; 3] = [
         (
             &["--discord-guild-id", "abc"],
             &[],
