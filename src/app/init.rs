@@ -131,7 +131,7 @@ fn run(config: Option<&Path>, args: InitArgs, out: &mut impl Write) -> Result<()
     let text = render(&answers, &tokens);
     write_private(&path, &text, force)?;
     summarize(out, &path, &answers, &tokens).map_err(|error| InitError::Io {
-        what: "standard output".into(),
+        what: "write to standard output".into(),
         error,
     })
 }
@@ -185,7 +185,7 @@ pub enum InitError {
     Unloadable(String),
     #[error("the operating system gave no randomness for the tokens; nothing written")]
     NoRandomness,
-    #[error("cannot write {what}: {error}")]
+    #[error("cannot {what}: {error}")]
     Io { what: String, error: io::Error },
 }
 
@@ -719,14 +719,14 @@ impl<I: Input, W: Write> Asker<I, W> {
 
 fn output_error(error: io::Error) -> InitError {
     InitError::Io {
-        what: "the questions".into(),
+        what: "write the questions".into(),
         error,
     }
 }
 
 fn input_error(error: io::Error) -> InitError {
     InitError::Io {
-        what: "(reading) the answers".into(),
+        what: "read the answers".into(),
         error,
     }
 }
@@ -1161,7 +1161,7 @@ impl Drop for TempFile {
 fn write_private(path: &Path, text: &str, force: bool) -> Result<(), InitError> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let io_error = |error| InitError::Io {
-        what: path.display().to_string(),
+        what: format!("write {}", path.display()),
         error,
     };
     let dir = path
