@@ -58,6 +58,10 @@ enum Command {
         #[command(subcommand)]
         action: SubscriptionsAction,
     },
+    /// Write a commented settings file for a newcomer: asks on the terminal, or takes flags and
+    /// RINGSIDE_* variables with --non-interactive. Secrets come only from the environment or
+    /// the hidden prompts, never from flags.
+    Init(Box<app::init::InitArgs>),
     /// Print the audit log of kicks and refusals.
     Audit {
         /// Only entries from this date (2026-11-25) or time (RFC 3339) on.
@@ -108,6 +112,11 @@ fn main() -> ExitCode {
         Err(error) => error.exit(),
     };
     let command = cli.command.unwrap_or(Command::Run);
+    // Before the settings are loaded: a half-set environment or a broken old file must not stop
+    // a newcomer from writing a fresh one.
+    if let Command::Init(args) = command {
+        return app::init::main(cli.config.as_deref(), *args);
+    }
     let quiet = !matches!(command, Command::Run);
     app::logging::init(cli.log_format, if quiet { "warn" } else { "info" });
     let settings = match Settings::load(cli.config.as_deref()) {
@@ -120,6 +129,7 @@ fn main() -> ExitCode {
     match command {
         Command::Replay { json, files } => run_replay(&settings, json, &files),
         Command::Run => block_on(app::run(settings)),
+        Command::Init(_) => unreachable!("handled before the settings are loaded"),
         Command::Check => block_on(async move {
             let lines = app::operator::check(&settings).await?;
             for line in &lines {

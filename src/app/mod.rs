@@ -20,6 +20,7 @@ pub mod contacts;
 #[cfg(feature = "simulator")]
 pub mod demo;
 mod hub;
+pub mod init;
 pub mod listener;
 pub mod logging;
 pub mod maintenance;

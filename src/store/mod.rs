@@ -59,6 +59,7 @@ pub use audit::AuditEntry;
 pub use backup::{BackupError, BackupReport, backup};
 pub use batches::{Batch, BatchFile, BatchState, BatchTarget, NewBatch};
 pub use cards::CardRow;
+pub(crate) use files::create_private_dirs;
 pub use inbox::{InboxCounts, InboxInsert, InboxRow, NewInboxRow};
 pub use outbox::{NewOutboxRow, OutboxRow};
 pub use quarantine::{NewQuarantineRow, QuarantineRow};

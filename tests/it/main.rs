@@ -27,6 +27,7 @@ mod discord;
 mod discord_operator;
 mod fake_discord;
 mod fuzz;
+mod init;
 mod maintenance;
 mod packaging;
 mod readyz_discord;
