@@ -27,6 +27,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write a commented settings file, asking on the terminal (or --non-interactive).
+    ///
+    /// With --non-interactive every value comes from flags or RINGSIDE_* variables. Secrets
+    /// come only from the environment or the hidden prompts, never from flags.
+    Init(Box<app::init::InitArgs>),
+    /// Every other command: they run on the loaded settings.
+    #[command(flatten)]
+    Configured(Configured),
+}
+
+#[derive(Subcommand)]
+enum Configured {
     /// Run the service (the default).
     Run,
     /// Play a scripted conference through the whole pipeline, no accounts needed.
@@ -40,11 +52,9 @@ enum Command {
     },
     /// Check the settings, the RingCentral credentials and permissions, and the subscription.
     Check,
-    /// Answer whether the service on this machine is alive (its `GET /healthz`): exit 0 if so.
-    /// For a container's HEALTHCHECK.
+    /// Exit 0 if the service on this machine answers its /healthz (a container's HEALTHCHECK).
     Healthcheck,
-    /// Copy the store to FILE while the service runs (SQLite's online backup), readable by
-    /// this user only.
+    /// Copy the store to FILE while the service runs (SQLite's online backup), mode 0600.
     Backup {
         /// Where to write the copy.
         #[arg(value_name = "FILE")]
@@ -58,10 +68,6 @@ enum Command {
         #[command(subcommand)]
         action: SubscriptionsAction,
     },
-    /// Write a commented settings file for a newcomer: asks on the terminal, or takes flags and
-    /// RINGSIDE_* variables with --non-interactive. Secrets come only from the environment or
-    /// the hidden prompts, never from flags.
-    Init(Box<app::init::InitArgs>),
     /// Print the audit log of kicks and refusals.
     Audit {
         /// Only entries from this date (2026-11-25) or time (RFC 3339) on.
@@ -111,13 +117,14 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
-    let command = cli.command.unwrap_or(Command::Run);
-    // Before the settings are loaded: a half-set environment or a broken old file must not stop
-    // a newcomer from writing a fresh one.
-    if let Command::Init(args) = command {
-        return app::init::main(cli.config.as_deref(), *args);
-    }
-    let quiet = !matches!(command, Command::Run);
+    let command = match cli.command {
+        // Before the settings are loaded: a half-set environment or a broken old file must not
+        // stop a newcomer from writing a fresh one.
+        Some(Command::Init(args)) => return app::init::main(cli.config.as_deref(), *args),
+        Some(Command::Configured(command)) => command,
+        None => Configured::Run,
+    };
+    let quiet = !matches!(command, Configured::Run);
     app::logging::init(cli.log_format, if quiet { "warn" } else { "info" });
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
@@ -127,10 +134,9 @@ fn main() -> ExitCode {
         }
     };
     match command {
-        Command::Replay { json, files } => run_replay(&settings, json, &files),
-        Command::Run => block_on(app::run(settings)),
-        Command::Init(_) => unreachable!("handled before the settings are loaded"),
-        Command::Check => block_on(async move {
+        Configured::Replay { json, files } => run_replay(&settings, json, &files),
+        Configured::Run => block_on(app::run(settings)),
+        Configured::Check => block_on(async move {
             let lines = app::operator::check(&settings).await?;
             for line in &lines {
                 println!("{line}");
@@ -141,24 +147,24 @@ fn main() -> ExitCode {
                 Err(anyhow::anyhow!("check found problems"))
             }
         }),
-        Command::Healthcheck => block_on(async move {
+        Configured::Healthcheck => block_on(async move {
             println!("{}", app::maintenance::healthcheck(&settings).await?);
             Ok(())
         }),
-        Command::Backup { file, force } => block_on(async move {
+        Configured::Backup { file, force } => block_on(async move {
             println!(
                 "{}",
                 app::maintenance::backup(&settings, &file, force).await?
             );
             Ok(())
         }),
-        Command::Audit { since } => block_on(async move {
+        Configured::Audit { since } => block_on(async move {
             for line in app::operator::audit(&settings, since.as_deref()).await? {
                 println!("{line}");
             }
             Ok(())
         }),
-        Command::Subscriptions { action } => block_on(async move {
+        Configured::Subscriptions { action } => block_on(async move {
             match action {
                 SubscriptionsAction::List => {
                     for line in app::operator::list_subscriptions(&settings).await? {
@@ -175,11 +181,11 @@ fn main() -> ExitCode {
             Ok(())
         }),
         #[cfg(feature = "simulator")]
-        Command::Demo { discord, webhook } => {
+        Configured::Demo { discord, webhook } => {
             block_on(async move { app::demo::run(&settings, discord, webhook).await })
         }
         #[cfg(not(feature = "simulator"))]
-        Command::Demo { .. } => {
+        Configured::Demo { .. } => {
             eprintln!(
                 "ringside: this build has no simulator (built without the `simulator` feature)"
             );
