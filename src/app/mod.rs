@@ -250,7 +250,10 @@ fn operator_router(
     ringcentral: Option<&crate::ringcentral::Handles>,
     readiness: Vec<ReadinessCheck>,
 ) -> Router {
-    let _ = metrics::handle();
+    let _ = metrics::install(metrics::Parts {
+        ringcentral: ringcentral.is_some(),
+        websocket: settings.ringcentral.delivery == crate::config::Delivery::WebSocket,
+    });
     let health = ringcentral.map(|rc| rc.health.clone());
     let mut operator = admin::probes_router(store.clone(), health, readiness);
     if let Some(token) = &settings.server.api_token {

@@ -29,6 +29,7 @@ mod fake_discord;
 mod fuzz;
 mod init;
 mod maintenance;
+mod operations;
 mod packaging;
 mod readyz_discord;
 mod ringcentral;

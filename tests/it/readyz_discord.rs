@@ -193,11 +193,13 @@ async fn readyz_names_the_store_while_it_takes_no_writes() {
     app.stop().await;
 }
 
-/// The value of the first series line of `page` that starts with `prefix`, if any.
+/// The largest value of the series lines of `page` that start with `prefix`, if any (series
+/// registered ahead at 0 sit beside the ones that moved).
 fn series(page: &str, prefix: &str) -> Option<f64> {
     page.lines()
         .filter(|line| !line.starts_with('#'))
-        .find_map(|line| line.strip_prefix(prefix)?.rsplit(' ').next()?.parse().ok())
+        .filter_map(|line| line.strip_prefix(prefix)?.rsplit(' ').next()?.parse().ok())
+        .reduce(f64::max)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
