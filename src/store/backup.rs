@@ -253,17 +253,8 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_support::open_temp;
-    use crate::store::{NewInboxRow, Store};
-
-    fn row(uuid: &str) -> NewInboxRow {
-        NewInboxRow {
-            uuid: uuid.to_owned(),
-            kind: "telephony".to_owned(),
-            received_at_ms: 1,
-            body: format!("{{\"uuid\":\"{uuid}\"}}").into_bytes(),
-        }
-    }
+    use crate::store::Store;
+    use crate::store::test_support::{inbox_row as row, open_temp};
 
     #[tokio::test]
     async fn a_backup_taken_while_the_store_is_open_holds_every_commit_and_is_private() {

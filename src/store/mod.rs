@@ -849,23 +849,24 @@ pub(crate) mod test_support {
         let store = Store::open(&dir.path().join("ringside.db")).unwrap();
         (dir, store)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use std::collections::HashSet;
-
-    use super::test_support::open_temp;
-    use super::*;
-
-    fn row(uuid: &str) -> NewInboxRow {
-        NewInboxRow {
+    /// A telephony notification whose body is its uuid.
+    pub(crate) fn inbox_row(uuid: &str) -> super::NewInboxRow {
+        super::NewInboxRow {
             uuid: uuid.to_owned(),
             kind: "telephony".to_owned(),
             received_at_ms: 1,
             body: uuid.as_bytes().to_vec(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::test_support::{inbox_row as row, open_temp};
+    use super::*;
 
     /// Parks the store thread in a read until the returned sender is dropped or sent to.
     async fn hold_thread(store: &Store) -> std::sync::mpsc::Sender<()> {
