@@ -384,6 +384,12 @@ pub const CATALOGUE: &[Metric] = &[
         "1 while the store cannot write, else 0",
         Start::Zero,
     ),
+    gauge(
+        "ringside_start_time_seconds",
+        Unit::Seconds,
+        "Unix time this ringside process started; a change means it restarted (after a core task died, exit 1, its supervisor starts it again)",
+        Start::Later,
+    ),
     counter(
         "ringside_core_task_failures_total",
         &["task"],

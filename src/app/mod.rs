@@ -254,6 +254,12 @@ fn operator_router(
         ringcentral: ringcentral.is_some(),
         websocket: settings.ringcentral.delivery == crate::config::Delivery::WebSocket,
     });
+    // A dead core task has no metric of its own (the process exits with it); the restart that
+    // follows shows as a new start time (deploy/prometheus/alerts.yml, RingsideRestarted).
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64());
+    ::metrics::gauge!("ringside_start_time_seconds").set(started);
     let health = ringcentral.map(|rc| rc.health.clone());
     let mut operator = admin::probes_router(store.clone(), health, readiness);
     if let Some(token) = &settings.server.api_token {
