@@ -51,6 +51,14 @@ enum Command {
         #[arg(long, value_name = "DATE")]
         since: Option<String>,
     },
+    /// List the announcements Discord refused for good, or send one again.
+    Parked {
+        /// List at most this many, newest first.
+        #[arg(long, value_name = "N", default_value_t = app::parked::DEFAULT_LIMIT)]
+        limit: usize,
+        #[command(subcommand)]
+        action: Option<ParkedAction>,
+    },
     /// Feed recorded notifications through the detector and print the conference events.
     Replay {
         /// One JSON object per event instead of readable lines.
@@ -70,6 +78,16 @@ enum SubscriptionsAction {
     Delete {
         #[arg(value_name = "ID")]
         id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ParkedAction {
+    /// Have the service send parked announcement ID again (within seconds when it runs, else at
+    /// its next start), with the same text and files.
+    Resend {
+        #[arg(value_name = "ID")]
+        id: i64,
     },
 }
 
@@ -105,6 +123,19 @@ fn main() -> ExitCode {
         Command::Audit { since } => block_on(async move {
             for line in app::operator::audit(&settings, since.as_deref()).await? {
                 println!("{line}");
+            }
+            Ok(())
+        }),
+        Command::Parked { limit, action } => block_on(async move {
+            match action {
+                None => {
+                    for line in app::parked::list(&settings, limit).await? {
+                        println!("{line}");
+                    }
+                }
+                Some(ParkedAction::Resend { id }) => {
+                    println!("{}", app::parked::resend(&settings, id).await?);
+                }
             }
             Ok(())
         }),

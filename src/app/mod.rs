@@ -24,6 +24,7 @@ pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod operator;
+pub mod parked;
 pub mod reload;
 pub mod replay;
 mod running;

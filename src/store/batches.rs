@@ -545,7 +545,9 @@ mod tests {
             ResendRequest::Requested
         );
         let listed = store.parked_batches(10).await.unwrap();
-        let requested_at = listed[0].resend_requested_at_ms.expect("the request is shown");
+        let requested_at = listed[0]
+            .resend_requested_at_ms
+            .expect("the request is shown");
         assert_eq!(listed[0].files, created[0].files);
         // Asking twice changes nothing.
         assert_eq!(
@@ -627,7 +629,10 @@ mod tests {
     #[tokio::test]
     async fn polling_for_resends_with_none_asked_writes_nothing() {
         let (_dir, store) = open_temp();
-        let created = store.create_batches(vec![new("n-1", vec![])]).await.unwrap();
+        let created = store
+            .create_batches(vec![new("n-1", vec![])])
+            .await
+            .unwrap();
         store
             .batch_parked(created[0].id, "403 Missing Access".into())
             .await

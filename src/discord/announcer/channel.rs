@@ -5,7 +5,7 @@
 use super::Post;
 use super::alert::{self, AlertLane};
 use super::card::{self, CardLane};
-use super::delivery::{Delivery, deliver};
+use super::delivery::{Delivery, count_parked, deliver};
 use super::outlet::{Delivering, Loop, Outlet, announce};
 use super::planner::{HealthNotice, Planner, nonce_prefix};
 use crate::conference::Roster;
@@ -56,7 +56,9 @@ pub struct DiscordAnnouncer {
 /// ([`super::outlet`]).
 ///
 /// At start, the messages committed but not yet sent (a crash, or a stop that ran out of time)
-/// are sent first, in order, with their stored body and nonce. Then each message is planned from
+/// are sent first, in order, with their stored body and nonce; so are parked messages an
+/// operator asked to send again (`ringside parked resend`), then and whenever the announcer
+/// finds one. Then each message is planned from
 /// every pending event (split at line boundaries when long), committed to the store with its
 /// nonce, then posted. A message Discord refuses for good is parked and reported; the next one
 /// still goes. On shutdown what is pending is committed and sent for at most `drain_timeout`.
@@ -168,8 +170,10 @@ struct Channel {
 
 impl Outlet for Channel {
     type Message = Batch;
+    const PARKS: bool = true;
 
     async fn committed(&mut self) -> Vec<Batch> {
+        count_parked(&self.store).await;
         match self.store.pending_batches().await {
             Ok(pending) => {
                 if !pending.is_empty() {
@@ -182,6 +186,30 @@ impl Outlet for Channel {
             }
             Err(error) => {
                 tracing::error!(%error, "cannot read the pending announcements; they are sent at the next start");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn resends(&mut self) -> Vec<Batch> {
+        match self.store.take_resends().await {
+            Ok(taken) => {
+                for batch in &taken {
+                    // No text: it has callers' names.
+                    tracing::info!(
+                        batch_id = batch.id,
+                        nonce = %batch.nonce,
+                        "sending a parked announcement again, as an operator asked"
+                    );
+                }
+                if !taken.is_empty() {
+                    count_parked(&self.store).await;
+                }
+                taken
+            }
+            Err(error) => {
+                // The store logs that it is failing, once; the request stays for the next look.
+                tracing::debug!(%error, "cannot look for parked announcements to send again");
                 Vec::new()
             }
         }
