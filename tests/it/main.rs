@@ -27,6 +27,7 @@ mod discord;
 mod discord_operator;
 mod fake_discord;
 mod fuzz;
+mod parked;
 mod readyz_discord;
 mod ringcentral;
 mod watch;

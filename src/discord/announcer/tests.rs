@@ -317,6 +317,53 @@ async fn a_refused_message_is_parked_and_the_next_still_goes_out() {
 }
 
 #[tokio::test]
+async fn a_parked_message_asked_for_again_is_parked_again_if_refused_then_sent_with_its_nonce() {
+    let fake = FakeDiscord::start().await;
+    let (_dir, store) = crate::store::test_support::open_temp();
+    fake.script(Scripted::Status(403, 50001, "Missing Access"));
+    let running = start(&fake, &store, Options::default());
+    running.send(&store, join(1, "Paco Vu", 1)).await;
+    eventually("the parked message", || async {
+        !store.parked_batches(10).await.unwrap().is_empty()
+    })
+    .await;
+    let parked = store.parked_batches(10).await.unwrap().remove(0);
+
+    // Asked for again while Discord still refuses it: parked again, with the new reason.
+    fake.script(Scripted::Status(404, 10003, "Unknown Channel"));
+    store.request_resend(parked.id).await.unwrap();
+    eventually("parked again", || async {
+        store
+            .parked_batches(10)
+            .await
+            .unwrap()
+            .first()
+            .is_some_and(|again| {
+                again.resend_requested_at_ms.is_none()
+                    && again.error.as_deref().is_some_and(|e| e.contains("404"))
+            })
+    })
+    .await;
+
+    // Asked for once more, now that Discord takes it: one message, the stored one.
+    store.request_resend(parked.id).await.unwrap();
+    eventually("the resent message", || async { fake.posted().len() == 1 }).await;
+    let received = fake.received();
+    assert_eq!(received.len(), 3, "refused, refused again, sent");
+    for request in &received {
+        assert_eq!(request.body, received[0].body, "same body, same nonce");
+    }
+    assert_eq!(received[0].body["nonce"], parked.nonce.as_str());
+    assert!(contents(&fake)[0].contains("Paco Vu"));
+    eventually("the batch sent", || async {
+        store.batch(parked.id).await.unwrap().unwrap().state == crate::store::BatchState::Sent
+    })
+    .await;
+    assert_eq!(store.parked_count().await.unwrap(), 0);
+    running.stop().await;
+}
+
+#[tokio::test]
 async fn a_message_is_in_the_store_with_its_nonce_when_discord_receives_it() {
     let fake = FakeDiscord::start().await;
     let (_dir, store) = crate::store::test_support::open_temp();
