@@ -4,6 +4,7 @@
 //! announcer posts the stored message, nonce and all.
 
 use crate::discord::{Env, SEED, assert_no_violations, env, host, paco};
+use crate::readyz_discord::series;
 use crate::support::discord::CHANNEL_ID;
 use crate::support::{DEADLINE, Transport, eventually};
 use crate::support_cli::{Finished, Sandbox, run};
@@ -112,6 +113,26 @@ async fn a_parked_announcement_is_listed_and_resent_with_its_nonce_by_the_runnin
     let listed = ringside(&env, &["parked"]).await;
     assert_eq!(listed.code(), Some(0), "{listed:#?}");
     assert_eq!(listed.stdout, "No parked announcements.\n");
+
+    // The recorder is the process's, shared with the other tests: only this test resends, and
+    // the gauge's value is theirs too, so it is only looked for.
+    let page = eventually("the resend counted", DEADLINE, async || {
+        let page = env
+            .app
+            .admin_get("/metrics", None)
+            .await
+            .text()
+            .await
+            .ok()?;
+        series(&page, "ringside_announcements_resent_total ")
+            .is_some_and(|n| n >= 1.0)
+            .then_some(page)
+    })
+    .await;
+    assert!(
+        series(&page, "ringside_announcements_parked ").is_some(),
+        "{page}"
+    );
     assert_no_violations(&env.fake);
 }
 

@@ -194,7 +194,7 @@ async fn readyz_names_the_store_while_it_takes_no_writes() {
 }
 
 /// The value of the first series line of `page` that starts with `prefix`, if any.
-fn series(page: &str, prefix: &str) -> Option<f64> {
+pub(crate) fn series(page: &str, prefix: &str) -> Option<f64> {
     page.lines()
         .filter(|line| !line.starts_with('#'))
         .find_map(|line| line.strip_prefix(prefix)?.rsplit(' ').next()?.parse().ok())
