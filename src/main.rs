@@ -1,7 +1,7 @@
 //! The `ringside` command: parses the command line, runs the chosen part, maps the outcome to
 //! an exit status. Everything else lives in the library.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use ringside::app::{self, logging::LogFormat, replay};
 use ringside::config::Settings;
 use std::io::Read as _;
@@ -40,11 +40,28 @@ enum Command {
     },
     /// Check the settings, the RingCentral credentials and permissions, and the subscription.
     Check,
+    /// Answer whether the service on this machine is alive (its `GET /healthz`): exit 0 if so.
+    /// For a container's HEALTHCHECK.
+    Healthcheck,
+    /// Copy the store to FILE while the service runs (SQLite's online backup), readable by
+    /// this user only.
+    Backup {
+        /// Where to write the copy.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// List or delete RingCentral webhook subscriptions.
     Subscriptions {
         #[command(subcommand)]
         action: SubscriptionsAction,
     },
+    /// Write a commented settings file for a newcomer: asks on the terminal, or takes flags and
+    /// RINGSIDE_* variables with --non-interactive. Secrets come only from the environment or
+    /// the hidden prompts, never from flags.
+    Init(Box<app::init::InitArgs>),
     /// Print the audit log of kicks and refusals.
     Audit {
         /// Only entries from this date (2026-11-25) or time (RFC 3339) on.
@@ -94,9 +111,30 @@ enum ParkedAction {
 /// Exit status for settings that cannot be used.
 const EXIT_CONFIG: u8 = 2;
 
+/// `ringside --version`: the version, and the git commit when the build was told it through
+/// `GIT_COMMIT` (`.ci/run` and the Dockerfile's build argument set it). No build script
+/// watches `.git`, so committing never makes a plain `cargo build` rebuild anything. (Not a
+/// `RINGSIDE_*` name: those are settings, and an unknown one stops the service.)
+fn version() -> &'static str {
+    match option_env!("GIT_COMMIT") {
+        Some(commit) if !commit.trim().is_empty() => Box::leak(
+            format!("{} (commit {})", env!("CARGO_PKG_VERSION"), commit.trim()).into_boxed_str(),
+        ),
+        _ => env!("CARGO_PKG_VERSION"),
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&Cli::command().version(version()).get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
     let command = cli.command.unwrap_or(Command::Run);
+    // Before the settings are loaded: a half-set environment or a broken old file must not stop
+    // a newcomer from writing a fresh one.
+    if let Command::Init(args) = command {
+        return app::init::main(cli.config.as_deref(), *args);
+    }
     let quiet = !matches!(command, Command::Run);
     app::logging::init(cli.log_format, if quiet { "warn" } else { "info" });
     let settings = match Settings::load(cli.config.as_deref()) {
@@ -109,6 +147,7 @@ fn main() -> ExitCode {
     match command {
         Command::Replay { json, files } => run_replay(&settings, json, &files),
         Command::Run => block_on(app::run(settings)),
+        Command::Init(_) => unreachable!("handled before the settings are loaded"),
         Command::Check => block_on(async move {
             let lines = app::operator::check(&settings).await?;
             for line in &lines {
@@ -119,6 +158,17 @@ fn main() -> ExitCode {
             } else {
                 Err(anyhow::anyhow!("check found problems"))
             }
+        }),
+        Command::Healthcheck => block_on(async move {
+            println!("{}", app::maintenance::healthcheck(&settings).await?);
+            Ok(())
+        }),
+        Command::Backup { file, force } => block_on(async move {
+            println!(
+                "{}",
+                app::maintenance::backup(&settings, &file, force).await?
+            );
+            Ok(())
         }),
         Command::Audit { since } => block_on(async move {
             for line in app::operator::audit(&settings, since.as_deref()).await? {

@@ -20,8 +20,10 @@ pub mod contacts;
 #[cfg(feature = "simulator")]
 pub mod demo;
 mod hub;
+pub mod init;
 pub mod listener;
 pub mod logging;
+pub mod maintenance;
 pub mod metrics;
 pub mod operator;
 pub mod parked;

@@ -171,7 +171,7 @@ impl Serialize for List {
 /// empty text or `[]` is an empty list. Unquoted items are trimmed; quoted
 /// items are kept exactly (`\"` and `\\` escape inside double quotes), so an
 /// item containing a comma must be quoted. A trailing comma is allowed.
-pub(super) fn parse_list(text: &str) -> Result<Vec<String>, String> {
+pub fn parse_list(text: &str) -> Result<Vec<String>, String> {
     let trimmed = text.trim();
     let inner = match trimmed.strip_prefix('[') {
         Some(rest) => rest

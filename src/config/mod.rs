@@ -1,5 +1,7 @@
 //! Settings: loading and validating them. This module owns them; nothing else
-//! in ringside reads a settings file or a `RINGSIDE_*` environment variable.
+//! in ringside reads a settings file or a `RINGSIDE_*` environment variable
+//! (except `ringside init`, `crate::app::init`, which takes the same variables
+//! as the values of a first file it writes and never reads one).
 //!
 //! Sources, later ones winning:
 //!
@@ -34,6 +36,7 @@ mod tests;
 use std::path::Path;
 
 pub use error::ConfigError;
+pub use lenient::parse_list;
 pub use settings::{
     Access, Announce, Contacts, Delivery, Discord, DiscordBot, PhoneNumbers, Privacy, PublicKey,
     RingCentral, RingCentralCredentials, Server, Settings, StoreSettings, Watch,

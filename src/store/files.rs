@@ -44,8 +44,10 @@ fn companions(path: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Creates `dir` and its missing parents `0700` (`ringside init` makes the settings file's
+/// directory the same way).
 #[cfg(unix)]
-fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -54,7 +56,7 @@ fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 

@@ -32,6 +32,7 @@
 
 mod alerts;
 mod audit;
+mod backup;
 mod batches;
 mod cards;
 mod inbox;
@@ -55,8 +56,10 @@ mod files;
 
 pub use alerts::{AlertRow, AlertState};
 pub use audit::AuditEntry;
+pub use backup::{BackupError, BackupReport, backup};
 pub use batches::{Batch, BatchFile, BatchState, BatchTarget, NewBatch, ResendRequest};
 pub use cards::CardRow;
+pub(crate) use files::create_private_dirs;
 pub use inbox::{InboxCounts, InboxInsert, InboxRow, NewInboxRow};
 pub use outbox::{NewOutboxRow, OutboxRow};
 pub use quarantine::{NewQuarantineRow, QuarantineRow};
