@@ -18,6 +18,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+/// How often the running announcer looks for parked messages an operator asked to send again
+/// (`ringside parked resend`, from another process): the longest such a request waits. Each look
+/// is one read of a small partial index, and writes nothing unless there is one.
+pub const RESEND_POLL: Duration = Duration::from_secs(3);
+
 /// What the Discord announcer runs with.
 pub struct DiscordAnnouncer {
     /// The detector's events, in order, with their outbox rows.
@@ -50,6 +55,10 @@ pub struct DiscordAnnouncer {
     /// `announce.roster_card` on: how long a card waits for its conference to settle
     /// (`announce.roster_edit_ms`).
     pub roster_card: Option<Duration>,
+    /// How often parked messages asked for again are looked for after start ([`RESEND_POLL`]);
+    /// `None`: only at start (tests on a paused clock, which a standing timer would make jump
+    /// whenever the store answers).
+    pub resend_poll: Option<Duration>,
 }
 
 /// Announces in Discord until `events` closes or `shutdown` fires, by the announcer's one rule
@@ -81,6 +90,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
         feed,
         timeline,
         roster_card,
+        resend_poll,
     } = config;
     let outlet_roster = roster.clone();
     let nonce_prefix = nonce_prefix();
@@ -142,6 +152,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
             progress,
             roster: outlet_roster,
             backlog: Some(backlog),
+            resend_poll,
         },
     );
     // The cards and the alerts follow the conferences for as long as the lines are announced;
@@ -170,7 +181,6 @@ struct Channel {
 
 impl Outlet for Channel {
     type Message = Batch;
-    const PARKS: bool = true;
 
     async fn committed(&mut self) -> Vec<Batch> {
         count_parked(&self.store).await;

@@ -32,11 +32,6 @@ pub(super) type Delivering = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// failing store logs once; this keeps a zero coalescing window from turning into a busy loop).
 const COMMIT_RETRY: Duration = Duration::from_secs(1);
 
-/// How often an outlet that parks messages looks for the ones an operator asked to send again
-/// (`ringside parked resend`, from another process): the longest such a request waits. Each look
-/// is one read of a small partial index, and writes nothing unless there is one.
-const RESEND_POLL: Duration = Duration::from_secs(3);
-
 /// The longest a join whose caller has no name yet holds its message for the name.
 pub(super) const NAME_GRACE: Duration = Duration::from_secs(5);
 /// How often a held message looks again whether its callers are named.
@@ -63,11 +58,9 @@ pub(super) trait Outlet: Send + 'static {
         state: &SubscriptionHealth,
     ) -> impl Future<Output = Vec<Self::Message>> + Send;
 
-    /// Whether messages can be parked, and so asked for again ([`Outlet::resends`]).
-    const PARKS: bool = false;
-
     /// The parked messages an operator asked to send again, taken to be delivered like the
-    /// others; looked for at start and every [`RESEND_POLL`] when the outlet [`Outlet::PARKS`].
+    /// others; looked for at start and every [`Loop::resend_poll`]. An outlet that parks nothing
+    /// has none.
     fn resends(&mut self) -> impl Future<Output = Vec<Self::Message>> + Send {
         std::future::ready(Vec::new())
     }
@@ -97,6 +90,8 @@ pub(super) struct Loop {
     pub(super) roster: Roster,
     /// Told how many messages are pending or in flight (the roster cards give way to them).
     pub(super) backlog: Option<watch::Sender<usize>>,
+    /// How often [`Outlet::resends`] is asked after start; `None`: only at start.
+    pub(super) resend_poll: Option<Duration>,
 }
 
 /// A committed message and how many announcements are finished with once it is.
@@ -105,7 +100,7 @@ type Queued<M> = (M, usize);
 /// Announces through `outlet` until the events close or the stop comes.
 ///
 /// At start, the messages committed before a restart go first, then the parked ones an operator
-/// asked for again (looked for again every [`RESEND_POLL`], and queued behind what is committed
+/// asked for again (looked for again every `resend_poll`, and queued behind what is committed
 /// already: the same bucket, one message at a time). Then, whenever nothing is being
 /// delivered, nothing committed is waiting, the outlet is open and the first pending event has
 /// waited `coalesce`, every pending event is committed into the next message(s). On a stop, what
@@ -120,6 +115,7 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
         progress,
         roster,
         backlog,
+        resend_poll,
     } = config;
     let mut queue: VecDeque<Queued<O::Message>> = outlet
         .committed()
@@ -127,10 +123,8 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
         .into_iter()
         .map(|message| (message, 0))
         .collect();
-    let mut resend_at = O::PARKS.then(|| Instant::now() + RESEND_POLL);
-    if O::PARKS {
-        queue.extend(outlet.resends().await.into_iter().map(|m| (m, 0)));
-    }
+    queue.extend(outlet.resends().await.into_iter().map(|m| (m, 0)));
+    let mut resend_at = resend_poll.map(|poll| Instant::now() + poll);
     let mut pending: Vec<Announcement> = Vec::new();
     // When the first pending event may go at the earliest (its arrival plus `coalesce`, or a
     // retry after a failed commit).
@@ -214,7 +208,7 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
             }
             () = sleep_until(resend_at), if resend_at.is_some() && !closing => {
                 queue.extend(outlet.resends().await.into_iter().map(|m| (m, 0)));
-                resend_at = Some(Instant::now() + RESEND_POLL);
+                resend_at = resend_poll.map(|poll| Instant::now() + poll);
             }
             changed = health_changed(&mut health) => match changed {
                 Some(state) => queue.extend(outlet.on_health(&state).await.into_iter().map(|m| (m, 0))),

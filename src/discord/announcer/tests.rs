@@ -34,6 +34,8 @@ struct Options {
     stale_after: Duration,
     threads: bool,
     health: Option<watch::Receiver<SubscriptionHealth>>,
+    /// None by default: most tests have nothing parked to look for.
+    resend_poll: Option<Duration>,
 }
 
 impl Default for Options {
@@ -43,6 +45,7 @@ impl Default for Options {
             stale_after: Duration::from_secs(600),
             threads: false,
             health: None,
+            resend_poll: None,
         }
     }
 }
@@ -108,6 +111,7 @@ fn start_with(poster: Arc<dyn Post>, store: &Store, options: Options) -> Running
         timeline: true,
         // The cards have their own lane and tests (`tests/it/cards.rs`).
         roster_card: None,
+        resend_poll: options.resend_poll,
     };
     Running {
         progress,
@@ -321,7 +325,14 @@ async fn a_parked_message_asked_for_again_is_parked_again_if_refused_then_sent_w
     let fake = FakeDiscord::start().await;
     let (_dir, store) = crate::store::test_support::open_temp();
     fake.script(Scripted::Status(403, 50001, "Missing Access"));
-    let running = start(&fake, &store, Options::default());
+    let running = start(
+        &fake,
+        &store,
+        Options {
+            resend_poll: Some(Duration::from_millis(50)),
+            ..Options::default()
+        },
+    );
     running.send(&store, join(1, "Paco Vu", 1)).await;
     eventually("the parked message", || async {
         !store.parked_batches(10).await.unwrap().is_empty()
