@@ -74,6 +74,14 @@ enum Configured {
         #[arg(long, value_name = "DATE")]
         since: Option<String>,
     },
+    /// List the announcements Discord refused for good, or send one again.
+    Parked {
+        /// List at most this many, newest first.
+        #[arg(long, value_name = "N", default_value_t = app::parked::DEFAULT_LIMIT)]
+        limit: usize,
+        #[command(subcommand)]
+        action: Option<ParkedAction>,
+    },
     /// Feed recorded notifications through the detector and print the conference events.
     Replay {
         /// One JSON object per event instead of readable lines.
@@ -93,6 +101,16 @@ enum SubscriptionsAction {
     Delete {
         #[arg(value_name = "ID")]
         id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ParkedAction {
+    /// Have the service send parked announcement ID again (within seconds when it runs, else at
+    /// its next start), with the same text and files.
+    Resend {
+        #[arg(value_name = "ID")]
+        id: i64,
     },
 }
 
@@ -161,6 +179,19 @@ fn main() -> ExitCode {
         Configured::Audit { since } => block_on(async move {
             for line in app::operator::audit(&settings, since.as_deref()).await? {
                 println!("{line}");
+            }
+            Ok(())
+        }),
+        Configured::Parked { limit, action } => block_on(async move {
+            match action {
+                None => {
+                    for line in app::parked::list(&settings, limit).await? {
+                        println!("{line}");
+                    }
+                }
+                Some(ParkedAction::Resend { id }) => {
+                    println!("{}", app::parked::resend(&settings, id).await?);
+                }
             }
             Ok(())
         }),

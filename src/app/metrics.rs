@@ -286,6 +286,18 @@ pub const CATALOGUE: &[Metric] = &[
         Start::Zero,
     ),
     gauge(
+        "ringside_announcements_parked",
+        Unit::Count,
+        "Announcements parked in the store now and not yet taken for a resend (`ringside parked`)",
+        Start::Later,
+    ),
+    counter(
+        "ringside_announcements_resent_total",
+        &[],
+        "Parked announcements sent again after `ringside parked resend ID`, accepted by Discord",
+        Start::Zero,
+    ),
+    gauge(
         "ringside_announcements_queued",
         Unit::Count,
         "Announcements waiting to be sent",

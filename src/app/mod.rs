@@ -26,6 +26,7 @@ pub mod logging;
 pub mod maintenance;
 pub mod metrics;
 pub mod operator;
+pub mod parked;
 pub mod reload;
 pub mod replay;
 mod running;

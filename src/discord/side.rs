@@ -97,6 +97,7 @@ impl Side {
                 .announce
                 .roster_card
                 .then(|| Duration::from_millis(settings.announce.roster_edit_ms)),
+            resend_poll: Some(announcer::RESEND_POLL),
         }));
         let commands = Commands::new(CommandDeps {
             roster: deps.roster,

@@ -7,6 +7,13 @@
 //! transaction, so they are not announced again at restart. Outbox rows linked to a pending batch
 //! are left out of [`super::Store::undelivered`]: the batch carries them.
 //!
+//! An operator may ask for a parked batch to be sent again (`ringside parked resend`, from
+//! another process on the same file): [`request_resend`] marks it, and the running announcer
+//! [`take_resends`] it back to `pending` — same nonce, body and files, since the refused message
+//! was never created — so from there it is delivered, and survives a crash, like any pending
+//! batch. A pending batch that still has the error it was parked with is such a resend
+//! ([`Batch::is_resend`]).
+//!
 //! Also here: which Discord thread each conference is announced in (thread mode), so a restart
 //! keeps posting in the same thread.
 
@@ -109,12 +116,38 @@ pub struct Batch {
     pub state: BatchState,
     pub message_id: Option<String>,
     pub error: Option<String>,
+    /// When it was sent or parked (`None` while pending).
     pub done_at_ms: Option<i64>,
+    /// When an operator asked for this parked batch to be sent again, until the announcer takes
+    /// it.
+    pub resend_requested_at_ms: Option<i64>,
     pub files: Vec<BatchFile>,
 }
 
+impl Batch {
+    /// Whether this pending batch is a parked one being sent again: it keeps the error it was
+    /// parked with until it is sent (which clears it) or parked again (which replaces it).
+    pub fn is_resend(&self) -> bool {
+        self.state == BatchState::Pending && self.error.is_some()
+    }
+}
+
+/// What [`request_resend`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResendRequest {
+    /// The parked batch is now marked for the announcer.
+    Requested,
+    /// It was already marked (at `at_ms`); nothing changed.
+    AlreadyRequested { at_ms: i64 },
+    /// No batch has this id (never, or pruned).
+    Unknown,
+    /// The batch is not parked (sent, or pending: perhaps being sent again already).
+    NotParked(BatchState),
+}
+
 const COLUMNS: &str = "id, nonce, channel_id, conference_id, target, thread_name, body, \
-                       created_at_ms, state, message_id, error, done_at_ms";
+                       created_at_ms, state, message_id, error, done_at_ms, \
+                       resend_requested_at_ms";
 
 fn batch(row: &Row<'_>) -> rusqlite::Result<Batch> {
     Ok(Batch {
@@ -130,6 +163,7 @@ fn batch(row: &Row<'_>) -> rusqlite::Result<Batch> {
         message_id: row.get(9)?,
         error: row.get(10)?,
         done_at_ms: row.get(11)?,
+        resend_requested_at_ms: row.get(12)?,
         files: Vec::new(),
     })
 }
@@ -244,14 +278,80 @@ pub(super) fn pending(conn: &Connection) -> rusqlite::Result<Vec<Batch>> {
     .and_then(|batches| with_files(conn, batches))
 }
 
-/// At most `limit` parked batches, newest first.
+/// At most `limit` parked batches, newest first, with their files.
 pub(super) fn parked(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Batch>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM batches WHERE state = 'parked' ORDER BY id DESC LIMIT ?1"
     ))?
     .query_map(params![limit], batch)?
+    .collect::<rusqlite::Result<_>>()
+    .and_then(|batches| with_files(conn, batches))
+}
+
+/// How many batches are parked now.
+pub(super) fn parked_count(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM batches WHERE state = 'parked'")?
+        .query_row([], |r| r.get::<_, i64>(0))
+        .map(|count| u64::try_from(count).unwrap_or(0))
+}
+
+/// Marks parked batch `id` to be sent again; anything else is answered and left as it is.
+pub(super) fn request_resend(
+    conn: &Connection,
+    id: i64,
+    now_ms: i64,
+) -> rusqlite::Result<ResendRequest> {
+    let found = conn
+        .prepare_cached("SELECT state, resend_requested_at_ms FROM batches WHERE id = ?1")?
+        .query_row(params![id], |r| {
+            Ok((
+                BatchState::parse(&r.get::<_, String>(0)?),
+                r.get::<_, Option<i64>>(1)?,
+            ))
+        })
+        .optional()?;
+    match found {
+        None => Ok(ResendRequest::Unknown),
+        Some((BatchState::Parked, Some(at_ms))) => Ok(ResendRequest::AlreadyRequested { at_ms }),
+        Some((BatchState::Parked, None)) => {
+            conn.prepare_cached(
+                "UPDATE batches SET resend_requested_at_ms = ?2 WHERE id = ?1 AND state = 'parked'",
+            )?
+            .execute(params![id, now_ms])?;
+            Ok(ResendRequest::Requested)
+        }
+        Some((state, _)) => Ok(ResendRequest::NotParked(state)),
+    }
+}
+
+/// The parked batches an operator asked to send again, oldest first (the announcer's poll: a
+/// read on the partial index, so an idle ringside writes nothing).
+pub(super) fn resend_requested(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
+    conn.prepare_cached(
+        "SELECT id FROM batches
+         WHERE resend_requested_at_ms IS NOT NULL AND state = 'parked' ORDER BY id",
+    )?
+    .query_map([], |r| r.get(0))?
     .collect()
+}
+
+/// Takes the requested batches among `ids` back to `pending` (still carrying their error, see
+/// [`Batch::is_resend`]) and answers them with their files, in order; one already taken is left
+/// out.
+pub(super) fn take_resends(conn: &Connection, ids: &[i64]) -> rusqlite::Result<Vec<Batch>> {
+    let mut take = conn.prepare_cached(&format!(
+        "UPDATE batches SET state = 'pending', resend_requested_at_ms = NULL, done_at_ms = NULL
+         WHERE id = ?1 AND state = 'parked' AND resend_requested_at_ms IS NOT NULL
+         RETURNING {COLUMNS}"
+    ))?;
+    let mut taken = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(found) = take.query_row(params![id], batch).optional()? {
+            taken.push(found);
+        }
+    }
+    with_files(conn, taken)
 }
 
 /// One batch by id.
@@ -286,10 +386,13 @@ pub(super) fn set_thread(
 }
 
 /// Deletes sent and parked batches finished before `before_ms` (with their links) and threads
-/// recorded before it; never a pending batch.
+/// recorded before it; never a pending batch, nor one an operator asked to send again.
 pub(super) fn prune(conn: &Connection, before_ms: i64) -> rusqlite::Result<u64> {
     let batches = conn
-        .prepare_cached("DELETE FROM batches WHERE state <> 'pending' AND done_at_ms < ?1")?
+        .prepare_cached(
+            "DELETE FROM batches
+             WHERE state <> 'pending' AND done_at_ms < ?1 AND resend_requested_at_ms IS NULL",
+        )?
         .execute(params![before_ms])?;
     let threads = conn
         .prepare_cached("DELETE FROM conference_threads WHERE created_at_ms < ?1")?
@@ -299,7 +402,7 @@ pub(super) fn prune(conn: &Connection, before_ms: i64) -> rusqlite::Result<u64> 
 
 #[cfg(test)]
 mod tests {
-    use super::{BatchState, BatchTarget, NewBatch};
+    use super::{BatchFile, BatchState, BatchTarget, NewBatch, ResendRequest};
     use crate::store::NewOutboxRow;
     use crate::store::test_support::open_temp;
 
@@ -410,6 +513,155 @@ mod tests {
         );
         let pending = store.pending_batches().await.unwrap();
         assert_eq!(pending.len(), 1);
+    }
+
+    fn parked_with_a_picture(nonce: &str) -> NewBatch {
+        let mut batch = new(nonce, vec![]);
+        batch.files = vec![BatchFile {
+            filename: "timeline.png".into(),
+            bytes: vec![1, 2, 3],
+        }];
+        batch
+    }
+
+    #[tokio::test]
+    async fn a_resend_takes_a_parked_batch_back_to_pending_with_its_nonce_body_and_files() {
+        let (_dir, store) = open_temp();
+        let created = store
+            .create_batches(vec![parked_with_a_picture("n-1")])
+            .await
+            .unwrap();
+        let id = created[0].id;
+        store
+            .batch_parked(id, "403 Missing Access".into())
+            .await
+            .unwrap();
+        assert_eq!(store.parked_count().await.unwrap(), 1);
+        // Nothing asked yet: the announcer's poll takes nothing.
+        assert!(store.take_resends().await.unwrap().is_empty());
+
+        assert_eq!(
+            store.request_resend(id).await.unwrap(),
+            ResendRequest::Requested
+        );
+        let listed = store.parked_batches(10).await.unwrap();
+        let requested_at = listed[0]
+            .resend_requested_at_ms
+            .expect("the request is shown");
+        assert_eq!(listed[0].files, created[0].files);
+        // Asking twice changes nothing.
+        assert_eq!(
+            store.request_resend(id).await.unwrap(),
+            ResendRequest::AlreadyRequested {
+                at_ms: requested_at
+            }
+        );
+
+        let taken = store.take_resends().await.unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].nonce, "n-1");
+        assert_eq!(taken[0].body, created[0].body);
+        assert_eq!(taken[0].files, created[0].files);
+        assert_eq!(taken[0].state, BatchState::Pending);
+        assert!(taken[0].is_resend());
+        assert_eq!(taken[0].resend_requested_at_ms, None);
+        // It is pending now, like any batch a crash would leave: not parked, not taken twice.
+        assert_eq!(store.parked_count().await.unwrap(), 0);
+        assert!(store.parked_batches(10).await.unwrap().is_empty());
+        assert!(store.take_resends().await.unwrap().is_empty());
+        assert_eq!(store.pending_batches().await.unwrap(), taken);
+
+        // Refused again: parked again with the new error, and it can be asked for again.
+        store
+            .batch_parked(id, "404 Unknown Channel".into())
+            .await
+            .unwrap();
+        let parked = store.parked_batches(10).await.unwrap();
+        assert_eq!(parked[0].error.as_deref(), Some("404 Unknown Channel"));
+        assert!(parked[0].done_at_ms.is_some());
+        assert_eq!(
+            store.request_resend(id).await.unwrap(),
+            ResendRequest::Requested
+        );
+        let taken = store.take_resends().await.unwrap();
+        store.batch_sent(id, "9001".into()).await.unwrap();
+        let sent = store.batch(id).await.unwrap().unwrap();
+        assert_eq!(sent.state, BatchState::Sent);
+        assert_eq!(sent.error, None);
+        assert!(!sent.is_resend() && taken[0].is_resend());
+    }
+
+    #[tokio::test]
+    async fn a_resend_of_an_unknown_a_pending_or_a_sent_batch_is_refused_and_changes_nothing() {
+        let (_dir, store) = open_temp();
+        let created = store
+            .create_batches(vec![new("n-1", vec![]), new("n-2", vec![])])
+            .await
+            .unwrap();
+        store
+            .batch_sent(created[0].id, "9001".into())
+            .await
+            .unwrap();
+        let before = [
+            store.batch(created[0].id).await.unwrap(),
+            store.batch(created[1].id).await.unwrap(),
+        ];
+        assert_eq!(
+            store.request_resend(created[0].id).await.unwrap(),
+            ResendRequest::NotParked(BatchState::Sent)
+        );
+        assert_eq!(
+            store.request_resend(created[1].id).await.unwrap(),
+            ResendRequest::NotParked(BatchState::Pending)
+        );
+        assert_eq!(
+            store.request_resend(created[1].id + 100).await.unwrap(),
+            ResendRequest::Unknown
+        );
+        let after = [
+            store.batch(created[0].id).await.unwrap(),
+            store.batch(created[1].id).await.unwrap(),
+        ];
+        assert_eq!(before, after);
+        assert!(store.take_resends().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn polling_for_resends_with_none_asked_writes_nothing() {
+        let (_dir, store) = open_temp();
+        let created = store
+            .create_batches(vec![new("n-1", vec![])])
+            .await
+            .unwrap();
+        store
+            .batch_parked(created[0].id, "403 Missing Access".into())
+            .await
+            .unwrap();
+        let before = store.stats();
+        for _ in 0..3 {
+            assert!(store.take_resends().await.unwrap().is_empty());
+        }
+        assert_eq!(store.stats(), before);
+    }
+
+    #[tokio::test]
+    async fn a_parked_batch_asked_for_again_is_not_pruned_before_it_is_taken() {
+        let (_dir, store) = open_temp();
+        let created = store
+            .create_batches(vec![new("n-1", vec![]), new("n-2", vec![])])
+            .await
+            .unwrap();
+        for kept in &created {
+            store
+                .batch_parked(kept.id, "403 Missing Access".into())
+                .await
+                .unwrap();
+        }
+        store.request_resend(created[1].id).await.unwrap();
+        assert_eq!(store.prune(i64::MAX).await.unwrap(), 1);
+        let left = store.parked_batches(10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].nonce, "n-2");
     }
 
     #[tokio::test]

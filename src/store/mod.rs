@@ -57,7 +57,7 @@ mod files;
 pub use alerts::{AlertRow, AlertState};
 pub use audit::AuditEntry;
 pub use backup::{BackupError, BackupReport, backup};
-pub use batches::{Batch, BatchFile, BatchState, BatchTarget, NewBatch};
+pub use batches::{Batch, BatchFile, BatchState, BatchTarget, NewBatch, ResendRequest};
 pub use cards::CardRow;
 pub(crate) use files::create_private_dirs;
 pub use inbox::{InboxCounts, InboxInsert, InboxRow, NewInboxRow};
@@ -380,9 +380,33 @@ impl Store {
         self.read(batches::pending).await
     }
 
-    /// At most `limit` parked batches, newest first.
+    /// At most `limit` parked batches, newest first, with their files.
     pub async fn parked_batches(&self, limit: usize) -> Result<Vec<Batch>, StoreError> {
         self.read(move |conn| batches::parked(conn, limit)).await
+    }
+
+    /// How many batches are parked now (a resend taken by the announcer is no longer parked).
+    pub async fn parked_count(&self) -> Result<u64, StoreError> {
+        self.read(batches::parked_count).await
+    }
+
+    /// Asks the announcer to send parked batch `id` again (`ringside parked resend`); a batch
+    /// that is not parked, or an unknown id, is answered as such and nothing changes.
+    pub async fn request_resend(&self, id: i64) -> Result<ResendRequest, StoreError> {
+        self.write(move |conn| batches::request_resend(conn, id, now_ms()))
+            .await
+    }
+
+    /// Takes the parked batches an operator asked to send again back to pending and answers
+    /// them, oldest first, with their stored nonce, body and files. Writes only when there is
+    /// one: the announcer calls it every few seconds.
+    pub async fn take_resends(&self) -> Result<Vec<Batch>, StoreError> {
+        let ids = self.read(batches::resend_requested).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| batches::take_resends(conn, &ids))
+            .await
     }
 
     /// One batch by id, in any state (until pruned).

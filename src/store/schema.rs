@@ -132,6 +132,12 @@ pub const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (conference_id, participant_id)
      ) WITHOUT ROWID;
      CREATE INDEX watch_alerts_closed ON watch_alerts (updated_at_ms) WHERE state = 'closed';",
+    // 8: an operator's request to send a parked announcement again (`ringside parked resend`),
+    // which the running announcer looks for every few seconds: both lookups stay on small
+    // partial indexes however many sent batches the retention keeps.
+    "ALTER TABLE batches ADD COLUMN resend_requested_at_ms INTEGER;
+     CREATE INDEX batches_parked ON batches (id) WHERE state = 'parked';
+     CREATE INDEX batches_resend ON batches (id) WHERE resend_requested_at_ms IS NOT NULL;",
 ];
 
 /// The schema version this build writes: the number of migrations.
@@ -234,6 +240,36 @@ mod tests {
             Err(other) => panic!("unexpected error: {other}"),
             Ok(_) => panic!("a newer schema was accepted"),
         }
+    }
+
+    /// Migration 8 added the resend request: a batch parked by an older ringside loads, with
+    /// its parked time and error, and no request.
+    #[tokio::test]
+    async fn a_batch_parked_before_resends_existed_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ringside.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..7] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 7).unwrap();
+            conn.execute_batch(
+                "INSERT INTO batches (nonce, channel_id, body, created_at_ms, state, error,
+                                      done_at_ms)
+                 VALUES ('n-old', '100', '{\"content\":\"hi\"}', 1000, 'parked',
+                         '403 Missing Access', 2000);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let parked = store.parked_batches(10).await.unwrap();
+        assert_eq!(parked.len(), 1);
+        assert_eq!(parked[0].nonce, "n-old");
+        assert_eq!(parked[0].error.as_deref(), Some("403 Missing Access"));
+        assert_eq!(parked[0].done_at_ms, Some(2000));
+        assert_eq!(parked[0].resend_requested_at_ms, None);
+        assert_eq!(store.parked_count().await.unwrap(), 1);
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod init;
 mod maintenance;
 mod operations;
 mod packaging;
+mod parked;
 mod readyz_discord;
 mod ringcentral;
 mod watch;

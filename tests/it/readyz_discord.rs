@@ -195,7 +195,7 @@ async fn readyz_names_the_store_while_it_takes_no_writes() {
 
 /// The largest value of the series lines of `page` that start with `prefix`, if any (series
 /// registered ahead at 0 sit beside the ones that moved).
-fn series(page: &str, prefix: &str) -> Option<f64> {
+pub(crate) fn series(page: &str, prefix: &str) -> Option<f64> {
     page.lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| line.strip_prefix(prefix)?.rsplit(' ').next()?.parse().ok())

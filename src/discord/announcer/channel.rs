@@ -5,7 +5,7 @@
 use super::Post;
 use super::alert::{self, AlertLane};
 use super::card::{self, CardLane};
-use super::delivery::{Delivery, deliver};
+use super::delivery::{Delivery, count_parked, deliver};
 use super::outlet::{Delivering, Loop, Outlet, announce};
 use super::planner::{HealthNotice, Planner, nonce_prefix};
 use crate::conference::Roster;
@@ -17,6 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+
+/// How often the running announcer looks for parked messages an operator asked to send again
+/// (`ringside parked resend`, from another process): the longest such a request waits. Each look
+/// is one read of a small partial index, and writes nothing unless there is one.
+pub const RESEND_POLL: Duration = Duration::from_secs(3);
 
 /// What the Discord announcer runs with.
 pub struct DiscordAnnouncer {
@@ -50,13 +55,19 @@ pub struct DiscordAnnouncer {
     /// `announce.roster_card` on: how long a card waits for its conference to settle
     /// (`announce.roster_edit_ms`).
     pub roster_card: Option<Duration>,
+    /// How often parked messages asked for again are looked for after start ([`RESEND_POLL`]);
+    /// `None`: only at start (tests on a paused clock, which a standing timer would make jump
+    /// whenever the store answers).
+    pub resend_poll: Option<Duration>,
 }
 
 /// Announces in Discord until `events` closes or `shutdown` fires, by the announcer's one rule
 /// ([`super::outlet`]).
 ///
 /// At start, the messages committed but not yet sent (a crash, or a stop that ran out of time)
-/// are sent first, in order, with their stored body and nonce. Then each message is planned from
+/// are sent first, in order, with their stored body and nonce; so are parked messages an
+/// operator asked to send again (`ringside parked resend`), then and whenever the announcer
+/// finds one. Then each message is planned from
 /// every pending event (split at line boundaries when long), committed to the store with its
 /// nonce, then posted. A message Discord refuses for good is parked and reported; the next one
 /// still goes. On shutdown what is pending is committed and sent for at most `drain_timeout`.
@@ -79,6 +90,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
         feed,
         timeline,
         roster_card,
+        resend_poll,
     } = config;
     let outlet_roster = roster.clone();
     let nonce_prefix = nonce_prefix();
@@ -140,6 +152,7 @@ pub async fn run_discord(config: DiscordAnnouncer) {
             progress,
             roster: outlet_roster,
             backlog: Some(backlog),
+            resend_poll,
         },
     );
     // The cards and the alerts follow the conferences for as long as the lines are announced;
@@ -170,6 +183,7 @@ impl Outlet for Channel {
     type Message = Batch;
 
     async fn committed(&mut self) -> Vec<Batch> {
+        count_parked(&self.store).await;
         match self.store.pending_batches().await {
             Ok(pending) => {
                 if !pending.is_empty() {
@@ -182,6 +196,30 @@ impl Outlet for Channel {
             }
             Err(error) => {
                 tracing::error!(%error, "cannot read the pending announcements; they are sent at the next start");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn resends(&mut self) -> Vec<Batch> {
+        match self.store.take_resends().await {
+            Ok(taken) => {
+                for batch in &taken {
+                    // No text: it has callers' names.
+                    tracing::info!(
+                        batch_id = batch.id,
+                        nonce = %batch.nonce,
+                        "sending a parked announcement again, as an operator asked"
+                    );
+                }
+                if !taken.is_empty() {
+                    count_parked(&self.store).await;
+                }
+                taken
+            }
+            Err(error) => {
+                // The store logs that it is failing, once; the request stays for the next look.
+                tracing::debug!(%error, "cannot look for parked announcements to send again");
                 Vec::new()
             }
         }

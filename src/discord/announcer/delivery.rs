@@ -1,6 +1,7 @@
 //! Posting one message until it is sent or parked: rate limits waited out (the poster paces
 //! itself), refusals parked, a refused token and outages retried with backoff, threads created
-//! from a conference's start message.
+//! from a conference's start message. A parked message an operator asked for again
+//! ([`Batch::is_resend`]) is delivered the same way, and parked again if refused again.
 
 use super::Post;
 use crate::discord::poster::PostError;
@@ -69,6 +70,10 @@ pub(super) async fn deliver(delivery: Arc<Delivery>, batch: Batch) {
                         .await;
                 }
                 metrics::counter!("ringside_announcements_sent_total").increment(1);
+                if batch.is_resend() {
+                    metrics::counter!("ringside_announcements_resent_total").increment(1);
+                    tracing::info!("a parked announcement was sent again");
+                }
                 if let Err(error) = delivery.store.batch_sent(batch.id, posted.id).await {
                     // Sent again at the next start, where Discord's nonce check drops the copy.
                     tracing::warn!(%error, batch = batch.id, "could not mark an announcement sent");
@@ -98,7 +103,11 @@ pub(super) async fn deliver(delivery: Arc<Delivery>, batch: Batch) {
             }
             Err(error @ PostError::Refused { .. }) => {
                 metrics::counter!("ringside_announcements_parked_total").increment(1);
-                tracing::error!(%error, batch = batch.id, nonce = %batch.nonce, "Discord refused an announcement; it is parked");
+                if batch.is_resend() {
+                    tracing::error!(%error, batch = batch.id, nonce = %batch.nonce, "Discord refused a parked announcement again; it is parked again");
+                } else {
+                    tracing::error!(%error, batch = batch.id, nonce = %batch.nonce, "Discord refused an announcement; it is parked");
+                }
                 if let Err(error) = delivery
                     .store
                     .batch_parked(batch.id, error.to_string())
@@ -106,6 +115,7 @@ pub(super) async fn deliver(delivery: Arc<Delivery>, batch: Batch) {
                 {
                     tracing::warn!(%error, batch = batch.id, "could not mark an announcement parked");
                 }
+                count_parked(&delivery.store).await;
                 return;
             }
             Err(PostError::Unauthorized) => {
@@ -125,6 +135,15 @@ pub(super) async fn deliver(delivery: Arc<Delivery>, batch: Batch) {
                 tokio::time::sleep(wait).await;
             }
         }
+    }
+}
+
+/// Sets `ringside_announcements_parked` from the store: the announcements parked now and not
+/// taken to be sent again. Read rather than counted here: the retention deletes parked ones too.
+pub(super) async fn count_parked(store: &Store) {
+    match store.parked_count().await {
+        Ok(count) => metrics::gauge!("ringside_announcements_parked").set(count as f64),
+        Err(error) => tracing::debug!(%error, "cannot count the parked announcements"),
     }
 }
 

@@ -59,6 +59,7 @@ pub async fn run(
             progress,
             roster: outlet_roster,
             backlog: None,
+            resend_poll: None,
         },
     )
     .await;

@@ -31,7 +31,7 @@ mod sinks;
 mod tests;
 
 pub use super::poster::Post;
-pub use channel::{DiscordAnnouncer, run_discord};
+pub use channel::{DiscordAnnouncer, RESEND_POLL, run_discord};
 pub use local::{AnnouncerSettings, run};
 pub use sinks::{MemorySink, Sink, SinkFuture, StdoutSink};
 

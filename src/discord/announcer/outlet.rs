@@ -58,6 +58,13 @@ pub(super) trait Outlet: Send + 'static {
         state: &SubscriptionHealth,
     ) -> impl Future<Output = Vec<Self::Message>> + Send;
 
+    /// The parked messages an operator asked to send again, taken to be delivered like the
+    /// others; looked for at start and every [`Loop::resend_poll`]. An outlet that parks nothing
+    /// has none.
+    fn resends(&mut self) -> impl Future<Output = Vec<Self::Message>> + Send {
+        std::future::ready(Vec::new())
+    }
+
     /// When the outlet can take the next message without waiting; `None`: now.
     fn open_at(&self) -> Option<Instant>;
 
@@ -83,6 +90,8 @@ pub(super) struct Loop {
     pub(super) roster: Roster,
     /// Told how many messages are pending or in flight (the roster cards give way to them).
     pub(super) backlog: Option<watch::Sender<usize>>,
+    /// How often [`Outlet::resends`] is asked after start; `None`: only at start.
+    pub(super) resend_poll: Option<Duration>,
 }
 
 /// A committed message and how many announcements are finished with once it is.
@@ -90,7 +99,9 @@ type Queued<M> = (M, usize);
 
 /// Announces through `outlet` until the events close or the stop comes.
 ///
-/// At start, the messages committed before a restart go first. Then, whenever nothing is being
+/// At start, the messages committed before a restart go first, then the parked ones an operator
+/// asked for again (looked for again every `resend_poll`, and queued behind what is committed
+/// already: the same bucket, one message at a time). Then, whenever nothing is being
 /// delivered, nothing committed is waiting, the outlet is open and the first pending event has
 /// waited `coalesce`, every pending event is committed into the next message(s). On a stop, what
 /// is pending is committed and delivered for at most `drain_timeout`.
@@ -104,6 +115,7 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
         progress,
         roster,
         backlog,
+        resend_poll,
     } = config;
     let mut queue: VecDeque<Queued<O::Message>> = outlet
         .committed()
@@ -111,6 +123,8 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
         .into_iter()
         .map(|message| (message, 0))
         .collect();
+    queue.extend(outlet.resends().await.into_iter().map(|m| (m, 0)));
+    let mut resend_at = resend_poll.map(|poll| Instant::now() + poll);
     let mut pending: Vec<Announcement> = Vec::new();
     // When the first pending event may go at the earliest (its arrival plus `coalesce`, or a
     // retry after a failed commit).
@@ -191,6 +205,10 @@ pub(super) async fn announce<O: Outlet>(mut outlet: O, config: Loop) {
             finishes = finished(&mut in_flight) => {
                 in_flight = None;
                 progress.announced(finishes);
+            }
+            () = sleep_until(resend_at), if resend_at.is_some() && !closing => {
+                queue.extend(outlet.resends().await.into_iter().map(|m| (m, 0)));
+                resend_at = resend_poll.map(|poll| Instant::now() + poll);
             }
             changed = health_changed(&mut health) => match changed {
                 Some(state) => queue.extend(outlet.on_health(&state).await.into_iter().map(|m| (m, 0))),

@@ -34,6 +34,8 @@ struct Options {
     stale_after: Duration,
     threads: bool,
     health: Option<watch::Receiver<SubscriptionHealth>>,
+    /// None by default: most tests have nothing parked to look for.
+    resend_poll: Option<Duration>,
 }
 
 impl Default for Options {
@@ -43,6 +45,7 @@ impl Default for Options {
             stale_after: Duration::from_secs(600),
             threads: false,
             health: None,
+            resend_poll: None,
         }
     }
 }
@@ -108,6 +111,7 @@ fn start_with(poster: Arc<dyn Post>, store: &Store, options: Options) -> Running
         timeline: true,
         // The cards have their own lane and tests (`tests/it/cards.rs`).
         roster_card: None,
+        resend_poll: options.resend_poll,
     };
     Running {
         progress,
@@ -313,6 +317,60 @@ async fn a_refused_message_is_parked_and_the_next_still_goes_out() {
     // Parked rows are not announced again at restart.
     assert!(store.undelivered().await.unwrap().is_empty());
     assert!(store.pending_batches().await.unwrap().is_empty());
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_parked_message_asked_for_again_is_parked_again_if_refused_then_sent_with_its_nonce() {
+    let fake = FakeDiscord::start().await;
+    let (_dir, store) = crate::store::test_support::open_temp();
+    fake.script(Scripted::Status(403, 50001, "Missing Access"));
+    let running = start(
+        &fake,
+        &store,
+        Options {
+            resend_poll: Some(Duration::from_millis(50)),
+            ..Options::default()
+        },
+    );
+    running.send(&store, join(1, "Paco Vu", 1)).await;
+    eventually("the parked message", || async {
+        !store.parked_batches(10).await.unwrap().is_empty()
+    })
+    .await;
+    let parked = store.parked_batches(10).await.unwrap().remove(0);
+
+    // Asked for again while Discord still refuses it: parked again, with the new reason.
+    fake.script(Scripted::Status(404, 10003, "Unknown Channel"));
+    store.request_resend(parked.id).await.unwrap();
+    eventually("parked again", || async {
+        store
+            .parked_batches(10)
+            .await
+            .unwrap()
+            .first()
+            .is_some_and(|again| {
+                again.resend_requested_at_ms.is_none()
+                    && again.error.as_deref().is_some_and(|e| e.contains("404"))
+            })
+    })
+    .await;
+
+    // Asked for once more, now that Discord takes it: one message, the stored one.
+    store.request_resend(parked.id).await.unwrap();
+    eventually("the resent message", || async { fake.posted().len() == 1 }).await;
+    let received = fake.received();
+    assert_eq!(received.len(), 3, "refused, refused again, sent");
+    for request in &received {
+        assert_eq!(request.body, received[0].body, "same body, same nonce");
+    }
+    assert_eq!(received[0].body["nonce"], parked.nonce.as_str());
+    assert!(contents(&fake)[0].contains("Paco Vu"));
+    eventually("the batch sent", || async {
+        store.batch(parked.id).await.unwrap().unwrap().state == crate::store::BatchState::Sent
+    })
+    .await;
+    assert_eq!(store.parked_count().await.unwrap(), 0);
     running.stop().await;
 }
 
