@@ -80,6 +80,19 @@ fn the_dockerfile_builds_the_dist_profile_as_non_root_with_the_store_on_data() {
         dockerfile.contains("ARG GIT_COMMIT"),
         "the commit reaches --version"
     );
+    // The build context leaves out the build outputs and any settings file with secrets, so
+    // neither is copied into an image layer by `COPY . .`.
+    let ignored: Vec<String> = read(".dockerignore")
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for entry in ["target/", "config/ringside.toml", "*.sqlite3*"] {
+        assert!(
+            ignored.iter().any(|line| line == entry),
+            "{entry} is not in .dockerignore"
+        );
+    }
 
     // The dependency-caching step writes a placeholder for every bench target Cargo.toml
     // declares (cargo refuses a manifest whose targets are missing).
