@@ -72,7 +72,7 @@ pub(super) async fn deliver(delivery: Arc<Delivery>, batch: Batch) {
                 metrics::counter!("ringside_announcements_sent_total").increment(1);
                 if batch.is_resend() {
                     metrics::counter!("ringside_announcements_resent_total").increment(1);
-                    tracing::info!("a parked announcement was sent again");
+                    tracing::info!(batch = batch.id, nonce = %batch.nonce, "a parked announcement was sent again");
                 }
                 if let Err(error) = delivery.store.batch_sent(batch.id, posted.id).await {
                     // Sent again at the next start, where Discord's nonce check drops the copy.
