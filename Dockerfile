@@ -12,9 +12,6 @@
 # --- build ---------------------------------------------------------------------------------
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# Shown by `ringside --version`; unknown when not given.
-ARG GIT_COMMIT=""
-ENV GIT_COMMIT=${GIT_COMMIT}
 # Dependencies first, so editing ringside's own code does not rebuild them: a dummy crate
 # with the real manifest and lock file.
 COPY Cargo.toml Cargo.lock ./
@@ -26,10 +23,13 @@ RUN mkdir -p src benches \
  && cargo build --profile dist --locked \
  && rm -rf src benches
 COPY . .
-# The dummy build's artefacts are older than the real sources; touch makes cargo rebuild
-# ringside itself.
+# Shown by `ringside --version`; unknown when not given. Declared after the dependency layer, so
+# a new commit does not rebuild the dependencies.
+ARG GIT_COMMIT=""
+# COPY keeps the sources' own times, which can be older than the placeholder build's outputs:
+# touch makes cargo rebuild ringside itself.
 RUN touch src/main.rs src/lib.rs \
- && cargo build --profile dist --locked \
+ && GIT_COMMIT="${GIT_COMMIT}" cargo build --profile dist --locked \
  && ./target/dist/ringside --version
 
 # --- runtime -------------------------------------------------------------------------------
