@@ -24,6 +24,7 @@
 //! answers ended early; 2 a value or group is wrong, or there is no terminal to ask on.
 
 use crate::config::{Delivery, PublicKey, Settings};
+use crate::util::private_file::Staged;
 use secrecy::{ExposeSecret, SecretString};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, IsTerminal as _, Write};
@@ -1141,25 +1142,10 @@ fn render(answers: &Answers, tokens: &Tokens) -> String {
     text
 }
 
-/// A temporary file next to the target, removed unless it was put in place.
-struct TempFile {
-    path: PathBuf,
-    kept: bool,
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.kept {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 /// Writes `text` to `path`, private from the first byte: a `0600` temporary file in the same
 /// directory, synced, checked to load as settings, then put in place in one step. Without
 /// `force` an existing file is never replaced, even one that appeared meanwhile.
 fn write_private(path: &Path, text: &str, force: bool) -> Result<(), InitError> {
-    use std::os::unix::fs::OpenOptionsExt as _;
     let io_error = |error| InitError::Io {
         what: format!("write {}", path.display()),
         error,
@@ -1171,49 +1157,17 @@ fn write_private(path: &Path, text: &str, force: bool) -> Result<(), InitError> 
     if !dir.exists() {
         crate::store::create_private_dirs(dir).map_err(io_error)?;
     }
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .ok_or_else(|| InitError::Bad {
-            what: "the settings file".into(),
-            reason: format!("{} does not name a file", path.display()),
-        })?;
-    let suffix = crate::util::random::hex(4).ok_or(InitError::NoRandomness)?;
-    let mut temp = TempFile {
-        path: dir.join(format!(".{name}.init-{suffix}")),
-        kept: false,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temp.path)
-        .map_err(io_error)?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(io_error)?;
-    drop(file);
-    Settings::from_sources(Some(&temp.path), &[])
+    let staged = Staged::beside(path, "init").map_err(io_error)?;
+    std::fs::write(staged.path(), text).map_err(io_error)?;
+    Settings::from_sources(Some(staged.path()), &[])
         .map_err(|error| InitError::Unloadable(error.to_string()))?;
-    if force {
-        std::fs::rename(&temp.path, path).map_err(io_error)?;
-    } else {
-        // A hard link fails if the name is taken: no check-then-write race with another writer.
-        match std::fs::hard_link(&temp.path, path) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(InitError::Exists(path.to_owned()));
-            }
-            Err(error) => return Err(io_error(error)),
+    staged.place(path, force).map_err(|error| {
+        if error.kind() == io::ErrorKind::AlreadyExists {
+            InitError::Exists(path.to_owned())
+        } else {
+            io_error(error)
         }
-        let _ = std::fs::remove_file(&temp.path);
-    }
-    temp.kept = true;
-    // The new name survives a crash only once the directory is synced too.
-    if let Ok(dir) = std::fs::File::open(dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    })
 }
 
 /// What was written, without any secret, and the next step.

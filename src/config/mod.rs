@@ -1,7 +1,7 @@
 //! Settings: loading and validating them. This module owns them; nothing else
-//! in ringside reads a settings file or a `RINGSIDE_*` environment variable
-//! (except `ringside init`, `crate::app::init`, which takes the same variables
-//! as the values of a first file it writes and never reads one).
+//! in ringside reads a settings file or a `RINGSIDE_*` environment variable,
+//! except the `init` command, which takes the same variables as the values of
+//! the first file it writes (and reads that file back through [`Settings`]).
 //!
 //! Sources, later ones winning:
 //!

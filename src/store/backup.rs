@@ -11,7 +11,8 @@
 //!   running older service's schema alone;
 //! - expose it: the copy holds the same secrets and callers' numbers as the store, so it is
 //!   written `0600` from its first byte, into a temporary file in the destination's directory
-//!   that is renamed into place once complete — a failed backup leaves no half file behind;
+//!   that is put in place once complete (`util::private_file`) — a failed backup leaves no
+//!   half file behind;
 //! - replace a file by accident: an existing destination is refused unless `replace` is set,
 //!   and the store itself is never a destination.
 //!
@@ -19,6 +20,7 @@
 //! `PRAGMA quick_check` before it is renamed into place. Restoring it is copying it back to
 //! `store.path` while ringside is stopped (docs/operations.md).
 
+use crate::util::private_file::Staged;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -84,17 +86,23 @@ pub fn backup(
         return Err(BackupError::Exists(destination.to_owned()));
     }
     let source = open_source(store)?;
-    let temporary = Temporary::create(destination)?;
-    copy_into(&source, &temporary.path)?;
-    let bytes = std::fs::metadata(&temporary.path)
-        .map_err(|source| write_error(&temporary.path, source))?
+    let staged =
+        Staged::beside(destination, "backup").map_err(|source| write_error(destination, source))?;
+    copy_into(&source, staged.path())?;
+    let bytes = std::fs::metadata(staged.path())
+        .map_err(|source| write_error(staged.path(), source))?
         .len();
     let schema_version = {
-        let copy = Connection::open_with_flags(&temporary.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|source| copy_error(&temporary.path, source))?;
-        super::schema::user_version(&copy).map_err(|source| copy_error(&temporary.path, source))?
+        let copy = Connection::open_with_flags(staged.path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|source| copy_error(staged.path(), source))?;
+        super::schema::user_version(&copy).map_err(|source| copy_error(staged.path(), source))?
     };
-    temporary.persist(destination)?;
+    staged
+        .place(destination, replace)
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::AlreadyExists => BackupError::Exists(destination.to_owned()),
+            _ => write_error(destination, source),
+        })?;
     Ok(BackupReport {
         path: destination.to_owned(),
         bytes,
@@ -183,71 +191,6 @@ fn copy_error(path: &Path, source: rusqlite::Error) -> BackupError {
         path: path.to_owned(),
         source,
     }
-}
-
-/// The copy while it is being made: a private file beside the destination, removed unless it
-/// is renamed into place.
-struct Temporary {
-    path: PathBuf,
-    kept: bool,
-}
-
-impl Temporary {
-    fn create(destination: &Path) -> Result<Temporary, BackupError> {
-        let name = destination
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "ringside-backup".to_owned());
-        let directory = destination
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let path = directory.join(format!(".{name}.{}.partial", std::process::id()));
-        create_private(&path).map_err(|source| write_error(&path, source))?;
-        Ok(Temporary { path, kept: false })
-    }
-
-    /// Flushes the copy to disk and renames it to `destination`.
-    fn persist(mut self, destination: &Path) -> Result<(), BackupError> {
-        std::fs::File::open(&self.path)
-            .and_then(|file| file.sync_all())
-            .map_err(|source| write_error(&self.path, source))?;
-        std::fs::rename(&self.path, destination)
-            .map_err(|source| write_error(destination, source))?;
-        self.kept = true;
-        Ok(())
-    }
-}
-
-impl Drop for Temporary {
-    fn drop(&mut self) {
-        if !self.kept {
-            let _ = std::fs::remove_file(&self.path);
-            let mut journal = self.path.as_os_str().to_owned();
-            journal.push("-journal");
-            let _ = std::fs::remove_file(PathBuf::from(journal));
-        }
-    }
-}
-
-#[cfg(unix)]
-fn create_private(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map(drop)
-}
-
-#[cfg(not(unix))]
-fn create_private(path: &Path) -> std::io::Result<()> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map(drop)
 }
 
 #[cfg(test)]
