@@ -168,6 +168,20 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// An identity from borrowed parts (the tests' shorthand).
+    #[cfg(test)]
+    pub(crate) fn of(
+        name: Option<&str>,
+        number: Option<&str>,
+        extension: Option<&str>,
+    ) -> Identity {
+        Identity {
+            name: name.map(str::to_owned),
+            phone_number: number.map(str::to_owned),
+            extension_id: extension.map(str::to_owned),
+        }
+    }
+
     pub fn is_unknown(&self) -> bool {
         self.name.is_none() && self.phone_number.is_none() && self.extension_id.is_none()
     }

@@ -136,11 +136,7 @@ mod tests {
     use super::*;
 
     fn identity(name: Option<&str>, number: Option<&str>, extension: Option<&str>) -> Identity {
-        Identity {
-            name: name.map(str::to_owned),
-            phone_number: number.map(str::to_owned),
-            extension_id: extension.map(str::to_owned),
-        }
+        Identity::of(name, number, extension)
     }
 
     #[test]

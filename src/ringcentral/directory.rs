@@ -396,11 +396,7 @@ mod tests {
     }
 
     fn identity(name: Option<&str>, number: &str, extension: Option<&str>) -> Identity {
-        Identity {
-            name: name.map(str::to_owned),
-            phone_number: Some(number.to_owned()),
-            extension_id: extension.map(str::to_owned),
-        }
+        Identity::of(name, Some(number), extension)
     }
 
     fn party(id: String, from: Identity, role: ConferenceRole) -> PartyUpdate {
