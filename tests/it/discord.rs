@@ -361,23 +361,6 @@ impl Env {
     }
 }
 
-/// Runs an `async fn(Transport)` once per transport, as `name::gateway` and `name::endpoint`.
-macro_rules! over_both_transports {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn gateway() {
-                super::$name(super::Transport::Gateway).await;
-            }
-
-            #[tokio::test]
-            async fn endpoint() {
-                super::$name(super::Transport::Endpoint).await;
-            }
-        }
-    )*};
-}
-
 over_both_transports!(
     participants_lists_the_live_callers,
     kick_by_an_allowed_member_removes_the_right_party_and_the_channel_says_who,

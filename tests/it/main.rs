@@ -12,6 +12,7 @@
 //! Set `TEST_LOG=1` to see the app's logs. The fuzz and property modules run a quick count by
 //! default; their docs say how to run them at full strength (`.ci/run` does, after `cargo test`).
 
+#[macro_use]
 mod support;
 mod support_cli;
 

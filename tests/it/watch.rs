@@ -239,22 +239,6 @@ async fn remove_confirmed_by_the_presser_removes_and_the_alert_says_by_whom(tran
     assert_no_violations(&env.fake);
 }
 
-macro_rules! over_both_transports {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn gateway() {
-                super::$name(super::Transport::Gateway).await;
-            }
-
-            #[tokio::test]
-            async fn endpoint() {
-                super::$name(super::Transport::Endpoint).await;
-            }
-        }
-    )*};
-}
-
 over_both_transports!(
     remove_is_refused_to_a_member_without_kick_access_and_deletes_nothing,
     remove_confirmed_by_the_presser_removes_and_the_alert_says_by_whom,

@@ -538,3 +538,20 @@ impl TestApp {
         format!("http://{}/discord/interactions", self.public_addr())
     }
 }
+
+/// Runs an `async fn(Transport)` of the calling module once per transport, as `name::gateway` and `name::endpoint`.
+macro_rules! over_both_transports {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn gateway() {
+                super::$name(super::Transport::Gateway).await;
+            }
+
+            #[tokio::test]
+            async fn endpoint() {
+                super::$name(super::Transport::Endpoint).await;
+            }
+        }
+    )*};
+}
